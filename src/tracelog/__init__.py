@@ -1,0 +1,36 @@
+"""tracelog: structured JSON logging on structlog, every line carrying its W3C trace id."""
+
+from __future__ import annotations
+
+from tracelog._native import BoundLogger, get_logger
+from tracelog.config import ConfigurationError, configure, reset
+from tracelog.context import (
+    TraceContext,
+    bind,
+    current,
+    current_trace_id,
+    span,
+    trace,
+    traced,
+    unbind,
+    wrap,
+)
+
+__all__ = [
+    "BoundLogger",
+    "ConfigurationError",
+    "TraceContext",
+    "bind",
+    "configure",
+    "current",
+    "current_trace_id",
+    "get_logger",
+    "reset",
+    "span",
+    "trace",
+    "traced",
+    "unbind",
+    "wrap",
+]
+
+__version__ = "0.1.0"

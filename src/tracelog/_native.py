@@ -1,0 +1,155 @@
+"""The structlog entry point: a bound logger that runs the active pipeline.
+
+``tracelog.get_logger(name)`` returns a :class:`BoundLogger`: a real
+structlog bound logger (``bind``, ``new``, ``unbind``, ``try_unbind``,
+``info``, ``exception``, ``ainfo``, ...). Its level methods read the active
+pipeline on every call, so a logger made at import time follows a later
+``tracelog.configure()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from typing import Any
+
+from structlog import BoundLoggerBase
+
+from tracelog import _pipeline
+from tracelog.render import safe_repr, safe_str
+
+__all__ = ["BoundLogger", "LoggerName", "get_logger"]
+
+
+class LoggerName:
+    """What a native logger wraps: just its name (the pipeline writes, not this object)."""
+
+    __slots__ = ("name",)
+
+    created = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<LoggerName {self.name!r}>"
+
+
+def _message(event: Any, args: tuple[Any, ...]) -> Any:
+    if not args:
+        return event
+    try:
+        return event % args
+    except Exception:
+        return f"{safe_str(event)} {safe_repr(args)}"
+
+
+def _make_method(method_name: str, levelno: int) -> Any:
+    def log_method(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
+        pipeline = _pipeline._active
+        if levelno < pipeline.level:
+            return None
+        try:
+            event_dict = {**self._context, **kw} if self._context else kw
+            event_dict["event"] = _message(event, args) if args else event
+            logger = self._logger
+            for processor in pipeline.processors:
+                event_dict = processor(logger, method_name, event_dict)
+            pipeline.write(event_dict)
+        except Exception as error:
+            pipeline.fail(self._logger, method_name, {**kw, "event": event}, error)
+        return None
+
+    log_method.__name__ = method_name
+    log_method.__qualname__ = f"BoundLogger.{method_name}"
+    log_method.__doc__ = f"Log ``event`` at {method_name.upper()} with the bound and given fields."
+    return log_method
+
+
+def _make_async_method(name: str) -> Any:
+    async def alog_method(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
+        # Run in a thread as structlog does, keeping the caller's context.
+        ctx = contextvars.copy_context()
+        method = getattr(self, name)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: ctx.run(method, event, *args, **kw)
+        )
+
+    alog_method.__name__ = f"a{name}"
+    return alog_method
+
+
+class BoundLogger(BoundLoggerBase):
+    """A structlog bound logger whose every call runs tracelog's pipeline."""
+
+    debug = _make_method("debug", 10)
+    info = _make_method("info", 20)
+    warning = _make_method("warning", 30)
+    warn = warning
+    error = _make_method("error", 40)
+    critical = _make_method("critical", 50)
+    fatal = critical
+    msg = info
+
+    adebug = _make_async_method("debug")
+    ainfo = _make_async_method("info")
+    awarning = _make_async_method("warning")
+    aerror = _make_async_method("error")
+    acritical = _make_async_method("critical")
+    aexception = _make_async_method("exception")
+
+    def exception(self, event: Any = None, *args: Any, **kw: Any) -> None:
+        """Log at ERROR with the exception being handled (``exc_info=True`` unless given)."""
+        kw.setdefault("exc_info", True)
+        self.error(event, *args, **kw)
+
+    def log(self, level: int | str, event: Any = None, *args: Any, **kw: Any) -> None:
+        """Log at a level given by number (``logging.INFO``) or name (``"info"``)."""
+        name = _pipeline.level_name(level, "info") if isinstance(level, int) else str(level)
+        name = name.lower()
+        method = getattr(self, name if name in _pipeline.LEVELS else "info")
+        method(event, *args, **kw)
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= _pipeline._active.level
+
+    isEnabledFor = is_enabled_for  # noqa: N815 - stdlib spelling, for drop-in use
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._logger, "name", ""))
+
+    def __repr__(self) -> str:
+        return f"<tracelog.BoundLogger name={self.name!r} context={self._context!r}>"
+
+
+def _caller_module(depth: int = 2) -> str:
+    try:
+        frame = sys._getframe(depth)
+        while frame is not None:
+            name = frame.f_globals.get("__name__", "")
+            if not (name.startswith("tracelog") or name.startswith("structlog")):
+                return str(name) or "root"
+            frame = frame.f_back  # type: ignore[assignment]
+    except Exception:
+        pass
+    return "root"
+
+
+def get_logger(name: str | None = None, **initial_values: Any) -> BoundLogger:
+    """A structlog bound logger named ``name`` (the calling module when omitted)."""
+    from tracelog import config
+
+    config.ensure_configured()
+    logger_name = name if name is not None else _caller_module()
+    return BoundLogger(LoggerName(logger_name), (), dict(initial_values))
+
+
+class LoggerNameFactory:
+    """structlog logger factory, so ``structlog.get_logger()`` runs tracelog's pipeline too."""
+
+    def __call__(self, *args: Any) -> LoggerName:
+        if args and isinstance(args[0], str):
+            return LoggerName(args[0])
+        return LoggerName(_caller_module(3))

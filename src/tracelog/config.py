@@ -1,0 +1,292 @@
+"""configure(): options and ``TRACELOG_*`` environment -> one pipeline -> structlog and stdlib."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
+
+import structlog
+
+from tracelog import _native, _pipeline, context
+from tracelog.outputs import StreamOutput
+from tracelog.processors import DEFAULT_REDACT_KEYS, Redactor, TraceMerger, exception_to_structure
+from tracelog.render import ConsoleRenderer, JsonRenderer
+from tracelog.schema import SCHEMAS, Projection
+from tracelog.stdlib import TracelogHandler
+from tracelog.typing import Processor
+
+__all__ = ["FORMATS", "ConfigurationError", "configure", "reset"]
+
+FORMATS = ("json", "console", "auto")
+_LEVEL_CHOICES = ("debug", "info", "warning", "error", "critical")
+
+_lock = threading.RLock()
+_configured = False
+_handler: TracelogHandler | None = None
+_saved_root: tuple[list[logging.Handler], int] | None = None
+_saved_showwarning: Any = None
+
+
+class ConfigurationError(ValueError):
+    """A configure() argument or TRACELOG_* variable has a value tracelog does not accept."""
+
+
+def _choice(value: str, choices: Sequence[str], source: str) -> str:
+    normal = value.strip().lower()
+    if normal not in choices:
+        raise ConfigurationError(f"{source}={value!r} is not one of {', '.join(choices)}")
+    return normal
+
+
+def _level(value: int | str, source: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{source}={value!r} is not one of {', '.join(_LEVEL_CHOICES)}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    text = {"warn": "warning", "fatal": "critical"}.get(text, text)
+    if text.isdigit():
+        return int(text)
+    if text not in _pipeline.LEVELS:
+        raise ConfigurationError(
+            f"{source}={value!r} is not one of {', '.join(_LEVEL_CHOICES)} (or a number)"
+        )
+    return _pipeline.LEVELS[text]
+
+
+def _setting(explicit: Any, variable: str) -> tuple[Any, str]:
+    """The explicit argument if given, else the environment variable; plus where it came from."""
+    if explicit is not None:
+        return explicit, variable.removeprefix("TRACELOG_").lower()
+    return os.environ.get(variable) or None, variable
+
+
+def resolve_service(service: str | None) -> str | None:
+    if service is not None:
+        return service
+    return os.environ.get("TRACELOG_SERVICE") or os.environ.get("OTEL_SERVICE_NAME") or None
+
+
+def build_processors(
+    *,
+    service: str | None = None,
+    schema: str | None = None,
+    redact: Iterable[str] | bool | None = None,
+    static: Mapping[str, Any] | None = None,
+    rename: Mapping[str, str] | None = None,
+    processors: Sequence[Processor] = (),
+    format: str = "json",
+    stream: Any = None,
+) -> tuple[Processor, ...]:
+    """The chain, in DESIGN order: trace/time/level -> exception -> redact -> schema -> render."""
+    schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
+    schema_name = _choice(schema_value or "default", SCHEMAS, schema_source)
+    chain: list[Processor] = [TraceMerger(resolve_service(service)), exception_to_structure]
+    chain.extend(processors)
+    if redact is not False:
+        names = set(DEFAULT_REDACT_KEYS)
+        if redact is not None and redact is not True:
+            if isinstance(redact, str):
+                raise ConfigurationError(
+                    f"redact={redact!r} must be a list of key names, not a single string"
+                )
+            names.update(redact)
+        chain.append(Redactor(names))
+    projection = Projection(schema_name, rename, static)
+    if not projection.is_identity:
+        chain.append(projection)
+    if format == "console":
+        chain.append(ConsoleRenderer.for_stream(stream if stream is not None else sys.stdout))
+    else:
+        chain.append(JsonRenderer())
+    return tuple(chain)
+
+
+_json_cache: tuple[Processor, ...] | None = None
+
+
+def json_processors() -> tuple[Processor, ...]:
+    """The active JSON chain (for JsonFormatter): the configured one, else defaults + environment."""
+    global _json_cache
+    settings = _pipeline.active().settings
+    if settings.get("format") == "json" and _configured:
+        return _pipeline.active().processors
+    if _json_cache is None:
+        _json_cache = build_processors(format="json")
+    return _json_cache
+
+
+def _resolve_format(format: str | None, stream: Any) -> str:
+    value, source = _setting(format, "TRACELOG_FORMAT")
+    chosen = _choice(value or "json", FORMATS, source)
+    if chosen == "auto":
+        target = stream if stream is not None else sys.stdout
+        try:
+            return "console" if target.isatty() else "json"
+        except Exception:
+            return "json"
+    return chosen
+
+
+def configure(
+    level: int | str | None = None,
+    format: str | None = None,
+    schema: str | None = None,
+    stream: IO[Any] | None = None,
+    service: str | None = None,
+    *,
+    redact: Iterable[str] | bool | None = None,
+    processors: Sequence[Processor] = (),
+    rename: Mapping[str, str] | None = None,
+    static: Mapping[str, Any] | None = None,
+    capture_stdlib: bool = True,
+    capture_warnings: bool = True,
+    otel: bool = True,
+) -> None:
+    """Set up tracelog for this process. Call once at start-up; calling again replaces the setup.
+
+    Explicit arguments win over ``TRACELOG_LEVEL``, ``TRACELOG_FORMAT``,
+    ``TRACELOG_SCHEMA`` and ``TRACELOG_SERVICE`` (or ``OTEL_SERVICE_NAME``).
+    A bad value raises :class:`ConfigurationError` naming the setting and
+    the allowed values.
+
+    - ``stream``: any text or binary file object; default ``sys.stdout``.
+    - ``redact``: extra key names to redact (the defaults stay), or False.
+    - ``processors``: your own structlog processors, run after the
+      exception step and before redaction.
+    - ``capture_stdlib``: route every stdlib ``logging`` record through
+      tracelog (a handler on the root logger, replacing the root's handlers).
+    """
+    global _configured
+    level_value, level_source = _setting(level, "TRACELOG_LEVEL")
+    levelno = _level(level_value if level_value is not None else "info", level_source)
+    fmt = _resolve_format(format, stream)
+    chain = build_processors(
+        service=service,
+        schema=schema,
+        redact=redact,
+        static=static,
+        rename=rename,
+        processors=processors,
+        format=fmt,
+        stream=stream,
+    )
+    settings = {
+        "level": levelno,
+        "format": fmt,
+        "schema": schema,
+        "stream": stream,
+        "service": service,
+        "redact": redact,
+        "processors": tuple(processors),
+        "rename": rename,
+        "static": static,
+    }
+    with _lock:
+        context.set_otel_fallback(otel)
+        _pipeline.install(_pipeline.Pipeline(chain, StreamOutput(stream), levelno, settings))
+        structlog.configure(
+            processors=list(chain),
+            wrapper_class=_native.BoundLogger,
+            logger_factory=_native.LoggerNameFactory(),
+            cache_logger_on_first_use=False,
+        )
+        _install_stdlib(levelno if capture_stdlib else None)
+        _capture_warnings(capture_warnings)
+        _configured = True
+
+
+def _install_stdlib(levelno: int | None) -> None:
+    """Put one TracelogHandler on the root logger (or remove it when levelno is None)."""
+    global _handler, _saved_root
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+        _handler = None
+    if levelno is None:
+        if _saved_root is not None:
+            handlers, old_level = _saved_root
+            for handler in handlers:
+                root.addHandler(handler)
+            root.setLevel(old_level)
+            _saved_root = None
+        return
+    if _saved_root is None:
+        _saved_root = (list(root.handlers), root.level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    _handler = TracelogHandler()
+    root.addHandler(_handler)
+    root.setLevel(levelno)
+
+
+def _showwarning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if file is not None:  # an explicit file wins, as in the stdlib
+        if _saved_showwarning is not None:
+            _saved_showwarning(message, category, filename, lineno, file, line)
+        return
+    logging.getLogger("py.warnings").warning(
+        "%s",
+        str(message),
+        extra={"category": category.__name__, "location": f"{filename}:{lineno}"},
+    )
+
+
+def _capture_warnings(enabled: bool) -> None:
+    global _saved_showwarning
+    if enabled:
+        if _saved_showwarning is None:
+            _saved_showwarning = warnings.showwarning
+        warnings.showwarning = _showwarning
+    elif _saved_showwarning is not None:
+        warnings.showwarning = _saved_showwarning
+        _saved_showwarning = None
+
+
+def ensure_configured() -> None:
+    """Give native loggers a default pipeline (JSON to stdout, environment applied) if none is set.
+
+    Does not touch stdlib logging: only an explicit configure() does that.
+    """
+    if _configured or _pipeline.active().processors:
+        return
+    with _lock:
+        if _pipeline.active().processors:
+            return
+        try:
+            levelno = _level(os.environ.get("TRACELOG_LEVEL") or "info", "TRACELOG_LEVEL")
+            fmt = _resolve_format(None, None)
+            chain = build_processors(format=fmt)
+        except ConfigurationError as error:
+            sys.stderr.write(f"tracelog: {error}; using defaults\n")
+            levelno, fmt, chain = logging.INFO, "json", build_processors(format="json", schema="default")
+        _pipeline.install(_pipeline.Pipeline(chain, StreamOutput(None), levelno, {"format": fmt}))
+
+
+def reset() -> None:
+    """Undo configure(): restore the root logger, warnings and structlog's defaults."""
+    global _configured, _json_cache
+    with _lock:
+        _install_stdlib(None)
+        _capture_warnings(False)
+        structlog.reset_defaults()
+        context.set_otel_fallback(True)
+        _pipeline.install(_pipeline.Pipeline((), _pipeline._discard, logging.INFO))
+        _configured = False
+        _json_cache = None
+
+
+def is_configured() -> bool:
+    return _configured

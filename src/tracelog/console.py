@@ -1,0 +1,168 @@
+"""The console renderer: aligned, optionally coloured lines for people.
+
+Text from data (messages, field values, exception messages) is escaped so
+that control characters and terminal escape sequences are shown, never
+executed: a log line cannot move the cursor or rewrite the screen.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from tracelog.schema import (
+    EXCEPTION,
+    LEVEL,
+    LOGGER,
+    MESSAGE,
+    PARENT_SPAN_ID,
+    SERVICE,
+    SPAN_ID,
+    SPAN_NAME,
+    STACK,
+    TIMESTAMP,
+    TRACE_ID,
+    format_exception_text,
+)
+from tracelog.typing import EventDict, WrappedLogger
+
+__all__ = ["ConsoleRenderer", "colour_wanted", "escape_control"]
+
+# C0 controls except none, DEL, C1 controls, and the Unicode bidi overrides
+# that can reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+RESET = "\x1b[0m"
+DIM = "\x1b[2m"
+BOLD = "\x1b[1m"
+CYAN = "\x1b[36m"
+BLUE = "\x1b[34m"
+LEVEL_STYLES = {
+    "debug": "\x1b[2;37m",
+    "info": "\x1b[32m",
+    "warning": "\x1b[33m",
+    "error": "\x1b[31m",
+    "critical": "\x1b[1;31m",
+}
+_OWN_KEYS = (TIMESTAMP, LEVEL, LOGGER, MESSAGE, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, SERVICE)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    if char == "\r":
+        return "\\r"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
+    return _CONTROL.sub(_escape_one, text)
+
+
+def colour_wanted(stream: Any) -> bool:
+    """Colour when the stream is a terminal; NO_COLOR turns it off, FORCE_COLOR on."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except Exception:
+        return False
+
+
+def _text(value: Any) -> str:
+    from tracelog.render import safe_repr, safe_str
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)) or value is None:
+        return safe_repr(value)
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (Mapping, list, tuple)):
+        try:
+            import orjson
+
+            from tracelog.render import sanitize
+
+            return orjson.dumps(sanitize(value)).decode("utf-8")
+        except Exception:
+            return safe_repr(value)
+    return safe_str(value)
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return _text(value)
+
+
+class ConsoleRenderer:
+    """Chain step 7 for ``format="console"``: one aligned line (plus a readable traceback)."""
+
+    __slots__ = ("colour", "logger_width")
+
+    def __init__(self, colour: bool = False, logger_width: int = 20) -> None:
+        self.colour = colour
+        self.logger_width = logger_width
+
+    @classmethod
+    def for_stream(cls, stream: TextIO | Any) -> ConsoleRenderer:
+        return cls(colour=colour_wanted(stream))
+
+    def _style(self, style: str, text: str) -> str:
+        return f"{style}{text}{RESET}" if self.colour else text
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
+        try:
+            return self._render(event_dict)
+        except Exception as error:  # never let a person's view lose the line
+            from tracelog.render import safe_repr
+
+            return escape_control(f"{safe_repr(dict(event_dict))} (console render error: {error!r})")
+
+    def _render(self, event: EventDict) -> str:
+        esc = escape_control
+        level = str(event.get(LEVEL, ""))
+        parts = [
+            self._style(DIM, _timestamp(event.get(TIMESTAMP, ""))),
+            self._style(LEVEL_STYLES.get(level, ""), f"{esc(level):<8}"),
+            self._style(BLUE, f"{esc(_text(event.get(LOGGER, ''))):<{self.logger_width}}"),
+            self._style(BOLD, esc(_text(event.get(MESSAGE, "")))),
+        ]
+        fields = [
+            f"{self._style(CYAN, esc(_text(key)))}={esc(_text(value))}"
+            for key, value in event.items()
+            if key not in _OWN_KEYS and key not in (EXCEPTION, STACK)
+        ]
+        if fields:
+            parts.append(" ".join(fields))
+        trace_id = event.get(TRACE_ID)
+        if trace_id:
+            ids = f"{esc(_text(trace_id))[:8]}/{esc(_text(event.get(SPAN_ID, '')))[:8]}"
+            if event.get(SPAN_NAME):
+                ids += f" {esc(_text(event[SPAN_NAME]))}"
+            parts.append(self._style(DIM, f"[{ids}]"))
+        if event.get(SERVICE) is not None:
+            parts.append(self._style(DIM, f"({esc(_text(event[SERVICE]))})"))
+        line = " ".join(parts)
+        exception = event.get(EXCEPTION)
+        if isinstance(exception, Mapping):
+            text = format_exception_text(exception)
+            lines = [esc(part) for part in text.split("\n")]
+            line += "\n" + "\n".join(self._style(LEVEL_STYLES["error"], f"  {ln}") for ln in lines)
+        elif exception is not None:
+            line += "\n  " + esc(_text(exception))
+        stack = event.get(STACK)
+        if isinstance(stack, str):
+            line += "\n" + "\n".join(f"  {esc(part)}" for part in stack.split("\n"))
+        return line + "\n"

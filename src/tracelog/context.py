@@ -1,0 +1,408 @@
+"""Trace context: who is logging, for which request, in which span.
+
+One ContextVar holds an immutable :class:`TraceContext`. Every change makes a
+new object (copy-on-write), so concurrent tasks and copied contexts never see
+each other's bindings.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
+
+__all__ = [
+    "TraceContext",
+    "bind",
+    "current",
+    "current_trace_id",
+    "new_span_id",
+    "new_trace_id",
+    "span",
+    "trace",
+    "traced",
+    "unbind",
+    "wrap",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# A private generator, re-seeded from the OS in every forked child so that
+# parent and child never draw the same ids.
+_rng = random.Random(os.urandom(32))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
+
+
+def new_trace_id() -> str:
+    """A random 128-bit W3C trace id: 32 lowercase hex digits, never all zero."""
+    while True:
+        value = _rng.getrandbits(128)
+        if value:
+            return f"{value:032x}"
+
+
+def new_span_id() -> str:
+    """A random 64-bit W3C span (parent) id: 16 lowercase hex digits, never all zero."""
+    while True:
+        value = _rng.getrandbits(64)
+        if value:
+            return f"{value:016x}"
+
+
+class TraceContext:
+    """The trace a piece of work belongs to, and the fields bound to it.
+
+    Immutable: :func:`bind`, :func:`span` and friends make new objects.
+    ``trace_id`` is ``None`` for a context that only carries bound fields
+    (``tracelog.bind()`` outside any trace).
+    """
+
+    __slots__ = ("fields", "name", "parent_span_id", "sampled", "span_id", "trace_id", "tracestate")
+
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+    sampled: bool
+    tracestate: str | None
+    name: str | None
+    fields: Mapping[str, Any]
+
+    def __init__(
+        self,
+        trace_id: str | None,
+        span_id: str | None,
+        parent_span_id: str | None = None,
+        sampled: bool = True,
+        tracestate: str | None = None,
+        name: str | None = None,
+        fields: Mapping[str, Any] = _EMPTY,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "trace_id", trace_id)
+        set_(self, "span_id", span_id)
+        set_(self, "parent_span_id", parent_span_id)
+        set_(self, "sampled", sampled)
+        set_(self, "tracestate", tracestate)
+        set_(self, "name", name)
+        set_(self, "fields", fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"TraceContext is immutable; cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"TraceContext(trace_id={self.trace_id!r}, span_id={self.span_id!r}, "
+            f"parent_span_id={self.parent_span_id!r}, sampled={self.sampled!r}, "
+            f"name={self.name!r}, fields={dict(self.fields)!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TraceContext):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def replace(self, **changes: Any) -> TraceContext:
+        """A copy with some attributes changed."""
+        values = {s: getattr(self, s) for s in self.__slots__}
+        values.update(changes)
+        return TraceContext(**values)
+
+    @property
+    def traceparent(self) -> str | None:
+        """This context as a W3C ``traceparent`` header value, or None outside a trace."""
+        if self.trace_id is None or self.span_id is None:
+            return None
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+
+_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "tracelog_context", default=None
+)
+
+
+def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not extra:
+        return base
+    return MappingProxyType({**base, **extra})
+
+
+class _Activation:
+    """Sets a context for the length of a ``with`` (or ``async with``) block."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: TraceContext) -> None:
+        self._context = context
+        self._token: contextvars.Token[TraceContext | None] | None = None
+
+    def __enter__(self) -> TraceContext:
+        self._token = _current.set(self._context)
+        return self._context
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:
+                # Exited in another context than it was entered in (a generator
+                # finalised elsewhere): nothing to restore there.
+                pass
+            self._token = None
+
+    async def __aenter__(self) -> TraceContext:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__(*exc_info)
+
+    @property
+    def context(self) -> TraceContext:
+        return self._context
+
+
+def trace(
+    trace_id: str | None = None,
+    *,
+    parent_span_id: str | None = None,
+    sampled: bool = True,
+    tracestate: str | None = None,
+    name: str | None = None,
+    **fields: Any,
+) -> _Activation:
+    """Start a new trace, or continue the one named by ``trace_id``.
+
+    Use as ``with tracelog.trace() as ctx:``. Keyword fields appear on every
+    line logged inside the block. Fields bound outside the block stay bound.
+    A given ``trace_id`` must be 32 lowercase hex digits, not all zero.
+    """
+    if trace_id is None:
+        trace_id = new_trace_id()
+    elif not _is_hex_id(trace_id, 32):
+        raise ValueError(f"trace_id={trace_id!r} is not 32 lowercase hex digits (and not all zero)")
+    if parent_span_id is not None and not _is_hex_id(parent_span_id, 16):
+        raise ValueError(
+            f"parent_span_id={parent_span_id!r} is not 16 lowercase hex digits (and not all zero)"
+        )
+    outer = _current.get()
+    base = outer.fields if outer is not None and outer.trace_id is None else _EMPTY
+    return _Activation(
+        TraceContext(
+            trace_id,
+            new_span_id(),
+            parent_span_id,
+            sampled,
+            tracestate,
+            name,
+            _merged(base, fields),
+        )
+    )
+
+
+def span(name: str | None = None, **fields: Any) -> _Activation:
+    """Start a child span of the current trace (a new trace when none is active).
+
+    The new span gets a fresh ``span_id``; its ``parent_span_id`` is the
+    enclosing span. Fields bound in the enclosing context stay visible.
+    """
+    outer = _current.get()
+    if outer is None or outer.trace_id is None:
+        return trace(name=name, **fields)
+    return _Activation(
+        TraceContext(
+            outer.trace_id,
+            new_span_id(),
+            outer.span_id,
+            outer.sampled,
+            outer.tracestate,
+            name,
+            _merged(outer.fields, fields),
+        )
+    )
+
+
+@overload
+def traced(fn: F) -> F: ...
+@overload
+def traced(fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def traced(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    """Run a function in a span of the current trace, or in a new trace when none is active.
+
+    Works on plain functions, coroutine functions and (async) generators.
+    ``@traced`` and ``@traced(name="charge card")`` are both accepted.
+    """
+
+    def decorate(func: F) -> F:
+        span_name = name or getattr(func, "__qualname__", None) or repr(func)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(span_name):
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def asyncgen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(span_name):
+                    async for item in func(*args, **kwargs):
+                        yield item
+
+            return asyncgen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(span_name):
+                    return (yield from func(*args, **kwargs))
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with span(span_name):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+def bind(**fields: Any) -> TraceContext:
+    """Add fields to every line logged from here on in this context (task, thread, request).
+
+    Returns the new context. Outside a trace the fields are still bound, without trace ids.
+    """
+    outer = _current.get()
+    if outer is None:
+        new = TraceContext(None, None, fields=MappingProxyType(dict(fields)))
+    else:
+        new = outer.replace(fields=_merged(outer.fields, fields))
+    _current.set(new)
+    return new
+
+
+def unbind(*keys: str) -> TraceContext | None:
+    """Remove bound fields; unknown keys are ignored. Returns the new context."""
+    outer = _current.get()
+    if outer is None or not any(k in outer.fields for k in keys):
+        return outer
+    remaining = {k: v for k, v in outer.fields.items() if k not in keys}
+    if outer.trace_id is None and not remaining:
+        _current.set(None)
+        return None
+    new = outer.replace(fields=MappingProxyType(remaining))
+    _current.set(new)
+    return new
+
+
+def current() -> TraceContext | None:
+    """The active tracelog context, or None.
+
+    With no tracelog context, a current OpenTelemetry span (when
+    opentelemetry-api is installed) is reported as a context too.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        return otel_context()
+    return ctx
+
+
+def current_trace_id() -> str | None:
+    """The active trace id (tracelog's, else OpenTelemetry's), or None."""
+    ctx = current()
+    return None if ctx is None else ctx.trace_id
+
+
+def use(context: TraceContext | None) -> _Activation:
+    """Make a given context current for a block, e.g. one captured in another task."""
+    if context is None:
+        context = TraceContext(None, None)
+    return _Activation(context)
+
+
+def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Carry the caller's context into another thread: ``pool.submit(tracelog.wrap(fn), x)``.
+
+    The context is captured now; each call of the returned function runs in
+    its own copy of it, so one wrapped function may run in many threads at once.
+    """
+    captured = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_captured_context(*args: Any, **kwargs: Any) -> Any:
+        return captured.copy().run(fn, *args, **kwargs)
+
+    return run_in_captured_context
+
+
+@contextmanager
+def detached() -> Iterator[None]:
+    """Run a block with no tracelog context at all (for background machinery)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex_id(value: object, length: int) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == length
+        and _HEX.issuperset(value)
+        and value != "0" * length
+    )
+
+
+# OpenTelemetry fallback. Only consulted when opentelemetry has been imported
+# by the application (so an app without OTel pays nothing).
+_OTEL_ENABLED = True
+
+
+def set_otel_fallback(enabled: bool) -> None:
+    global _OTEL_ENABLED
+    _OTEL_ENABLED = enabled
+
+
+def otel_context() -> TraceContext | None:
+    """The current OpenTelemetry span as a TraceContext, or None."""
+    if not _OTEL_ENABLED:
+        return None
+    otel_trace = sys.modules.get("opentelemetry.trace")
+    if otel_trace is None:
+        return None
+    try:
+        span_context = otel_trace.get_current_span().get_span_context()
+        if not span_context.is_valid:
+            return None
+        return TraceContext(
+            f"{span_context.trace_id:032x}",
+            f"{span_context.span_id:016x}",
+            sampled=bool(span_context.trace_flags & 1),
+        )
+    except Exception:
+        return None

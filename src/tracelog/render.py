@@ -1,0 +1,180 @@
+"""Renderers: the chain's last step. JSON (orjson bytes, never raises) and console text.
+
+The JSON renderer tries orjson once with the event as it is (the fast path).
+Only when that fails does it walk the event and make every value safe:
+cycles cut, lone surrogates replaced, integers beyond 64 bits as strings,
+non-string keys as strings, anything unknown by ``repr`` (or a placeholder
+naming the type when ``repr`` itself fails).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from tracelog import _faults
+from tracelog.console import ConsoleRenderer
+from tracelog.typing import EventDict, WrappedLogger
+
+__all__ = ["ConsoleRenderer", "JsonRenderer", "safe_repr", "sanitize"]
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
+_dumps = orjson.dumps
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+MAX_DEPTH = 64
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a placeholder naming the type when ``repr`` raises."""
+    try:
+        text = repr(value)
+        if not isinstance(text, str):
+            raise TypeError("__repr__ returned a non-string")
+        return text
+    except Exception:
+        return f"<unrepresentable {_type_name(value)} object>"
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, falling back to :func:`safe_repr`."""
+    if type(value) is str:
+        return value
+    try:
+        text = str(value)
+        if not isinstance(text, str):
+            raise TypeError("__str__ returned a non-string")
+        return text
+    except Exception:
+        return safe_repr(value)
+
+
+def _type_name(value: object) -> str:
+    try:
+        return type(value).__qualname__
+    except Exception:
+        return "object"
+
+
+def _default(value: Any) -> Any:
+    """orjson's hook for types it does not know."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {safe_str(value)}"
+    if isinstance(value, (_dt.timedelta,)):
+        return value.total_seconds()
+    return safe_repr(value)
+
+
+def _fix_str(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> Any:
+    """A copy of ``value`` that orjson can always serialise."""
+    if value is None or value is True or value is False:
+        return value
+    kind = type(value)
+    if kind is str or isinstance(value, str):
+        return _fix_str(str.__str__(value))
+    if isinstance(value, enum.Enum):
+        return sanitize(value.value, _depth + 1, _path)
+    if isinstance(value, int):
+        number = int.__index__(value)
+        return number if _INT64_MIN <= number <= _UINT64_MAX else str(number)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else repr(float(value))
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time, uuid.UUID)):
+        return value
+    if _depth >= MAX_DEPTH:
+        return f"<{_type_name(value)} nested deeper than {MAX_DEPTH}>"
+    marker = id(value)
+    if marker in _path:
+        return f"<cycle: {_type_name(value)}>"
+    inner = _path | {marker}
+    if isinstance(value, Mapping):
+        try:
+            items = list(value.items())
+        except Exception:
+            return safe_repr(value)
+        out: dict[str, Any] = {}
+        for key, item in items:
+            name = key if type(key) is str else safe_str(key)
+            out[_fix_str(name)] = sanitize(item, _depth + 1, inner)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        try:
+            return [sanitize(item, _depth + 1, inner) for item in list(value)]
+        except Exception:
+            return safe_repr(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        try:
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        except Exception:
+            return safe_repr(value)
+        return sanitize(fields, _depth + 1, inner)
+    try:
+        converted = _default(value)
+    except Exception:
+        converted = safe_repr(value)
+    if isinstance(converted, str):
+        return _fix_str(converted)
+    return sanitize(converted, _depth + 1, inner)
+
+
+def render_json(event_dict: EventDict) -> bytes:
+    """One JSON line (with its newline) for any event. Never raises."""
+    try:
+        return _dumps(event_dict, default=_default, option=_OPTIONS)
+    except Exception:
+        pass
+    try:
+        return _dumps(sanitize(event_dict), option=_OPTIONS)
+    except Exception as error:
+        _faults.report("render", error)
+        return _emergency_line(event_dict, error)
+
+
+def _emergency_line(event_dict: EventDict, error: BaseException) -> bytes:
+    try:
+        fields = {safe_repr(k): safe_repr(v) for k, v in list(event_dict.items())}
+    except Exception:
+        fields = {}
+    line = {
+        "timestamp": _dt.datetime.now(_dt.timezone.utc),
+        "level": "error",
+        "logger": "tracelog",
+        "message": "event could not be rendered",
+        "fields_repr": {_fix_str(k): _fix_str(v) for k, v in fields.items()},
+        "render_error": _fix_str(safe_repr(error)),
+    }
+    try:
+        return _dumps(line, option=_OPTIONS)
+    except Exception:
+        return b'{"level":"error","logger":"tracelog","message":"event could not be rendered"}\n'
+
+
+class JsonRenderer:
+    """Chain step 7 for ``format="json"``: the event as one orjson line (bytes, newline included)."""
+
+    __slots__ = ()
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> bytes:
+        return render_json(event_dict)

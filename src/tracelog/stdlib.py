@@ -1,0 +1,169 @@
+"""The stdlib bridge: ``logging`` records through the same pipeline as structlog events.
+
+- :class:`TracelogHandler` sits on the root logger (``configure()`` puts it
+  there), so every stdlib logger, yours and your dependencies', comes out as
+  tracelog lines.
+- :func:`record_to_event` turns a ``LogRecord`` into an event dict.
+- :class:`TraceFilter` stamps trace ids and bound fields on records for an
+  existing formatter (python-json-logger, a hand-written one).
+- :class:`JsonFormatter` is tracelog's line as a ``logging.Formatter``, for
+  ``logging.config.dictConfig``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tracelog import _pipeline, context
+from tracelog.render import safe_repr, safe_str
+from tracelog.schema import OWNED_KEYS, PARENT_SPAN_ID, SPAN_ID, TRACE_ID
+from tracelog.typing import EventDict
+
+__all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_to_event"]
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(
+    {
+        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
+        "message",
+        "asctime",
+        "taskName",
+    }
+)
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception as error:
+        # A %-format that does not match its args: keep both, never raise.
+        return (
+            f"{safe_str(record.msg)} "
+            f"[format error: {type(error).__name__}; args={safe_repr(record.args)}]"
+        )
+
+
+def record_to_event(record: logging.LogRecord) -> EventDict:
+    """The event dict for a stdlib record: message, ``extra=`` fields, exception, stack."""
+    attrs = record.__dict__
+    extra_keys = attrs.keys() - _STANDARD_ATTRS
+    event_dict: EventDict = {key: attrs[key] for key in extra_keys} if extra_keys else {}
+    event_dict["event"] = _message(record)
+    exc_info = record.exc_info
+    if exc_info and exc_info[0] is not None:
+        event_dict["exc_info"] = exc_info
+    if record.stack_info:
+        event_dict["stack_info"] = record.stack_info
+    return event_dict
+
+
+class TracelogHandler(logging.Handler):
+    """A root handler that runs every record through tracelog's active pipeline."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        # No handler lock: the pipeline is thread-safe and outputs write whole lines.
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pipeline = _pipeline._active
+        try:
+            event_dict = record_to_event(record)
+            method_name = _pipeline.level_name(record.levelno, record.levelname)
+        except Exception as error:
+            pipeline.fail(record, "error", {"event": safe_repr(record)}, error)
+            return
+        pipeline.run(record, method_name, event_dict)
+
+
+class TraceFilter(logging.Filter):
+    """Stamp ``trace_id``, ``span_id``, ``parent_span_id`` and bound fields on each record.
+
+    For teams keeping their formatter: python-json-logger (or any formatter
+    that reads record attributes) then emits them unchanged. Existing record
+    attributes are never overwritten. Always lets the record through.
+    """
+
+    def __init__(self, name: str = "", *, fields: bool = True) -> None:
+        super().__init__(name)
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            ctx = context.current()
+            if ctx is None:
+                return True
+            attrs = record.__dict__
+            if ctx.trace_id is not None:
+                attrs.setdefault(TRACE_ID, ctx.trace_id)
+                attrs.setdefault(SPAN_ID, ctx.span_id)
+                if ctx.parent_span_id is not None:
+                    attrs.setdefault(PARENT_SPAN_ID, ctx.parent_span_id)
+            if self.fields:
+                for key, value in ctx.fields.items():
+                    if key not in _STANDARD_ATTRS:
+                        attrs.setdefault(key, value)
+        except Exception:
+            pass
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """tracelog's JSON line as a ``logging.Formatter``.
+
+    Usable from ``dictConfig`` (``{"()": "tracelog.stdlib.JsonFormatter"}``).
+    With no arguments it uses the pipeline set by ``tracelog.configure()``
+    (or the defaults and ``TRACELOG_*`` environment when there is none);
+    given ``service``, ``schema`` or ``redact`` it builds its own chain the
+    same way ``configure()`` does.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        service: str | None = None,
+        schema: str | None = None,
+        redact: Iterable[str] | None = None,
+        static: Mapping[str, Any] | None = None,
+        **_ignored: Any,
+    ) -> None:
+        super().__init__(None, datefmt)
+        self._own: tuple[Any, ...] | None = None
+        if service is not None or schema is not None or redact is not None or static:
+            from tracelog import config
+
+            self._own = config.build_processors(
+                service=service, schema=schema, redact=redact, static=static, format="json"
+            )
+
+    def format(self, record: logging.LogRecord) -> str:
+        processors = self._own
+        if processors is None:
+            from tracelog import config
+
+            processors = config.json_processors()
+        try:
+            event_dict: Any = record_to_event(record)
+            method_name = _pipeline.level_name(record.levelno, record.levelname)
+            for processor in processors:
+                event_dict = processor(record, method_name, event_dict)
+            data = event_dict
+        except Exception as error:
+            data = _pipeline.fallback_line(record, "error", {"event": safe_repr(record)}, error)
+        text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
+        return text[:-1] if text.endswith("\n") else text
+
+
+def owned_keys() -> frozenset[str]:
+    return OWNED_KEYS
