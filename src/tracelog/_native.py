@@ -14,7 +14,7 @@ import contextvars
 import sys
 from typing import Any
 
-from structlog import BoundLoggerBase
+from structlog import BoundLoggerBase, DropEvent
 
 from tracelog import _pipeline
 from tracelog.render import safe_repr, safe_str
@@ -57,6 +57,8 @@ def _make_method(method_name: str, levelno: int) -> Any:
             for processor in pipeline.processors:
                 event_dict = processor(logger, method_name, event_dict)
             pipeline.write(event_dict)
+        except DropEvent:
+            pass
         except Exception as error:
             pipeline.fail(self._logger, method_name, {**kw, "event": event}, error)
         return None

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from structlog import DropEvent
+
 from tracelog import _faults
 from tracelog.render import render_json, safe_repr
 from tracelog.typing import EventDict, Processor, WrappedLogger
@@ -53,6 +55,8 @@ class Pipeline:
             for processor in self.processors:
                 event_dict = processor(logger, method_name, event_dict)
             self.write(event_dict)
+        except DropEvent:
+            pass
         except Exception as error:
             self.fail(logger, method_name, event_dict, error)
 
