@@ -8,16 +8,24 @@ Cloud Logging). No other module spells a field name of a schema.
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
 from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
+from tracelog import context
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
     "CANONICAL",
+    "ECS_CUSTOM_NAMESPACE",
+    "ECS_VERSION",
     "OWNED_KEYS",
     "SCHEMAS",
     "Projection",
+    "ecs_field_types",
     "projection_for",
 ]
 
@@ -34,6 +42,14 @@ TRACE_SAMPLED = "trace_sampled"
 SERVICE = "service"
 EXCEPTION = "exception"
 STACK = "stack"
+# Canonical access-log keys, written by the web integrations.
+METHOD = "method"
+PATH = "path"
+STATUS = "status"
+DURATION_MS = "duration_ms"
+CLIENT = "client"
+REQUEST_ID = "request_id"
+USER_AGENT = "user_agent"
 
 CANONICAL = (
     TIMESTAMP,
@@ -59,47 +75,45 @@ SCHEMAS = ("default", "ecs", "otel", "gcp")
 
 ECS_VERSION = "8.11.0"
 
-# Canonical key -> dotted path in each schema. A dotted path nests, except the
-# keys listed as top-level in that schema (ecs-logging keeps "log.level" flat).
+#: Where the ``ecs`` schema puts a field that would clash with an ECS field of
+#: another type. A proper name, as ECS advises: ECS never defines one.
+ECS_CUSTOM_NAMESPACE = "tracelog"
+
+# Canonical key -> field name in each schema (dotted names nest, except in otel
+# attributes, which are flat by that model's rules).
 _TABLE: dict[str, dict[str, str]] = {
     "ecs": {
-        TIMESTAMP: "@timestamp",
-        LEVEL: "log.level",
-        MESSAGE: "message",
         LOGGER: "log.logger",
         TRACE_ID: "trace.id",
         SPAN_ID: "span.id",
-        PARENT_SPAN_ID: "parent.id",
+        PARENT_SPAN_ID: "parent.id",  # Elastic APM's name; ECS has none
         SPAN_NAME: "span.name",
         SERVICE: "service.name",
-        # access-log fields
-        "method": "http.request.method",
-        "path": "url.path",
-        "status": "http.response.status_code",
-        "client": "client.address",
-        "request_id": "http.request.id",
-        "user_agent": "user_agent.original",
+        METHOD: "http.request.method",
+        PATH: "url.path",
+        STATUS: "http.response.status_code",
+        CLIENT: "client.address",
+        REQUEST_ID: "http.request.id",
+        USER_AGENT: "user_agent.original",
     },
     "otel": {
-        TIMESTAMP: "timestamp",
-        LEVEL: "severity_text",
-        MESSAGE: "body",
-        LOGGER: "scope.name",
-        TRACE_ID: "trace_id",
-        SPAN_ID: "span_id",
-        SERVICE: "resource.service.name",
+        PARENT_SPAN_ID: "parent_span_id",
+        METHOD: "http.request.method",
+        PATH: "url.path",
+        STATUS: "http.response.status_code",
+        CLIENT: "client.address",
+        USER_AGENT: "user_agent.original",
     },
     "gcp": {
-        TIMESTAMP: "time",
-        LEVEL: "severity",
-        MESSAGE: "message",
-        LOGGER: "logging.googleapis.com/labels.logger",
-        SPAN_ID: "logging.googleapis.com/spanId",
+        METHOD: "requestMethod",
+        PATH: "requestUrl",
+        STATUS: "status",
+        CLIENT: "remoteIp",
+        USER_AGENT: "userAgent",
     },
 }
 
-_ECS_TOP_LEVEL = frozenset(("@timestamp", "log.level", "message", "ecs.version"))
-
+_ECS_FLAT = frozenset(("log.level", "ecs.version"))  # ecs-logging: top level, dotted name
 _OTEL_SEVERITY = {"debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
 _GCP_SEVERITY = {
     "debug": "DEBUG",
@@ -108,9 +122,91 @@ _GCP_SEVERITY = {
     "error": "ERROR",
     "critical": "CRITICAL",
 }
+_GCP = "logging.googleapis.com/"
 
 
-def _put(out: dict[str, Any], path: str, value: Any, flat: bool) -> None:
+# --- the ECS catalogue -------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def ecs_field_types() -> dict[str, str]:
+    """Every ECS field name and its Elasticsearch type (``keyword``, ``long``, ``object``...)."""
+    text = resources.files("tracelog").joinpath("_ecs_fields.tsv").read_text("utf-8")
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, kind = line.partition("\t")
+            fields[name] = kind
+    return fields
+
+
+@lru_cache(maxsize=1)
+def _ecs_sets() -> frozenset[str]:
+    """Every proper prefix of an ECS field name (``http``, ``http.request``, ``host``...)."""
+    prefixes: set[str] = set()
+    for name in ecs_field_types():
+        parts = name.split(".")
+        prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(prefixes)
+
+
+_TEXT_TYPES = frozenset(("keyword", "constant_keyword", "wildcard", "match_only_text", "text"))
+_CONTAINER_TYPES = frozenset(("object", "nested", "flattened"))
+_INT_TYPES = frozenset(("long", "integer", "short", "byte", "unsigned_long"))
+_FLOAT_TYPES = frozenset(("float", "double", "half_float", "scaled_float"))
+
+
+def ecs_value_fits(kind: str, value: Any) -> bool:
+    """Whether Elasticsearch maps ``value`` (or each item of a list) as an ECS ``kind`` field."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple)) and kind != "geo_point":
+        return all(ecs_value_fits(kind, item) for item in value)
+    if kind in _TEXT_TYPES or kind == "ip":
+        return isinstance(value, str)
+    if kind in _INT_TYPES:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in _FLOAT_TYPES:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, (str, _dt.datetime, _dt.date))
+    if kind in _CONTAINER_TYPES:
+        return isinstance(value, Mapping)
+    return True  # geo_point and the like: left to the user
+
+
+def _ecs_coerce(kind: str, value: Any) -> Any:
+    """A value of the right type for ``kind`` when the conversion loses nothing, else ``value``."""
+    if kind in _TEXT_TYPES and type(value) in (int, float):
+        return str(value)
+    if kind in _INT_TYPES and isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return value
+
+
+_FIELD, _SET, _UNDER_LEAF, _CUSTOM = 0, 1, 2, 3
+
+
+@lru_cache(maxsize=4096)
+def _ecs_kind(path: str) -> tuple[int, str]:
+    """Where a dotted name stands in ECS: a field (and its type), a set, inside a field, outside."""
+    types = ecs_field_types()
+    kind = types.get(path)
+    if kind is not None:
+        return _FIELD, kind
+    if path in _ecs_sets():
+        return _SET, ""
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        parent = types.get(".".join(parts[:i]))
+        if parent is not None:
+            return (_CUSTOM, "") if parent in _CONTAINER_TYPES else (_UNDER_LEAF, parent)
+    return _CUSTOM, ""
+
+
+def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> None:
     if flat or "." not in path:
         out[path] = value
         return
@@ -118,21 +214,28 @@ def _put(out: dict[str, Any], path: str, value: Any, flat: bool) -> None:
     node = out
     for part in parents:
         child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            out[path] = value  # a scalar already holds the parent name: keep both, dotted
+            return
         node = child
     node[leaf] = value
+
+
+# --- the projection ------------------------------------------------------------
 
 
 class Projection:
     """A chain processor that lays a canonical event out in one schema.
 
-    ``rename`` maps canonical (or user) keys to other names; ``static`` adds
-    fixed fields to every line.
+    ``rename`` maps names *as the schema writes them* (``message``,
+    ``log.level``, an attribute name in ``otel``) to your own; ``static``
+    adds fixed fields to every line, placed like event fields (an event
+    field of the same name wins).
     """
 
-    __slots__ = ("name", "rename", "static")
+    __slots__ = ("gcp_project", "name", "rename", "static")
 
     def __init__(
         self,
@@ -145,54 +248,86 @@ class Projection:
         self.name = name
         self.rename = dict(rename or {})
         self.static = dict(static or {})
+        self.gcp_project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
 
     @property
     def is_identity(self) -> bool:
         return self.name == "default" and not self.rename and not self.static
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        if self.name == "default":
-            out = dict(event_dict)
-        elif self.name == "ecs":
-            out = self._ecs(event_dict)
-        elif self.name == "otel":
-            out = self._otel(event_dict)
-        else:
-            out = self._gcp(event_dict)
         if self.static:
-            for key, value in self.static.items():
-                out.setdefault(key, value)
-        if self.rename:
-            out = {self.rename.get(k, k): v for k, v in out.items()}
-        return out
+            event_dict = {
+                **event_dict,
+                **{k: v for k, v in self.static.items() if k not in event_dict},
+            }
+        if self.name == "default":
+            if not self.rename:
+                return dict(event_dict)
+            return {self.rename.get(k, k): v for k, v in event_dict.items()}
+        if self.name == "ecs":
+            return self._ecs(event_dict)
+        if self.name == "otel":
+            return self._otel(event_dict)
+        return self._gcp(event_dict)
+
+    # ECS ---------------------------------------------------------------------
 
     def _ecs(self, event: EventDict) -> dict[str, Any]:
+        rename = self.rename
+        out: dict[str, Any] = {}
+        for path, value in (
+            ("@timestamp", event.get(TIMESTAMP)),
+            ("log.level", event.get(LEVEL)),
+            ("message", event.get(MESSAGE)),
+            ("ecs.version", ECS_VERSION),
+        ):
+            _put(out, rename.get(path, path), value, path in _ECS_FLAT)
         table = _TABLE["ecs"]
-        out: dict[str, Any] = {
-            "@timestamp": event.get(TIMESTAMP),
-            "log.level": event.get(LEVEL),
-            "message": event.get(MESSAGE),
-            "ecs.version": ECS_VERSION,
-        }
         for key, value in event.items():
             if key in (TIMESTAMP, LEVEL, MESSAGE):
                 continue
             if key == EXCEPTION and isinstance(value, Mapping):
-                _put(out, "error.type", value.get("type"), False)
-                _put(out, "error.message", value.get("message"), False)
-                _put(out, "error.stack_trace", format_exception_text(value), False)
-                continue
-            if key == "duration_ms" and isinstance(value, (int, float)):
-                _put(out, "event.duration", int(value * 1_000_000), False)
-                continue
-            path = table.get(key, key)
-            _put(out, path, value, path in _ECS_TOP_LEVEL)
-            if key == SERVICE:
-                _put(out, "event.dataset", f"{value}.log", False)
+                self._ecs_place(out, "error.type", value.get("type"), key)
+                self._ecs_place(out, "error.message", value.get("message"), key)
+                self._ecs_place(out, "error.stack_trace", format_exception_text(value), key)
+            elif key == DURATION_MS and isinstance(value, (int, float)) and value == value:
+                self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
+            elif key == CLIENT and isinstance(value, (list, tuple)) and len(value) == 2:
+                self._ecs_place(out, "client.address", value[0], key)
+                self._ecs_place(out, "client.port", value[1], key)
+            else:
+                self._ecs_place(out, table.get(key, key), value, key)
+                if key == SERVICE and "event.dataset" not in event:
+                    self._ecs_place(out, "event.dataset", value, key)
         return out
+
+    def _ecs_place(self, out: dict[str, Any], path: str, value: Any, key: str) -> None:
+        """Put one value at its ECS name, or under the custom namespace if the types clash."""
+        renamed = self.rename.get(path)
+        if renamed is not None:
+            _put(out, renamed, value, renamed in _ECS_FLAT)
+            return
+        where, kind = _ecs_kind(path)
+        if where == _CUSTOM:
+            _put(out, path, value)
+            return
+        if where == _FIELD:
+            if not ecs_value_fits(kind, value):
+                value = _ecs_coerce(kind, value)
+            if ecs_value_fits(kind, value):
+                _put(out, path, value, path in _ECS_FLAT)
+                return
+        elif where == _SET and isinstance(value, Mapping):
+            for child, item in value.items():
+                self._ecs_place(out, f"{path}.{child}", item, f"{key}.{child}")
+            return
+        _put(out, f"{ECS_CUSTOM_NAMESPACE}.{key}", value)
+
+    # OpenTelemetry -----------------------------------------------------------
 
     def _otel(self, event: EventDict) -> dict[str, Any]:
         level = event.get(LEVEL)
+        rename = self.rename
         out: dict[str, Any] = {
             "timestamp": event.get(TIMESTAMP),
             "severity_text": str(level).upper() if level is not None else None,
@@ -202,11 +337,12 @@ class Projection:
         if TRACE_ID in event:
             out["trace_id"] = event[TRACE_ID]
             out["span_id"] = event.get(SPAN_ID)
-            out["trace_flags"] = "01" if event.get(TRACE_SAMPLED, True) else "00"
+            out["trace_flags"] = "01" if _sampled(event) else "00"
         attributes: dict[str, Any] = {}
         resource: dict[str, Any] = {}
+        table = _TABLE["otel"]
         for key, value in event.items():
-            if key in (TIMESTAMP, LEVEL, MESSAGE, TRACE_ID, SPAN_ID):
+            if key in (TIMESTAMP, LEVEL, MESSAGE, TRACE_ID, SPAN_ID, TRACE_SAMPLED):
                 continue
             if key == SERVICE:
                 resource["service.name"] = value
@@ -216,12 +352,17 @@ class Projection:
                 attributes["exception.type"] = value.get("type")
                 attributes["exception.message"] = value.get("message")
                 attributes["exception.stacktrace"] = format_exception_text(value)
+            elif key == CLIENT and isinstance(value, (list, tuple)) and len(value) == 2:
+                attributes["client.address"], attributes["client.port"] = value
             else:
-                attributes[key] = value
+                name = table.get(key, key)
+                attributes[rename.get(name, name)] = value
         if resource:
             out["resource"] = resource
         out["attributes"] = attributes
-        return out
+        return {rename.get(k, k): v for k, v in out.items()} if rename else out
+
+    # Google Cloud Logging ----------------------------------------------------
 
     def _gcp(self, event: EventDict) -> dict[str, Any]:
         level = str(event.get(LEVEL))
@@ -231,24 +372,47 @@ class Projection:
             "message": event.get(MESSAGE),
         }
         labels: dict[str, Any] = {}
+        request: dict[str, Any] = {}
+        table = _TABLE["gcp"]
         for key, value in event.items():
-            if key in (TIMESTAMP, LEVEL, MESSAGE):
+            if key in (TIMESTAMP, LEVEL, MESSAGE, TRACE_SAMPLED):
                 continue
             if key == TRACE_ID:
-                out["logging.googleapis.com/trace"] = value
+                project = self.gcp_project
+                out[_GCP + "trace"] = f"projects/{project}/traces/{value}" if project else value
+                out[_GCP + "trace_sampled"] = _sampled(event)
             elif key == SPAN_ID:
-                out["logging.googleapis.com/spanId"] = value
-            elif key == TRACE_SAMPLED:
-                out["logging.googleapis.com/trace_sampled"] = bool(value)
+                out[_GCP + "spanId"] = value
             elif key == LOGGER:
-                labels["logger"] = value
+                labels["logger"] = str(value)
+            elif key == SERVICE:
+                out["serviceContext"] = {"service": value}
             elif key == EXCEPTION and isinstance(value, Mapping):
                 out["stack_trace"] = format_exception_text(value)
+            elif key == DURATION_MS and isinstance(value, (int, float)):
+                request["latency"] = f"{value / 1000:.6f}s"
+            elif key in table:
+                if key == CLIENT and isinstance(value, (list, tuple)) and value:
+                    value = value[0]
+                request[table[key]] = value
             else:
                 out[key] = value
+        if request:
+            out["httpRequest"] = request
         if labels:
-            out["logging.googleapis.com/labels"] = labels
-        return out
+            out[_GCP + "labels"] = labels
+        return {self.rename.get(k, k): v for k, v in out.items()} if self.rename else out
+
+
+def _sampled(event: EventDict) -> bool:
+    """The sampled flag: from the event if a processor wrote it, else from the live context."""
+    value = event.get(TRACE_SAMPLED)
+    if value is not None:
+        return bool(value)
+    ctx = context._current.get()
+    if ctx is not None and ctx.trace_id == event.get(TRACE_ID):
+        return bool(ctx.sampled)
+    return True
 
 
 def projection_for(
@@ -268,9 +432,8 @@ def format_exception_text(exc: Mapping[str, Any]) -> str:
         seen += 1
         lines = ["Traceback (most recent call last):"]
         for frame in node.get("frames") or ():
-            lines.append(
-                f'  File "{frame.get("file")}", line {frame.get("line")}, in {frame.get("function")}'
-            )
+            where = f'"{frame.get("file")}", line {frame.get("line")}'
+            lines.append(f"  File {where}, in {frame.get('function')}")
         message = node.get("message")
         lines.append(f"{node.get('type')}: {message}" if message else f"{node.get('type')}")
         blocks.append("\n".join(lines))
