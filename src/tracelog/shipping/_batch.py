@@ -1,0 +1,519 @@
+"""The machinery every shipper shares: a bounded buffer, one sender thread, batches, retries.
+
+The caller's side (:meth:`Shipper.write`) only appends bytes to a deque under
+a lock. One background thread takes batches (by size, or when the oldest
+line has waited ``batch_interval``), hands them to the subclass's ``_ship``,
+and retries what the subclass says is retryable with exponential backoff and
+jitter, or as long as the server's ``Retry-After`` asks.
+
+Lines are shipped in the order they were written. When the buffer is full,
+new lines go to the spill file (if there is one) and keep going there until
+the sender has caught up with it, so order holds across the spill too.
+Anything still unsent when the shipper is closed (or the process exits) goes
+to the spill file and is sent by the next process that opens it; without a
+spill file it is counted as dropped and reported.
+
+Fork safety: a forked child starts with an empty buffer, no thread, zeroed
+counters and its own spill file (``<spill_path>.<pid>``), so nothing the
+parent had buffered is shipped twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import http.client
+import os
+import random
+import threading
+import time
+import weakref
+from typing import Any
+
+from tracelog import _faults, _pipeline
+
+__all__ = ["Outcome", "RetryableError", "Shipper", "parse_level"]
+
+LINE_END = b"\n"
+
+
+class RetryableError(Exception):
+    """The whole batch should be sent again (after ``retry_after`` seconds if given)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Outcome:
+    """What became of a batch: how many lines were shipped, failed for good, or are to retry."""
+
+    __slots__ = ("failed", "retry", "retry_after", "shipped")
+
+    def __init__(
+        self,
+        shipped: int = 0,
+        failed: int = 0,
+        retry: list[bytes] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.shipped = shipped
+        self.failed = failed
+        self.retry = retry or []
+        self.retry_after = retry_after
+
+
+def parse_level(level: int | str | None) -> int | None:
+    """A minimum level as a number; names as configure() accepts them."""
+    if level is None or (isinstance(level, int) and not isinstance(level, bool)):
+        return level
+    text = str(level).strip().lower()
+    text = {"warn": "warning", "fatal": "critical"}.get(text, text)
+    if text.isdigit():
+        return int(text)
+    if text not in _pipeline.LEVELS:
+        raise ValueError(f"level={level!r} is not one of {', '.join(_pipeline.LEVELS)}")
+    return _pipeline.LEVELS[text]
+
+
+class _Spill:
+    """An append-only file of lines that did not fit in the buffer, read back in order."""
+
+    __slots__ = ("_writer", "path", "pending", "read_offset")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: Any = None
+        self.read_offset = 0
+        self.pending = 0  # lines in the file not yet read back
+
+    def adopt_leftovers(self) -> int:
+        """Lines a previous process left in the file; they are sent first."""
+        lines = whole = 0
+        try:
+            with open(self.path, "r+b") as existing:
+                for chunk in iter(lambda: existing.read(1 << 20), b""):
+                    count = chunk.count(LINE_END)
+                    if count:
+                        whole = existing.tell() - len(chunk) + chunk.rindex(LINE_END) + 1
+                        lines += count
+                existing.truncate(whole)  # a line torn by a crash is not a line
+        except FileNotFoundError:
+            pass
+        self.pending = lines
+        return lines
+
+    def append(self, line: bytes) -> None:
+        if self._writer is None:
+            self._writer = open(self.path, "ab")  # noqa: SIM115 - kept open while spilling
+        self._writer.write(line if line.endswith(LINE_END) else line + LINE_END)
+        self.pending += 1
+
+    def read(self, limit: int) -> list[bytes]:
+        if self._writer is not None:
+            self._writer.flush()
+        lines: list[bytes] = []
+        with open(self.path, "rb") as reader:
+            reader.seek(self.read_offset)
+            while len(lines) < limit:
+                line = reader.readline()
+                if not line.endswith(LINE_END):  # end of file (or a torn last line)
+                    break
+                lines.append(line)
+                self.read_offset += len(line)
+        self.pending -= len(lines)
+        return lines
+
+    def reset(self) -> None:
+        """Everything was read back and shipped: empty the file."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        with open(self.path, "wb"):
+            pass
+        self.read_offset = 0
+        self.pending = 0
+
+    def rewrite(self, first: list[bytes]) -> int:
+        """Keep ``first`` followed by the unread rest of the file; returns the lines kept."""
+        rest = self.read(self.pending) if self.pending > 0 else []
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        temporary = f"{self.path}.tmp{os.getpid()}"
+        with open(temporary, "wb") as out:
+            for line in (*first, *rest):
+                out.write(line if line.endswith(LINE_END) else line + LINE_END)
+        os.replace(temporary, self.path)
+        self.read_offset = 0
+        self.pending = len(first) + len(rest)
+        return self.pending
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        try:
+            if self.pending == 0 and os.path.getsize(self.path) == 0:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class Shipper:
+    """Base of the network outputs: see the module docstring and :mod:`tracelog.shipping`."""
+
+    format = "json"
+    name = "shipper"
+
+    _cond: threading.Condition
+    _buffer: collections.deque[bytes]
+    _first_at: float | None
+    _accepted: int
+    _done: int
+    _flushing: int
+    _closing: bool
+    _deadline: float
+    _thread: threading.Thread | None
+    _spill: _Spill | None
+    _spilling: bool
+    _counts: dict[str, int]
+
+    def __init__(
+        self,
+        *,
+        level: int | str | None = None,
+        schema: str | None = None,
+        batch_size: int = 500,
+        batch_interval: float = 1.0,
+        max_buffer: int = 10_000,
+        spill_path: str | os.PathLike[str] | None = None,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if batch_size < 1 or max_buffer < 1:
+            raise ValueError("batch_size and max_buffer must be at least 1")
+        if batch_interval < 0 or backoff < 0 or max_backoff < 0 or close_timeout < 0:
+            raise ValueError("batch_interval, backoff, max_backoff and close_timeout must be >= 0")
+        self.level = parse_level(level)
+        self.schema = schema
+        self.batch_size = batch_size
+        self.batch_interval = batch_interval
+        self.max_buffer = max_buffer
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.close_timeout = close_timeout
+        self.spill_path = os.fspath(spill_path) if spill_path is not None else None
+        self._fresh_state()
+        _register(self)
+        if self._spill is not None and self._spill.adopt_leftovers():
+            self._spilling = True
+            self._accepted = self._spill.pending
+            self._first_at = time.monotonic()
+            self._start()
+
+    def _fresh_state(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._buffer = collections.deque()
+        self._first_at = None
+        self._accepted = 0
+        self._done = 0
+        self._flushing = 0
+        self._closing = False
+        self._deadline = 0.0
+        self._thread: threading.Thread | None = None
+        self._spill = _Spill(self.spill_path) if self.spill_path is not None else None
+        self._spilling = False
+        self._counts = dict.fromkeys(
+            ("written", "dropped", "retried", "failed", "batches", "spilled"), 0
+        )
+
+    # -- the caller's side -------------------------------------------------------------------
+
+    def write(self, line: bytes | str) -> None:
+        """Accept one rendered line. Cheap, thread-safe, never raises, never touches the network."""
+        try:
+            if type(line) is not bytes:
+                line = str(line).encode("utf-8", "replace")
+            lost = None
+            with self._cond:
+                if self._closing:
+                    self._counts["dropped"] += 1
+                    lost = "closed"
+                elif self._spilling or len(self._buffer) >= self.max_buffer:
+                    if self._spill is not None:
+                        self._spill.append(line)
+                        self._spilling = True
+                        self._counts["spilled"] += 1
+                        self._accept()
+                    else:
+                        self._counts["dropped"] += 1
+                        lost = "full"
+                else:
+                    self._buffer.append(line)
+                    self._accept()
+            if lost is not None:
+                self._report_lost(lost)
+        except Exception as error:
+            _faults.report("shipping", error)
+
+    __call__ = write
+
+    def _accept(self) -> None:
+        self._accepted += 1
+        if self._first_at is None:
+            self._first_at = time.monotonic()
+            self._cond.notify()
+        elif self._accepted - self._done == self.batch_size:
+            self._cond.notify()
+        if self._thread is None:
+            self._start()
+
+    def _report_lost(self, why: str) -> None:
+        if why == "closed":
+            _faults.report("shipping", f"{self.name}: line written after close() was dropped")
+        else:
+            _faults.report(
+                "shipping",
+                f"{self.name}: buffer full ({self.max_buffer} lines), dropping lines "
+                "(set spill_path= to keep them on disk instead)",
+            )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Ship everything accepted so far now; True when it has all been dealt with in time."""
+        with self._cond:
+            target = self._accepted
+            if self._done >= target:
+                return True
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return bool(self._cond.wait_for(lambda: self._done >= target, timeout))
+            finally:
+                self._flushing -= 1
+
+    def close(self, timeout: float | None = None) -> None:
+        """Ship what is buffered (for up to ``timeout``, default ``close_timeout`` seconds), stop.
+
+        What cannot be shipped in time goes to the spill file, or is counted as dropped.
+        """
+        if timeout is None:
+            timeout = self.close_timeout
+        with self._cond:
+            if self._closing:
+                thread = self._thread
+            else:
+                self._closing = True
+                self._deadline = time.monotonic() + timeout
+                self._cond.notify_all()
+                thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout + 1.0)
+        with self._cond:
+            if self._spill is not None and (thread is None or not thread.is_alive()):
+                self._spill.close()
+        self._release()
+        _unregister(self)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: written (shipped), dropped, retried, failed, batches, spilled, queued."""
+        with self._cond:
+            counts = dict(self._counts)
+            counts["queued"] = self._accepted - self._done
+        return counts
+
+    # -- the sender thread -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name=f"tracelog-{self.name}", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    break
+                self._deliver(batch)
+        except Exception as error:  # a bug here must not kill logging silently
+            _faults.report("shipping", error)
+        finally:
+            with self._cond:
+                self._abandon([])
+
+    def _next_batch(self) -> list[bytes] | None:
+        with self._cond:
+            while True:
+                if self._closing and time.monotonic() >= self._deadline:
+                    return None
+                spilled = self._spill.pending if self._spill is not None else 0
+                queued = len(self._buffer) + spilled
+                if queued:
+                    now = time.monotonic()
+                    due = (self._first_at or now) + self.batch_interval
+                    if queued >= self.batch_size or self._closing or self._flushing or now >= due:
+                        return self._take()
+                    self._cond.wait(due - now)
+                elif self._spilling and self._spill is not None:
+                    self._spill.reset()
+                    self._spilling = False
+                elif self._closing:
+                    return None
+                else:
+                    self._cond.wait()
+
+    def _take(self) -> list[bytes]:
+        if self._buffer:
+            size = min(len(self._buffer), self.batch_size)
+            batch = [self._buffer.popleft() for _ in range(size)]
+        else:
+            assert self._spill is not None
+            try:
+                batch = self._spill.read(self.batch_size)
+            except OSError as error:
+                _faults.report("shipping", f"{self.name}: spill file unreadable: {error}")
+                lost = self._spill.pending
+                self._counts["dropped"] += lost
+                self._done += lost
+                self._spill.pending = 0
+                batch = []
+        if not self._buffer and (self._spill is None or self._spill.pending == 0):
+            self._first_at = None
+        return batch
+
+    def _deliver(self, batch: list[bytes]) -> None:
+        pending = batch
+        attempt = 0
+        while pending:
+            try:
+                outcome = self._ship(pending)
+            except RetryableError as error:
+                _faults.report("shipping", f"{self.name}: {error}; retrying")
+                outcome = Outcome(retry=pending, retry_after=error.retry_after)
+            except (OSError, http.client.HTTPException) as error:
+                detail = f"{type(error).__name__}: {error}"
+                _faults.report("shipping", f"{self.name}: {detail}; retrying")
+                outcome = Outcome(retry=pending)
+            with self._cond:
+                self._counts["written"] += outcome.shipped
+                self._counts["failed"] += outcome.failed
+                if outcome.shipped:
+                    self._counts["batches"] += 1
+                self._done += outcome.shipped + outcome.failed
+                self._cond.notify_all()
+                pending = outcome.retry
+                if not pending:
+                    return
+                attempt += 1
+                if outcome.retry_after is not None:
+                    delay = outcome.retry_after
+                else:
+                    delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                    delay *= random.uniform(0.5, 1.0)
+                end = time.monotonic() + delay
+                while True:
+                    now = time.monotonic()
+                    if self._closing and now >= self._deadline:
+                        self._abandon(pending)
+                        return
+                    if now >= end:
+                        break
+                    limit = end - now
+                    if self._closing:
+                        limit = min(limit, self._deadline - now)
+                    self._cond.wait(limit)
+                self._counts["retried"] += 1
+
+    def _abandon(self, in_flight: list[bytes]) -> None:
+        """Closing ran out of time (lock held): keep the rest on disk, or count it as dropped."""
+        rest = [*in_flight, *self._buffer]
+        self._buffer.clear()
+        left = len(rest) + (self._spill.pending if self._spill is not None else 0)
+        if not left:
+            return
+        if self._spill is not None:
+            try:
+                kept = self._spill.rewrite(rest)
+                self._counts["spilled"] += len(rest)
+                _faults.report(
+                    "shipping",
+                    f"{self.name}: {kept} line(s) not shipped at close kept in {self._spill.path}",
+                )
+            except OSError as error:
+                self._counts["dropped"] += left
+                _faults.report("shipping", f"{self.name}: could not keep unsent lines: {error}")
+        else:
+            self._counts["dropped"] += left
+            _faults.report("shipping", f"{self.name}: {left} line(s) not shipped at close, dropped")
+        self._done = self._accepted
+        self._first_at = None
+        self._cond.notify_all()
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def _ship(self, lines: list[bytes]) -> Outcome:
+        """Send one batch (each line ends with a newline). Raise RetryableError/OSError to retry."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Close connections and sockets."""
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's connections (never close them)."""
+
+    def _after_fork_in_child(self) -> None:
+        if self.spill_path is not None:
+            self.spill_path = f"{self.spill_path}.{os.getpid()}"
+        closing = self._closing
+        self._fresh_state()
+        self._closing = closing
+        self._forked()
+
+
+_registry_lock = threading.Lock()
+_live: weakref.WeakSet[Shipper] = weakref.WeakSet()
+_hooks_installed = False
+
+
+def _register(shipper: Shipper) -> None:
+    global _hooks_installed
+    with _registry_lock:
+        _live.add(shipper)
+        if not _hooks_installed:
+            atexit.register(_flush_at_exit)
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_reset_in_child)
+            _hooks_installed = True
+
+
+def _unregister(shipper: Shipper) -> None:
+    with _registry_lock:
+        _live.discard(shipper)
+
+
+def _flush_at_exit() -> None:
+    """Ship what is buffered before the interpreter goes; keep on disk what cannot be shipped.
+
+    Only a flush when it succeeds, so lines an exit-time flush of a queue
+    hands over afterwards are still accepted (and shipped by its close()).
+    """
+    with _registry_lock:
+        shippers = list(_live)
+    for shipper in shippers:
+        try:
+            if not shipper.flush(shipper.close_timeout):
+                shipper.close(0)
+        except Exception as error:
+            _faults.report("shipping", error)
+
+
+def _reset_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for shipper in list(_live):
+        try:
+            shipper._after_fork_in_child()
+        except Exception as error:
+            _faults.report("shipping", error)
