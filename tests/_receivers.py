@@ -456,7 +456,7 @@ class ElasticsearchReceiver(HttpReceiver):
             return self._item_error(
                 base,
                 "illegal_argument_exception",
-                f"only write ops with an op_type of create are allowed in data streams",
+                "only write ops with an op_type of create are allowed in data streams",
             )
         if op in ("update", "delete"):
             return self._item_error(base, "document_missing_exception", "document missing", 404)
@@ -521,10 +521,14 @@ def _mapping_conflict(mapping: dict[str, str], fields: dict[str, Any]) -> str | 
             for cut in range(1, len(parts)):
                 parent = ".".join(parts[:cut])
                 if mapping.get(parent) not in (None, "object"):
-                    return f"failed to parse field [{parent}] of type [{mapping[parent]}]: tried to parse an object"
+                    kind = mapping[parent]
+                    return f"failed to parse field [{parent}] of type [{kind}]: found an object"
             continue
         if kind == "object":
-            return f"object mapping for [{path}] tried to parse field [{path}] as object, but found a concrete value"
+            return (
+                f"object mapping for [{path}] tried to parse field [{path}] as object, "
+                "but found a concrete value"
+            )
         if kind == "long" and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
             if not (isinstance(value, str) and value.lstrip("-").isdigit()):
                 return f'failed to parse field [{path}] of type [long]: For input string: "{value}"'
@@ -594,7 +598,7 @@ template(name="fields" type="string"
 *.* action(type="omfile" file="{self.output}" template="fields")
 """
         )
-        self.log = open(directory / "rsyslogd.stderr", "wb")  # noqa: SIM115
+        self.log = open(directory / "rsyslogd.stderr", "wb")
         self.process = subprocess.Popen(
             [RSYSLOGD, "-n", "-f", str(config), "-i", str(directory / "rsyslogd.pid")],
             stdout=self.log,
@@ -652,3 +656,30 @@ template(name="fields" type="string"
                 self.process.kill()
                 self.process.wait(5)
         self.log.close()
+
+
+# -- lines as tracelog renders them ------------------------------------------------------------
+
+
+def tracelog_lines(
+    count: int, schema: str = "default", service: str = "shop", prefix: str = "event"
+) -> list[bytes]:
+    """``count`` real lines from tracelog's pipeline, each in its own trace, messages numbered."""
+    import io
+
+    import tracelog
+
+    buffer = io.BytesIO()
+    tracelog.configure(stream=buffer, service=service, schema=schema)
+    try:
+        log = tracelog.get_logger("shop.orders")
+        for number in range(count):
+            with tracelog.trace():
+                log.info(f"{prefix} {number}", number=number)
+    finally:
+        tracelog.reset()
+    return buffer.getvalue().splitlines(keepends=True)
+
+
+def numbers(documents: list[dict[str, Any]]) -> list[int]:
+    return [int(doc["number"]) for doc in documents]
