@@ -575,11 +575,11 @@ class Rsyslog:
     MSGID, structured data, input module, MSG).
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tcp_port: int | None = None) -> None:
         assert RSYSLOGD is not None
         self.directory = directory
         self.udp_port = free_port(socket.SOCK_DGRAM)
-        self.tcp_port = free_port()
+        self.tcp_port = tcp_port or free_port()
         self.socket_path = str(directory / "log.sock")
         self.output = directory / "received.tsv"
         (directory / "work").mkdir()
@@ -592,7 +592,8 @@ module(load="imtcp")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imudp" address="127.0.0.1" port="{self.udp_port}")
 input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}")
-input(type="imuxsock" Socket="{self.socket_path}" UseSpecialParser="off" ParseHostname="on")
+input(type="imuxsock" Socket="{self.socket_path}"
+      UseSpecialParser="off" ParseHostname="on" IgnoreTimestamp="off")
 template(name="fields" type="string"
   string="%pri%\\t%protocol-version%\\t%timereported:::date-rfc3339%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%inputname%\\t%msg%\\n")
 *.* action(type="omfile" file="{self.output}" template="fields")
@@ -648,6 +649,8 @@ template(name="fields" type="string"
         return rows
 
     def stop(self) -> None:
+        if self.log.closed:
+            return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
