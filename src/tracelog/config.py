@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -154,6 +155,9 @@ def configure(
     ``TRACELOG_SCHEMA`` and ``TRACELOG_SERVICE`` (or ``OTEL_SERVICE_NAME``).
     A bad value raises :class:`ConfigurationError` naming the setting and
     the allowed values.
+    A valid ``TRACEPARENT`` (and ``TRACESTATE``) in the environment, as a
+    parent's ``tracelog.propagation.inject_env()`` sets them, makes the
+    calling thread continue that trace in a new span.
 
     - ``stream``: any text or binary file object; default ``sys.stdout``.
     - ``redact``: extra key names to redact (the defaults stay), or False.
@@ -199,6 +203,7 @@ def configure(
         _install_stdlib(levelno if capture_stdlib else None)
         _capture_warnings(capture_warnings)
         _configured = True
+    _continue_env_trace()
 
 
 def _install_stdlib(levelno: int | None) -> None:
@@ -286,7 +291,34 @@ def reset() -> None:
         _pipeline.install(_pipeline.Pipeline((), _pipeline._discard, logging.INFO))
         _configured = False
         _json_cache = None
+        _forget_env_trace()
 
 
 def is_configured() -> bool:
     return _configured
+
+
+_env_token: contextvars.Token[context.TraceContext | None] | None = None
+
+
+def _continue_env_trace() -> None:
+    """Continue the trace named by TRACEPARENT/TRACESTATE (a parent process's) in this thread."""
+    global _env_token
+    if not os.environ.get("TRACEPARENT"):
+        return
+    from tracelog import propagation
+
+    incoming = propagation.extract_env()
+    if incoming.parent is not None:
+        _forget_env_trace()
+        _env_token = context._current.set(incoming.context())
+
+
+def _forget_env_trace() -> None:
+    global _env_token
+    token, _env_token = _env_token, None
+    if token is not None:
+        try:
+            context._current.reset(token)
+        except ValueError:  # reset from another context: leave that one alone
+            pass
