@@ -1,0 +1,690 @@
+"""Trace-aware buffering, sampling and rate limiting: debug lines only for the requests that fail.
+
+``configure(buffer=..., sampling=..., rate_limit=...)`` turns these settings
+into one chain step, :class:`Gate`, placed after redaction and before schema
+projection and rendering. The state of each trace is kept by trace id under a
+lock, not in a ContextVar, so the async tasks and ``wrap()``-ed threads of one
+trace share it. See docs/buffering.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, NoReturn
+
+from structlog import DropEvent
+
+from tracelog import _faults, _pipeline, context
+from tracelog.render import safe_str
+from tracelog.schema import LOGGER, MESSAGE, TRACE_ID
+from tracelog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "BUFFERED",
+    "Gate",
+    "RateLimit",
+    "Sampling",
+    "TraceBuffer",
+    "buffer_trace",
+    "flush",
+    "mark_failed",
+    "stats",
+]
+
+#: The key marking a line that was held back and written because its trace failed.
+BUFFERED = "buffered"
+
+_LEVELS = _pipeline.LEVELS
+_ERROR = logging.ERROR
+_NEVER = 1 << 30  # a level no line reaches
+_MAX_TRACES = 100_000  # trace states kept at once (held lines are bounded by max_total)
+_MAX_MESSAGES = 10_000  # rate-limited messages tracked at once
+_COUNTERS = ("flushed", "discarded", "dropped", "sampled_out", "rate_limited")
+
+
+def _level(value: int | str, source: str) -> int:
+    from tracelog import config  # config imports this module
+
+    return config._level(value, source)
+
+
+def _error(message: str) -> Exception:
+    from tracelog.config import ConfigurationError
+
+    return ConfigurationError(message)
+
+
+def _count(value: object, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _error(f"{source}={value!r} is not a whole number of at least 1")
+    return value
+
+
+def _keep_level(value: int | str, source: str) -> int:
+    levelno = _level(value, source)
+    if levelno > _ERROR:
+        raise _error(f"{source}={value!r} is above error: error lines are always kept")
+    return levelno
+
+
+class TraceBuffer:
+    """Hold a trace's lines below the output level; write them only if the trace fails.
+
+    - ``level``: the lowest level held (lower lines are dropped as usual).
+    - ``flush_level``: a line at this level (or the output level, if higher)
+      first writes the trace's held lines, each marked ``"buffered": true``.
+    - ``max_per_trace``: lines held per trace; past it the oldest go first.
+    - ``max_total``: lines held by all traces together; past it the trace
+      that started holding earliest loses its held lines.
+    - ``all_traces``: hold lines of every trace (the default), or only of
+      traces that call :func:`buffer_trace`.
+    """
+
+    __slots__ = ("all_traces", "flush_level", "level", "max_per_trace", "max_total")
+
+    def __init__(
+        self,
+        level: int | str = "DEBUG",
+        flush_level: int | str = "ERROR",
+        max_per_trace: int = 1_000,
+        max_total: int = 100_000,
+        *,
+        all_traces: bool = True,
+    ) -> None:
+        self.level = _level(level, "TraceBuffer level")
+        self.flush_level = _level(flush_level, "TraceBuffer flush_level")
+        self.max_per_trace = _count(max_per_trace, "TraceBuffer max_per_trace")
+        self.max_total = _count(max_total, "TraceBuffer max_total")
+        self.all_traces = bool(all_traces)
+
+    def __repr__(self) -> str:
+        return (
+            f"TraceBuffer(level={self.level}, flush_level={self.flush_level}, "
+            f"max_per_trace={self.max_per_trace}, max_total={self.max_total}, "
+            f"all_traces={self.all_traces})"
+        )
+
+
+class Sampling:
+    """Write every line of a fraction of traces; of the others only warnings and errors.
+
+    The choice is made once per trace from its id (the low 64 bits against
+    ``rate``, as OpenTelemetry's ratio sampler does). With ``parent_based``,
+    a trace continued from upstream keeps the upstream ``sampled`` flag, and a
+    trace started with ``sampled=False`` is never sampled. Lines without a
+    trace are always written.
+    """
+
+    __slots__ = ("keep_level", "parent_based", "rate")
+
+    def __init__(
+        self, rate: float = 0.1, keep_level: int | str = "WARNING", *, parent_based: bool = True
+    ) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise _error(f"Sampling rate={rate!r} is not a number from 0 to 1")
+        self.rate = float(rate)
+        self.keep_level = _keep_level(keep_level, "Sampling keep_level")
+        self.parent_based = bool(parent_based)
+
+    def __repr__(self) -> str:
+        return (
+            f"Sampling(rate={self.rate}, keep_level={self.keep_level}, "
+            f"parent_based={self.parent_based})"
+        )
+
+
+class RateLimit:
+    """Write at most ``limit`` lines of one message per ``per_seconds``, then a summary line.
+
+    A message is the logger name and the message template (``record.msg``
+    for the stdlib, the event string for structlog). Lines at ``keep_level``
+    and above are never limited.
+    """
+
+    __slots__ = ("keep_level", "limit", "per_seconds")
+
+    def __init__(
+        self, limit: int = 10, per_seconds: float = 60.0, *, keep_level: int | str = "ERROR"
+    ) -> None:
+        self.limit = _count(limit, "RateLimit limit")
+        if isinstance(per_seconds, bool) or not isinstance(per_seconds, (int, float)):
+            raise _error(f"RateLimit per_seconds={per_seconds!r} is not a number of seconds")
+        if not per_seconds > 0:
+            raise _error(f"RateLimit per_seconds={per_seconds!r} is not above 0")
+        self.per_seconds = float(per_seconds)
+        self.keep_level = _keep_level(keep_level, "RateLimit keep_level")
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimit(limit={self.limit}, per_seconds={self.per_seconds}, "
+            f"keep_level={self.keep_level})"
+        )
+
+
+class _Trace:
+    """What the gate knows of one trace."""
+
+    __slots__ = ("enabled", "failed", "flush_lock", "lines", "open", "sampled")
+
+    def __init__(self, sampled: bool, enabled: bool) -> None:
+        self.lines: deque[Any] | None = None  # rendered lines held, oldest first
+        self.open = 0  # trace()/use() blocks of this trace not yet left
+        self.sampled = sampled
+        self.enabled = enabled
+        self.failed = False  # its held lines were written; later ones go straight out
+        self.flush_lock: threading.Lock | None = None  # held while the lines are written
+
+
+class _Window:
+    """One message's rate-limit interval."""
+
+    __slots__ = ("count", "level", "logger", "start", "suppressed", "template")
+
+    def __init__(self, logger: Any, template: str, start: float) -> None:
+        self.logger = logger
+        self.template = template
+        self.start = start
+        self.count = 1
+        self.suppressed = 0
+        self.level = 0
+
+
+class _Summary:
+    """What a rate-limit summary line is logged through (the gate lets it by)."""
+
+    __slots__ = ("name",)
+
+    created = None
+
+    def __init__(self, name: Any) -> None:
+        self.name = name
+
+
+class Gate:
+    """The chain step that holds, samples and rate-limits lines (built by ``configure()``).
+
+    A line it holds back or drops raises ``DropEvent``. Held lines go through
+    the rest of the chain (projection, rendering) when held, so later changes
+    to the values logged do not alter them and memory is counted in lines of
+    output; they reach the output only when their trace fails.
+    """
+
+    def __init__(
+        self,
+        buffer: TraceBuffer | None = None,
+        sampling: Sampling | None = None,
+        rate_limit: RateLimit | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        self.buffer = buffer
+        self.sampling = sampling
+        self.rate_limit = rate_limit
+        self.level = self.capture_level = self._flush_level = level
+        self.set_level(level)
+        self._keep_level = sampling.keep_level if sampling is not None else 0
+        self._threshold = int(sampling.rate * (1 << 64)) if sampling is not None else 1 << 64
+        self._limit_below = rate_limit.keep_level if rate_limit is not None else 0
+        self._maxlen = min(buffer.max_per_trace, buffer.max_total) if buffer is not None else 0
+        self._lock = threading.Lock()
+        self._traces: dict[str, _Trace] = {}
+        self._holding: dict[str, _Trace] = {}  # traces holding lines, oldest first
+        self._held = 0
+        self._counts = dict.fromkeys(_COUNTERS, 0)
+        self._windows: dict[tuple[Any, str], _Window] = {}
+        self._windows_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._timer_at = 0.0
+        self._pipeline: _pipeline.Pipeline | None = None
+        self._rest: tuple[Processor, ...] = ()
+
+    def set_level(self, level: int) -> int:
+        """Lines from ``level`` up are written; returns the pipeline's level (the lowest held)."""
+        buffer = self.buffer
+        self.level = level
+        self.capture_level = min(level, buffer.level) if buffer is not None else level
+        self._flush_level = max(level, buffer.flush_level) if buffer is not None else _NEVER
+        return self.capture_level
+
+    def attach(self, pipeline: _pipeline.Pipeline) -> None:
+        """Hold lines rendered by the steps after this one, and write them with ``pipeline``."""
+        chain = pipeline.processors
+        self._rest = chain[chain.index(self) + 1 :]
+        self._pipeline = pipeline
+
+    # --- the chain step -------------------------------------------------------
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        levelno = _LEVELS.get(method_name)
+        if levelno is None:  # a custom stdlib level
+            levelno = getattr(logger, "levelno", logging.INFO)
+        if levelno < self.level:
+            return self._hold(event_dict.get(TRACE_ID), logger, method_name, event_dict, None)
+        if levelno >= self._flush_level:
+            trace_id = event_dict.get(TRACE_ID)
+            if trace_id is not None:
+                self._fail(trace_id)
+            return event_dict
+        if levelno < self._keep_level:
+            trace_id = event_dict.get(TRACE_ID)
+            if trace_id is not None and not self._is_sampled(trace_id):
+                return self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
+        if levelno < self._limit_below:
+            self._rate_limit(logger, levelno, event_dict)
+        return event_dict
+
+    def _hold(
+        self,
+        trace_id: str | None,
+        logger: WrappedLogger,
+        method_name: str,
+        event_dict: EventDict,
+        counter: str | None,
+    ) -> EventDict:
+        """Hold a line of its trace (or write it, if the trace already failed); else drop it."""
+        state = None if trace_id is None else self._traces.get(trace_id)
+        if self.buffer is None or trace_id is None or (state is not None and not state.enabled):
+            self._drop(counter)
+        if state is None and not self.buffer.all_traces:
+            self._drop(counter)
+        event_dict[BUFFERED] = True
+        data: Any = event_dict
+        for processor in self._rest:
+            data = processor(logger, method_name, data)
+        with self._lock:
+            state = self._traces.get(trace_id)
+            if state is None:
+                state = self._new_trace(trace_id)
+            if not state.failed:
+                lines = state.lines
+                if lines is None:
+                    lines = state.lines = deque(maxlen=self._maxlen)
+                    self._holding[trace_id] = state
+                elif len(lines) == self._maxlen:
+                    self._counts["dropped"] += 1
+                    self._held -= 1
+                lines.append(data)
+                self._held += 1
+                if self._held > self.buffer.max_total:
+                    self._evict()
+                raise DropEvent
+            wait = state.flush_lock
+        if wait is not None:  # let the trace's held lines out first
+            with wait:
+                pass
+        self._write(data)
+        raise DropEvent
+
+    def _drop(self, counter: str | None) -> NoReturn:
+        if counter is not None:
+            with self._lock:
+                self._counts[counter] += 1
+        raise DropEvent
+
+    def _new_trace(self, trace_id: str, root: context.TraceContext | None = None) -> _Trace:
+        """Start tracking a trace (under the lock): decide its sampling once, for good."""
+        traces = self._traces
+        if len(traces) >= _MAX_TRACES:
+            self._forget(next(iter(traces)), "dropped")
+        sampled = True
+        if self.sampling is not None:
+            if root is None:
+                found = context._current.get()
+                root = found if found is not None and found.trace_id == trace_id else None
+            if root is not None and self.sampling.parent_based and not root.sampled:
+                sampled = False
+            elif root is not None and self.sampling.parent_based and root.parent_span_id:
+                sampled = True  # continued from upstream, which sampled it
+            else:
+                sampled = int(trace_id[16:], 16) < self._threshold
+        state = _Trace(sampled, self.buffer is not None and self.buffer.all_traces)
+        traces[trace_id] = state
+        return state
+
+    def _is_sampled(self, trace_id: str) -> bool:
+        state = self._traces.get(trace_id)
+        if state is None:
+            with self._lock:
+                state = self._traces.get(trace_id) or self._new_trace(trace_id)
+        return state.sampled
+
+    def _forget(self, trace_id: str, counter: str) -> None:
+        """Stop tracking a trace (under the lock), counting its held lines under ``counter``."""
+        state = self._traces.pop(trace_id, None)
+        self._holding.pop(trace_id, None)
+        if state is not None and state.lines:
+            self._held -= len(state.lines)
+            self._counts[counter] += len(state.lines)
+            state.lines = None
+
+    def _evict(self) -> None:
+        """Over ``max_total`` (under the lock): the earliest holding traces lose their lines."""
+        assert self.buffer is not None
+        holding = self._holding
+        while self._held > self.buffer.max_total and holding:
+            state = holding.pop(next(iter(holding)))
+            if state.lines:
+                self._held -= len(state.lines)
+                self._counts["dropped"] += len(state.lines)
+            state.lines = None
+
+    def _fail(self, trace_id: str) -> None:
+        """The trace failed: write its held lines now, and its later ones as they come."""
+        with self._lock:
+            state = self._traces.get(trace_id)
+            if state is None:
+                state = self._new_trace(trace_id)
+            wait = state.flush_lock
+            lines = None
+            if not state.failed:
+                state.failed = True
+                lines = state.lines
+                if lines:
+                    state.lines = None
+                    self._holding.pop(trace_id, None)
+                    self._held -= len(lines)
+                    wait = state.flush_lock = threading.Lock()
+                    wait.acquire()
+        if lines and wait is not None:
+            try:
+                for data in lines:
+                    self._write(data)
+            finally:
+                wait.release()
+            with self._lock:
+                self._counts["flushed"] += len(lines)
+        elif wait is not None:  # another thread is writing them: wait, to keep the order
+            with wait:
+                pass
+
+    def _write(self, data: Any) -> None:
+        pipeline = self._pipeline
+        if pipeline is None:
+            return
+        try:
+            pipeline.write(data)
+        except Exception as error:
+            _faults.report("output", error)
+
+    # --- trace ends (hooks run by trace()/span()/use() blocks) -----------------
+
+    def _entering(self, ctx: context.TraceContext) -> bool:
+        """Whether a block with ``ctx`` enters (or leaves) its trace, rather than a span in it."""
+        if ctx.trace_id is None:
+            return False
+        outer = context._current.get()
+        return outer is None or outer.trace_id != ctx.trace_id
+
+    def on_enter(self, ctx: context.TraceContext) -> None:
+        try:
+            if not self._entering(ctx):
+                return
+            trace_id: Any = ctx.trace_id
+            with self._lock:
+                state = self._traces.get(trace_id) or self._new_trace(trace_id, ctx)
+                state.open += 1
+        except Exception as error:
+            _faults.report("buffering", error)
+
+    def on_exit(self, ctx: context.TraceContext, error: BaseException | None) -> None:
+        try:
+            if not self._entering(ctx):
+                return
+            trace_id: Any = ctx.trace_id
+            if isinstance(error, Exception) and self.buffer is not None:
+                self._fail(trace_id)
+            with self._lock:
+                state = self._traces.get(trace_id)
+                if state is not None:
+                    state.open -= 1
+                    if state.open <= 0:
+                        self._forget(trace_id, "discarded")
+        except Exception as fault:
+            _faults.report("buffering", fault)
+
+    # --- rate limit -----------------------------------------------------------
+
+    def _rate_limit(self, logger: WrappedLogger, levelno: int, event_dict: EventDict) -> None:
+        if type(logger) is _Summary:
+            return
+        name: Any
+        template: Any
+        if isinstance(logger, logging.LogRecord):
+            name, template = logger.name, logger.msg
+        else:
+            name, template = event_dict.get(LOGGER), event_dict.get(MESSAGE)
+        if type(template) is not str:
+            template = safe_str(template)
+        assert self.rate_limit is not None
+        per_seconds = self.rate_limit.per_seconds
+        now = time.monotonic()
+        summaries: list[_Window] = []
+        key = (name, template)
+        with self._windows_lock:
+            windows = self._windows
+            window = windows.get(key)
+            if window is None or now - window.start >= per_seconds:
+                if window is not None:
+                    del windows[key]
+                    if window.suppressed:
+                        summaries.append(window)
+                elif len(windows) >= _MAX_MESSAGES:
+                    oldest = windows.pop(next(iter(windows)))
+                    if oldest.suppressed:
+                        summaries.append(oldest)
+                windows[key] = _Window(name, template, now)
+                suppress = False
+            elif window.count < self.rate_limit.limit:
+                window.count += 1
+                suppress = False
+            else:
+                window.suppressed += 1
+                window.level = max(window.level, levelno)
+                self._counts["rate_limited"] += 1
+                self._start_timer(window.start + per_seconds)
+                suppress = True
+        for summary in summaries:
+            self._write_summary(summary)
+        if suppress:
+            raise DropEvent
+
+    def _start_timer(self, at: float) -> None:
+        """(Under the windows lock.) Write summaries when the interval ending ``at`` ends."""
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        timer = threading.Timer(max(at - time.monotonic(), 0.0) + 0.01, self._on_timer)
+        timer.daemon = True
+        timer.name = "tracelog-rate-limit"
+        self._timer = timer
+        self._timer_at = at
+        timer.start()
+
+    def _on_timer(self) -> None:
+        self._take_summaries(ended_only=True, timer=True)
+
+    def _take_summaries(self, *, ended_only: bool, timer: bool = False) -> None:
+        """Write the summary line of each message with suppressed lines."""
+        assert self.rate_limit is not None
+        per_seconds = self.rate_limit.per_seconds
+        now = time.monotonic()
+        due: list[_Window] = []
+        with self._windows_lock:
+            if timer:
+                self._timer = None
+            next_end: float | None = None
+            for key, window in list(self._windows.items()):
+                ended = now - window.start >= per_seconds
+                if ended:
+                    del self._windows[key]
+                if window.suppressed and (ended or not ended_only):
+                    due.append(_copy_window(window))
+                    window.suppressed = 0
+                    window.level = 0
+                elif window.suppressed:
+                    end = window.start + per_seconds
+                    next_end = end if next_end is None else min(next_end, end)
+            if next_end is not None:
+                self._start_timer(next_end)
+        for window in due:
+            self._write_summary(window)
+
+    def _write_summary(self, window: _Window) -> None:
+        pipeline = self._pipeline
+        rate_limit = self.rate_limit
+        if pipeline is None or rate_limit is None:
+            return
+        event = {
+            "event": (
+                f"suppressed {window.suppressed} repeats of {window.template!r} "
+                f"(limit {rate_limit.limit} per {rate_limit.per_seconds:g} s)"
+            ),
+            "suppressed": window.suppressed,
+            "template": window.template,
+        }
+        with context.detached():
+            pipeline.run(_Summary(window.logger), _pipeline.level_name(window.level, "info"), event)
+
+    # --- lifetime -------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the summary lines of rate-limited messages now."""
+        if self.rate_limit is not None:
+            self._take_summaries(ended_only=False)
+
+    def close(self) -> None:
+        """Write pending summaries, stop the timer, let go of held lines (replaced setup)."""
+        with self._windows_lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self.flush()
+        with self._lock:
+            for trace_id in list(self._traces):
+                self._forget(trace_id, "discarded")
+
+    def stats(self) -> dict[str, int]:
+        with self._lock, self._windows_lock:
+            return {**self._counts, "held": self._held, "traces": len(self._traces)}
+
+
+def _copy_window(window: _Window) -> _Window:
+    copy = _Window(window.logger, window.template, window.start)
+    copy.suppressed = window.suppressed
+    copy.level = window.level
+    return copy
+
+
+# --- the active gate ------------------------------------------------------------
+
+_active: Gate | None = None
+_exit_registered = False
+
+
+def gate_for(buffer: Any = None, sampling: Any = None, rate_limit: Any = None) -> Gate | None:
+    """The gate for configure()'s settings, or None when none is given (nothing added).
+
+    Its level is set once the outputs' level is known (:meth:`Gate.set_level`).
+    """
+    for value, kind, name in (
+        (buffer, TraceBuffer, "buffer"),
+        (sampling, Sampling, "sampling"),
+        (rate_limit, RateLimit, "rate_limit"),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise _error(f"{name}={value!r} is not a tracelog.{kind.__name__}(...)")
+    if buffer is None and sampling is None and rate_limit is None:
+        return None
+    return Gate(buffer, sampling, rate_limit)
+
+
+def install(gate: Gate | None, pipeline: _pipeline.Pipeline | None) -> None:
+    """Make ``gate`` (writing through ``pipeline``) the active one; close the previous one."""
+    global _active, _exit_registered
+    previous, _active = _active, None
+    context._enter_hooks = ()
+    context._exit_hooks = ()
+    if previous is not None:
+        previous.close()
+    if gate is None or pipeline is None:
+        return
+    gate.attach(pipeline)
+    _active = gate
+    if gate.buffer is not None or gate.sampling is not None:
+        context._enter_hooks = (gate.on_enter,)
+        context._exit_hooks = (gate.on_exit,)
+    if not _exit_registered:
+        _exit_registered = True
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            try:  # before the background writer closes its outputs (it registers later)
+                register(flush)
+            except RuntimeError:
+                pass
+        atexit.register(flush)
+
+
+def mark_failed() -> None:
+    """The current request failed (say, it answers 5xx): write its held lines now.
+
+    Its later lines below the output level are written as they come, also
+    marked buffered. For middlewares and error handlers; does nothing
+    without a trace or a configured TraceBuffer.
+    """
+    gate = _active
+    try:
+        trace_id = context.current_trace_id()
+        if gate is not None and gate.buffer is not None and trace_id is not None:
+            gate._fail(trace_id)
+    except Exception as error:
+        _faults.report("buffering", error)
+
+
+def buffer_trace(enabled: bool = True) -> None:
+    """Hold the current trace's lines (or, with False, stop holding and drop them).
+
+    With ``TraceBuffer(all_traces=False)`` only traces that call this hold
+    lines; with the default every trace does, and this opts one out.
+    """
+    gate = _active
+    trace_id = context.current_trace_id()
+    if gate is None or gate.buffer is None or trace_id is None:
+        return
+    with gate._lock:
+        state = gate._traces.get(trace_id) or gate._new_trace(trace_id)
+        state.enabled = bool(enabled)
+        if not enabled and state.lines:
+            gate._holding.pop(trace_id, None)
+            gate._held -= len(state.lines)
+            gate._counts["discarded"] += len(state.lines)
+            state.lines = None
+
+
+def flush() -> None:
+    """Write pending rate-limit summary lines now (also done at exit and by reconfiguring)."""
+    gate = _active
+    if gate is not None:
+        try:
+            gate.flush()
+        except Exception as error:
+            _faults.report("buffering", error)
+
+
+def stats() -> dict[str, int]:
+    """Counters of the active setup since configure().
+
+    ``flushed``: held lines written because their trace failed;
+    ``discarded``: held lines let go because their trace ended cleanly;
+    ``dropped``: held lines let go to stay within max_per_trace/max_total;
+    ``sampled_out``: lines not written because their trace was not sampled
+    (and not held); ``rate_limited``: lines suppressed by the rate limit;
+    ``held``: lines held now; ``traces``: traces tracked now.
+    """
+    gate = _active
+    if gate is None:
+        return {**dict.fromkeys(_COUNTERS, 0), "held": 0, "traces": 0}
+    return gate.stats()
