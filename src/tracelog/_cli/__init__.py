@@ -1,0 +1,1 @@
+"""The machinery behind the ``tracelog`` command; :mod:`tracelog.cli` is its entry point."""

@@ -1,0 +1,167 @@
+"""Aligned, optionally coloured rows for people. Text from data is escaped, never executed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from tracelog._cli.records import Record, format_time
+
+__all__ = ["Style", "colour_wanted", "duration", "escape", "value_text"]
+
+import re
+
+# C0 and C1 controls, DEL, and the bidi overrides that can reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LEVEL_STYLES = {
+    "trace": "\x1b[2;37m",
+    "debug": "\x1b[2;37m",
+    "info": "\x1b[32m",
+    "notice": "\x1b[36m",
+    "warning": "\x1b[33m",
+    "error": "\x1b[31m",
+    "critical": "\x1b[1;31m",
+}
+RESET = "\x1b[0m"
+DIM = "\x1b[2m"
+BOLD = "\x1b[1m"
+CYAN = "\x1b[36m"
+BLUE = "\x1b[34m"
+RED = "\x1b[31m"
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    if char == "\r":
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
+    return _CONTROL.sub(_escape_one, text)
+
+
+def colour_wanted(stream: TextIO | Any) -> bool:
+    """Colour on a terminal; ``NO_COLOR`` turns it off and ``FORCE_COLOR`` on (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except Exception:
+        return False
+
+
+def value_text(value: Any) -> str:
+    """A field value as one escaped token: bare when it can be, JSON-quoted when it must."""
+    if isinstance(value, str):
+        if value and not any(c in value for c in ' "=\\') and value.isprintable():
+            return value
+        import orjson
+
+        return escape(orjson.dumps(value).decode())
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else ("true" if value else "false")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    import orjson
+
+    try:
+        return escape(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+    except Exception:
+        return escape(repr(value))
+
+
+def duration(seconds: float) -> str:
+    """``0.4 ms``, ``120 ms``, ``1.50 s``, ``2m03s``: short, and exact enough to compare."""
+    if seconds <= 0:
+        return "0 ms"
+    if seconds < 0.001:
+        return f"{seconds * 1000:.2f} ms"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def exception_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        if "frames" in value or "cause" in value or "context" in value:
+            from tracelog.schema import format_exception_text
+
+            return format_exception_text(value)
+        stack = value.get("stack_trace") or value.get("stack") or value.get("stacktrace")
+        if isinstance(stack, str):
+            return stack
+        kind = value.get("type") or value.get("kind") or "error"
+        return f"{kind}: {value.get('message', '')}"
+    return value if isinstance(value, str) else value_text(value)
+
+
+class Style:
+    """Paints text when colour is on; keeps column widths steady while streaming."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+        self.service_width = 0
+        self.logger_width = 0
+
+    def paint(self, style: str, text: str) -> str:
+        return f"{style}{text}{RESET}" if self.colour and text else text
+
+    def fit(self, records: list[Record]) -> None:
+        """Widen the service and logger columns for ``records`` before they are shown."""
+        for rec in records:
+            self.service_width = max(self.service_width, len(rec.service or "-"))
+            self.logger_width = max(self.logger_width, len(rec.logger or "-"))
+        self.service_width = min(self.service_width, 16)
+        self.logger_width = min(self.logger_width, 24)
+
+    def level(self, rec: Record) -> str:
+        name = (rec.level or "-").upper()[:5]
+        return self.paint(_LEVEL_STYLES.get(rec.level or "", ""), f"{name:<5}")
+
+    def record(self, rec: Record, prefix: str = "", show_trace: bool = True) -> str:
+        """One row: time, level, service, trace, logger, message, other fields; then the error."""
+        service = escape(rec.service or "-")
+        logger = escape(rec.logger or "-")
+        self.service_width = min(max(self.service_width, len(service)), 16)
+        self.logger_width = min(max(self.logger_width, len(logger)), 24)
+        parts = [
+            prefix or self.paint(DIM, format_time(rec.time)),
+            self.level(rec),
+            self.paint(BLUE, f"{service:<{self.service_width}}"),
+        ]
+        if show_trace:
+            parts.append(self.paint(DIM, (rec.trace_id or "-")[:8].ljust(8)))
+        parts.append(self.paint(DIM, f"{logger:<{self.logger_width}}"))
+        parts.append(self.paint(BOLD, escape(rec.message or "")))
+        fields = " ".join(
+            f"{self.paint(CYAN, escape(str(key)))}={value_text(value)}"
+            for key, value in rec.fields().items()
+        )
+        if fields:
+            parts.append(fields)
+        row = " ".join(parts)
+        if rec.exception is not None:
+            lines = exception_text(rec.exception).split("\n")
+            row += "".join("\n    " + self.paint(RED, escape(line)) for line in lines)
+        return row
+
+    def text(self, line: str) -> str:
+        """A line that is not JSON: shown as it is, with control characters escaped."""
+        return self.paint(DIM, escape(line))

@@ -1,0 +1,260 @@
+"""Lines from files, gzip files and pipes: streamed in large binary chunks, bounded in memory.
+
+A line longer than :data:`MAX_LINE` is skipped (and counted), never buffered whole. Following
+(``-f``) notices a file that is truncated or replaced (rotated) and carries on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO
+
+__all__ = ["CHUNK", "MAX_LINE", "LineSplitter", "Skipped", "follow", "read_batches", "scan"]
+
+CHUNK = 1 << 20
+MAX_LINE = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class Skipped:
+    """What a command could not use, said once on stderr at the end."""
+
+    def __init__(self) -> None:
+        self.not_json = 0
+        self.not_object = 0
+        self.bad_utf8 = 0
+        self.too_long = 0
+        self.notes: list[str] = []
+        self.failed = False
+
+    def note(self, text: str, now: bool = False) -> None:
+        self.notes.append(text)
+        if now:
+            print(f"tracelog: {text}", file=sys.stderr, flush=True)
+
+    def error(self, text: str) -> None:
+        self.failed = True
+        print(f"tracelog: {text}", file=sys.stderr, flush=True)
+
+    def summary(self, not_json_shown: bool = False) -> str | None:
+        parts = []
+        if self.not_json:
+            how = "shown as text" if not_json_shown else "skipped"
+            parts.append(f"{_count(self.not_json, 'line')} not JSON ({how})")
+        if self.not_object:
+            parts.append(f"{_count(self.not_object, 'line')} JSON but not an object (skipped)")
+        if self.too_long:
+            mib = MAX_LINE >> 20
+            parts.append(f"{_count(self.too_long, 'line')} longer than {mib} MiB (skipped)")
+        if self.bad_utf8:
+            parts.append(f"{_count(self.bad_utf8, 'line')} not valid UTF-8 (bad bytes replaced)")
+        parts.extend(self.notes)
+        return "tracelog: " + "; ".join(parts) if parts else None
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines; drops (and counts) lines over ``MAX_LINE``."""
+
+    __slots__ = ("rest", "skipped", "skipping")
+
+    def __init__(self, skipped: Skipped) -> None:
+        self.rest = b""
+        self.skipping = False
+        self.skipped = skipped
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self.skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return []
+            data = data[newline + 1 :]
+            self.skipping = False
+        if self.rest:
+            data = self.rest + data
+        lines = data.split(b"\n")
+        self.rest = lines.pop()
+        if len(self.rest) > MAX_LINE:
+            self.rest = b""
+            self.skipping = True
+            self.skipped.too_long += 1
+        if len(data) > MAX_LINE:  # only a large feed can hold an over-long line
+            kept = [line for line in lines if len(line) <= MAX_LINE]
+            self.skipped.too_long += len(lines) - len(kept)
+            return kept
+        return lines
+
+    def finish(self) -> list[bytes]:
+        rest, self.rest, self.skipping = self.rest, b"", False
+        return [rest] if rest else []
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A binary reader for ``path`` (``-`` is stdin); gzip is recognised by its magic bytes."""
+    if path == "-":
+        stream: IO[bytes] = sys.stdin.buffer
+        peek = getattr(stream, "peek", None)
+        if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
+        return stream
+    handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    if handle.read(2) == _GZIP_MAGIC:
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
+
+
+def _sources(paths: Sequence[str], skipped: Skipped) -> Iterator[tuple[str, IO[bytes]]]:
+    for path in paths or ["-"]:
+        try:
+            stream = open_binary(path)
+        except OSError as error:
+            skipped.error(f"cannot read {path}: {error.strerror or error}")
+            continue
+        try:
+            yield path, stream
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+
+def read_batches(paths: Sequence[str], skipped: Skipped) -> Iterator[list[bytes]]:
+    """Every line of every file, in batches (one per chunk read)."""
+    for path, stream in _sources(paths, skipped):
+        splitter = LineSplitter(skipped)
+        try:
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    break
+                yield splitter.feed(data)
+        except (OSError, EOFError) as error:  # a damaged gzip file, a vanished disk
+            skipped.error(f"{path}: stopped reading: {error}")
+        yield splitter.finish()
+
+
+def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[bytes]:
+    """Only the lines that contain ``needle``, found with a byte search over large chunks.
+
+    Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast.
+    """
+    size = 4 * CHUNK
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    for path, stream in _sources(paths, skipped):
+        have = 0
+        skipping = False
+        try:
+            while True:
+                count = stream.readinto(view[have:])  # type: ignore[attr-defined]
+                if not count:
+                    break
+                have += count
+                end = buffer.rfind(b"\n", 0, have) + 1
+                start = 0
+                if skipping:  # the tail of an over-long line
+                    if not end:
+                        have = 0
+                        continue
+                    start = buffer.find(b"\n", 0, have) + 1
+                    skipping = False
+                if not end and have == size:
+                    skipped.too_long += 1
+                    skipping = True
+                    have = 0
+                    continue
+                yield from _hits(buffer, needle, start, end, skipped)
+                rest = have - end
+                buffer[:rest] = buffer[end:have]
+                have = rest
+        except (OSError, EOFError) as error:
+            skipped.error(f"{path}: stopped reading: {error}")
+        if have and not skipping and buffer.find(needle, 0, have) >= 0:
+            yield bytes(buffer[:have])
+
+
+def _hits(
+    buffer: bytearray, needle: bytes, start: int, end: int, skipped: Skipped
+) -> Iterator[bytes]:
+    pos = buffer.find(needle, start, end)
+    while pos >= 0:
+        line_start = buffer.rfind(b"\n", start, pos) + 1 or start
+        line_end = buffer.find(b"\n", pos, end) + 1
+        if line_end - line_start > MAX_LINE:
+            skipped.too_long += 1
+        else:
+            yield bytes(buffer[line_start : line_end - 1])
+        pos = buffer.find(needle, line_end, end)
+
+
+def follow(
+    paths: Sequence[str],
+    skipped: Skipped,
+    poll: float = 0.2,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> Iterator[list[bytes]]:
+    """Like ``tail -f`` from the start of each file: read, then wait for more; survive rotation."""
+    followers = [_Follower(path, skipped) for path in paths]
+    while keep_going():
+        batches = [batch for f in followers for batch in f.poll() if batch]
+        if batches:
+            yield from batches
+        else:
+            yield []  # lets the caller flush
+            time.sleep(poll)
+
+
+class _Follower:
+    def __init__(self, path: str, skipped: Skipped) -> None:
+        self.path = path
+        self.skipped = skipped
+        self.splitter = LineSplitter(skipped)
+        self.stream: IO[bytes] | None = None
+        self.inode = -1
+        self.missing_said = False
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.stream = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+            self.inode = os.fstat(self.stream.fileno()).st_ino
+            self.missing_said = False
+        except OSError as error:
+            self.stream = None
+            if not self.missing_said:
+                self.skipped.note(f"cannot read {self.path} yet: {error.strerror}", now=True)
+                self.missing_said = True
+
+    def poll(self) -> Iterator[list[bytes]]:
+        if self.stream is None:
+            self._open()
+            if self.stream is None:
+                return
+        for _ in range(16):  # bounded, so that one busy file cannot starve the others
+            data = self.stream.read(CHUNK)
+            if not data:
+                break
+            yield self.splitter.feed(data)
+        else:
+            return
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return  # rotated away; the new file is not there yet
+        if status.st_ino != self.inode:
+            yield self.splitter.finish()
+            self.stream.close()
+            self.skipped.note(f"{self.path} was replaced (rotated); following the new file", True)
+            self._open()
+        elif status.st_size < self.stream.tell():
+            self.splitter.finish()
+            self.stream.seek(0)
+            self.skipped.note(f"{self.path} was truncated; reading it from the start", True)

@@ -1,0 +1,296 @@
+"""``tracelog show``: one trace from many files, as a span tree with a timeline, then its lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracelog._cli.pretty import BOLD, DIM, RED, Style, colour_wanted, duration, escape
+from tracelog._cli.reader import Skipped, scan
+from tracelog._cli.records import LEVEL_RANK, Record, format_time, parse
+
+__all__ = ["Span", "add_arguments", "build_tree", "render", "run"]
+
+_ERROR = LEVEL_RANK["error"]
+BAR_WIDTH = 40
+
+
+class Span:
+    """A span as the log lines show it: from its first line to its last (or a logged duration)."""
+
+    __slots__ = (
+        "children",
+        "end",
+        "errors",
+        "id",
+        "name",
+        "parent",
+        "records",
+        "services",
+        "start",
+    )
+
+    def __init__(self, span_id: str | None) -> None:
+        self.id = span_id
+        self.parent: str | None = None
+        self.name: str | None = None
+        self.services: list[str] = []
+        self.start: float | None = None
+        self.end: float | None = None
+        self.records: list[Record] = []
+        self.children: list[Span] = []
+        self.errors: list[Record] = []
+
+    def add(self, rec: Record) -> None:
+        self.records.append(rec)
+        self.parent = self.parent or rec.parent_span_id
+        self.name = self.name or rec.span_name
+        if rec.service and rec.service not in self.services:
+            self.services.append(rec.service)
+        if rec.rank >= _ERROR or rec.exception is not None:
+            self.errors.append(rec)
+        if rec.time is not None:
+            began = rec.time
+            took = rec.obj.get("duration_ms")
+            if isinstance(took, (int, float)) and not isinstance(took, bool) and took > 0:
+                began = rec.time - took / 1000  # a line that says how long its work took
+            self.cover(began, rec.time)
+
+    def cover(self, start: float | None, end: float | None) -> None:
+        if start is not None and (self.start is None or start < self.start):
+            self.start = start
+        if end is not None and (self.end is None or end > self.end):
+            self.end = end
+
+    @property
+    def duration(self) -> float:
+        return (self.end - self.start) if self.start is not None and self.end is not None else 0.0
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        for rec in self.records:  # a request's span: its access line says what it was
+            method, path = rec.obj.get("method"), rec.obj.get("path")
+            if isinstance(method, str) and isinstance(path, str):
+                return f"{method} {path}"
+        if self.records:
+            return self.records[0].message or "(no message)"
+        callee = ", ".join(dict.fromkeys(s for c in self.children for s in c.services))
+        return f"call to {callee or '?'} (span {(self.id or '?')[:8]})"
+
+    def self_time(self) -> float:
+        """Time in this span not covered by any child: where this step itself spent it."""
+        busy = 0.0
+        edge = self.start if self.start is not None else 0.0
+        for child in sorted(self.children, key=lambda c: c.start or 0.0):
+            if child.start is None or child.end is None:
+                continue
+            begin = max(child.start, edge)
+            if child.end > begin:
+                busy += child.end - begin
+                edge = child.end
+        return max(self.duration - busy, 0.0)
+
+
+def build_tree(records: list[Record]) -> list[Span]:
+    """Spans linked by span_id/parent_span_id; a parent that logged nothing gets a placeholder."""
+    spans: dict[str | None, Span] = {}
+    for rec in records:
+        span = spans.get(rec.span_id)
+        if span is None:
+            span = spans[rec.span_id] = Span(rec.span_id)
+        span.add(rec)
+    for span in list(spans.values()):
+        if span.parent and span.parent not in spans:
+            spans[span.parent] = Span(span.parent)
+    roots = []
+    for span in spans.values():
+        parent = spans.get(span.parent) if span.parent else None
+        if parent is None or parent is span or _is_ancestor(span, parent, spans):
+            roots.append(span)
+        else:
+            parent.children.append(span)
+    for root in roots:
+        _settle(root)
+    roots = _attach_calls(roots, spans)
+    roots.sort(key=lambda s: (s.start is None, s.start or 0.0))
+    return roots
+
+
+def _attach_calls(roots: list[Span], spans: dict[str | None, Span]) -> list[Span]:
+    """Hang each unlogged root (an outgoing call's span) under the logged span running then.
+
+    A client sends a fresh span id per call and logs nothing under it, so no line links the
+    callee's spans to the caller's; the time they ran does.
+    """
+    kept = []
+    for root in roots:
+        host = None
+        if not root.records and root.start is not None:
+            for span in spans.values():
+                if (
+                    span.records
+                    and span.start is not None
+                    and span.end is not None
+                    and span.start <= root.start <= span.end
+                    and not _is_ancestor(root, span, spans)
+                    and (host is None or span.start >= (host.start or 0.0))
+                ):
+                    host = span
+        if host is None:
+            kept.append(root)
+        else:
+            root.parent = host.id
+            host.children.append(root)
+    for root in kept:
+        _settle(root)
+    return kept
+
+
+def _is_ancestor(span: Span, other: Span, spans: dict[str | None, Span]) -> bool:
+    node: Span | None = other
+    for _ in range(len(spans)):  # bounded: ids from data may form a cycle
+        if node is None or not node.parent:
+            return False
+        node = spans.get(node.parent)
+        if node is span:
+            return True
+    return True
+
+
+def _settle(span: Span, depth: int = 0) -> None:
+    """A parent lasts at least as long as its children; children in time order."""
+    if depth > 200:
+        span.children = []
+        return
+    for child in span.children:
+        _settle(child, depth + 1)
+        span.cover(child.start, child.end)
+    span.children.sort(key=lambda c: (c.start is None, c.start or 0.0))
+
+
+def _walk(spans: list[Span], prefix: str = "", depth: int = 0) -> list[tuple[str, Span]]:
+    rows: list[tuple[str, Span]] = []
+    for i, span in enumerate(spans):
+        last = i == len(spans) - 1
+        branch = "" if depth == 0 else ("└─ " if last else "├─ ")
+        rows.append((prefix + branch, span))
+        inner = "" if depth == 0 else ("   " if last else "│  ")
+        rows.extend(_walk(span.children, prefix + inner, depth + 1))
+    return rows
+
+
+def _bar(span: Span, t0: float, total: float) -> str:
+    if span.start is None or total <= 0:
+        return "█" + " " * (BAR_WIDTH - 1)
+    left = min(int((span.start - t0) / total * BAR_WIDTH), BAR_WIDTH - 1)
+    right = int(((span.end or span.start) - t0) / total * BAR_WIDTH + 0.5)
+    right = max(left + 1, min(right, BAR_WIDTH))
+    return " " * left + "█" * (right - left) + " " * (BAR_WIDTH - right)
+
+
+def render(trace_id: str, records: list[Record], style: Style) -> list[str]:
+    roots = build_tree(records)
+    rows = _walk(roots)
+    times = [r.time for r in records if r.time is not None]
+    starts = [s.start for _, s in rows if s.start is not None]
+    ends = [s.end for _, s in rows if s.end is not None]
+    t0 = min(starts) if starts else 0.0
+    total = (max(ends) - t0) if ends else 0.0
+    services = sorted({r.service for r in records if r.service})
+    failed = [r for r in records if r.rank >= _ERROR or r.exception is not None]
+    head = (
+        f"trace {escape(trace_id)}  {format_time(min(times) if times else None)}  "
+        f"{duration(total)}  {len(records)} lines  services: {escape(', '.join(services)) or '-'}"
+    )
+    if failed:
+        head += "  " + style.paint(RED, "FAILED")
+    out = [style.paint(BOLD, head), ""]
+    label_width = min(max(len(p) + len(escape(s.label)) for p, s in rows), 48)
+    service_width = max([len(escape(", ".join(s.services))) for _, s in rows] + [7])
+    out.append(
+        style.paint(
+            DIM,
+            f"{'SPAN':<{label_width}}  {'SERVICE':<{service_width}}  {'START':>9}  "
+            f"{'DURATION':>9}  0{' ' * (BAR_WIDTH - 1 - len(duration(total)))}{duration(total)}",
+        )
+    )
+    for prefix, span in rows:
+        label = (prefix + escape(span.label))[:label_width]
+        offset = "" if span.start is None else "+" + duration(span.start - t0)
+        mark = style.paint(RED, f"  ✗ {len(span.errors)} error" + "s" * (len(span.errors) > 1))
+        out.append(
+            f"{label:<{label_width}}  {escape(', '.join(span.services)):<{service_width}}  "
+            f"{offset:>9}  {duration(span.duration):>9}  "
+            f"{style.paint(RED if span.errors else '', _bar(span, t0, total))}"
+            + (mark if span.errors else "")
+        )
+    out.extend(_verdict(rows, failed, total, style))
+    out += ["", style.paint(BOLD, "lines")]
+    style.fit(records)
+    for rec in records:
+        offset = "" if rec.time is None else "+" + duration(max(rec.time - t0, 0.0))
+        out.append(style.record(rec, prefix=style.paint(DIM, f"{offset:>9}"), show_trace=False))
+    return out
+
+
+def _verdict(
+    rows: list[tuple[str, Span]], failed: list[Record], total: float, style: Style
+) -> list[str]:
+    out = [""]
+    timed = [s for _, s in rows if s.start is not None]
+    if timed and total > 0:
+        slow = max(timed, key=Span.self_time)
+        share = slow.self_time() / total * 100
+        services = escape(", ".join(slow.services)) or "-"
+        out.append(
+            f"slowest step: {escape(slow.label)} ({services}), {duration(slow.self_time())} "
+            f"of {duration(total)} ({share:.0f}%) in the step itself"
+        )
+    if failed:
+        first = failed[0]
+        where = f"{escape(first.service or '-')} {escape(first.logger or '-')}"
+        message = escape(first.message or "")
+        out.append(style.paint(RED, f"failed: in {where}: {message}"))
+        if first.exception is not None:
+            from tracelog._cli.pretty import exception_text
+
+            last = exception_text(first.exception).strip().split("\n")[-1]
+            out.append(style.paint(RED, f"        {escape(last)}"))
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE_ID", help="the trace id (a prefix is enough)")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
+
+
+def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[Record]]:
+    found: dict[str, list[Record]] = {}
+    for line in scan(files, prefix.encode(), skipped):
+        rec = parse(line, skipped)
+        if rec is not None and rec.trace_id and rec.trace_id.startswith(prefix):
+            found.setdefault(rec.trace_id, []).append(rec)
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    prefix = args.trace.strip().lower()
+    skipped = Skipped()
+    found = collect(prefix, args.files, skipped)
+    if len(found) != 1:
+        if found:
+            ids = ", ".join(sorted(found)[:5])
+            skipped.error(f"{prefix!r} matches {len(found)} traces ({ids}); give more digits")
+        else:
+            skipped.error(f"no line of trace {prefix!r} in {', '.join(args.files) or 'stdin'}")
+        return 1
+    ((trace_id, records),) = found.items()
+    records.sort(key=lambda r: (r.time is None, r.time or 0.0))
+    sys.stdout.write("\n".join(render(trace_id, records, Style(colour_wanted(sys.stdout)))) + "\n")
+    sys.stdout.flush()
+    summary = skipped.summary()
+    if summary:
+        print(summary, file=sys.stderr)
+    return 0

@@ -1,0 +1,236 @@
+"""``tracelog traces``: one row per trace, built from per-trace aggregates in a single pass."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from tracelog._cli.pretty import Style, colour_wanted, duration, escape
+from tracelog._cli.reader import Skipped, read_batches
+from tracelog._cli.records import LEVEL_RANK, format_time, parse, parse_time
+
+__all__ = ["Aggregates", "TraceRow", "add_arguments", "run"]
+
+_RANK = {name.encode(): rank for name, rank in LEVEL_RANK.items()}
+_NAME = {rank: name for name, rank in LEVEL_RANK.items()}
+_ERROR = LEVEL_RANK["error"]
+# Where a tracelog line (default schema) keeps its fields, counted in '"'-separated pieces:
+# {"timestamp":"T","level":"L","logger":"G","message":"M","trace_id":"I","span_id":"S",...
+_PIECES = 36
+_KEYS = [b"timestamp", b"level", b"logger", b"message", b"trace_id"]
+_SPAN_KEYS = (b"span_id", b"parent_span_id", b"span_name")
+
+# An aggregate is a list, for speed: [start, end, lines, services, worst rank, message, error].
+START, END, LINES, SERVICES, WORST, MESSAGE, ERROR = range(7)
+
+
+class Aggregates:
+    """Per-trace aggregates; memory grows with the number of traces, never with lines."""
+
+    def __init__(self) -> None:
+        self.by_trace: dict[bytes, list[Any]] = {}
+        self.untraced = 0
+
+    def add_lines(self, lines: Iterable[bytes], skipped: Skipped) -> None:
+        by_trace = self.by_trace
+        for line in lines:
+            f = line.split(b'"', _PIECES)
+            # Fast path for tracelog's own key order with no escapes in the message; anything
+            # else (other shapes, escaped text, odd timestamps) takes the full parse below.
+            if (
+                f[1:18:4] == _KEYS
+                and len(f[3]) == 27
+                and b"\\" not in f[15]
+                and line.endswith(b"}")
+                and (rank := _RANK.get(f[7])) is not None
+            ):
+                try:
+                    index = 21
+                    key = f[21]
+                    while key in _SPAN_KEYS:
+                        index += 4
+                        key = f[index]
+                    if key == b"service":
+                        service: bytes | None = f[index + 2]
+                    elif b'"service":' in f[-1]:
+                        raise IndexError  # somewhere else: needs the full parse
+                    else:
+                        service = None
+                except IndexError:
+                    pass
+                else:
+                    ts = f[3]
+                    entry = by_trace.get(f[19])
+                    if entry is None:
+                        services = set() if service is None else {service}
+                        by_trace[f[19]] = [ts, ts, 1, services, rank, f[15], rank >= _ERROR]
+                        continue
+                    if ts < entry[START]:
+                        entry[START] = ts
+                        entry[MESSAGE] = f[15]
+                    elif ts > entry[END]:
+                        entry[END] = ts
+                    entry[LINES] += 1
+                    if service is not None:
+                        entry[SERVICES].add(service)
+                    if rank > entry[WORST]:
+                        entry[WORST] = rank
+                        entry[ERROR] = entry[ERROR] or rank >= _ERROR
+                    continue
+            if line.strip():
+                self._add_parsed(line, skipped)
+
+    def _add_parsed(self, line: bytes, skipped: Skipped) -> None:
+        rec = parse(line, skipped)
+        if rec is None:
+            return
+        if rec.trace_id is None:
+            self.untraced += 1
+            return
+        ts = _canonical(rec.time)
+        service = rec.service.encode() if rec.service else None
+        message = (rec.message or "").encode()
+        error = rec.rank >= _ERROR or rec.exception is not None
+        key = rec.trace_id.encode()
+        entry = self.by_trace.get(key)
+        if entry is None:
+            services = set() if service is None else {service}
+            self.by_trace[key] = [ts, ts, 1, services, rec.rank, message, error]
+            return
+        if ts is not None:
+            if entry[START] is None or ts < entry[START]:
+                entry[START] = ts
+                entry[MESSAGE] = message
+            if entry[END] is None or ts > entry[END]:
+                entry[END] = ts
+        entry[LINES] += 1
+        if service is not None:
+            entry[SERVICES].add(service)
+        entry[WORST] = max(entry[WORST], rec.rank)
+        entry[ERROR] = entry[ERROR] or error
+
+    def rows(self) -> list[TraceRow]:
+        return [TraceRow(key, entry) for key, entry in self.by_trace.items()]
+
+
+def _canonical(seconds: float | None) -> bytes | None:
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    micros = round((seconds - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)).encode() + b".%06dZ" % micros
+
+
+class TraceRow:
+    """One trace as the table and ``--json`` show it."""
+
+    __slots__ = ("end", "error", "level", "lines", "message", "services", "start", "trace_id")
+
+    def __init__(self, key: bytes, entry: list[Any]) -> None:
+        self.trace_id = key.decode("utf-8", "replace")
+        self.start = parse_time(entry[START].decode()) if entry[START] else None
+        self.end = parse_time(entry[END].decode()) if entry[END] else None
+        self.lines: int = entry[LINES]
+        self.services = sorted(s.decode("utf-8", "replace") for s in entry[SERVICES])
+        self.level = _NAME.get(entry[WORST], "info")
+        self.error: bool = entry[ERROR]
+        self.message = _message(entry[MESSAGE])
+
+    @property
+    def duration(self) -> float:
+        return (self.end - self.start) if self.start is not None and self.end is not None else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "start": None if self.start is None else format_time(self.start),
+            "duration_ms": round(self.duration * 1000, 3),
+            "lines": self.lines,
+            "services": self.services,
+            "level": self.level,
+            "error": self.error,
+            "message": self.message,
+        }
+
+
+def _message(raw: bytes) -> str:
+    # The fast path kept the JSON text between the quotes; it has no escapes by construction.
+    return raw.decode("utf-8", "replace")
+
+
+_SORTS = {
+    "start": (lambda r: (r.start or 0.0, r.trace_id), False),
+    "duration": (lambda r: (r.duration, r.lines), True),
+    "lines": (lambda r: (r.lines, r.duration), True),
+    "level": (lambda r: (LEVEL_RANK[r.level], r.duration), True),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
+    parser.add_argument("--sort", choices=list(_SORTS), default="start", help="order of rows")
+    parser.add_argument("--errors", action="store_true", help="only traces with an error")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N rows")
+    parser.add_argument("--json", action="store_true", help="one JSON object per trace")
+
+
+def collect(files: list[str], skipped: Skipped) -> Aggregates:
+    aggregates = Aggregates()
+    for batch in read_batches(files, skipped):
+        aggregates.add_lines(batch, skipped)
+    return aggregates
+
+
+def select(aggregates: Aggregates, sort: str, errors: bool, limit: int | None) -> list[TraceRow]:
+    rows = aggregates.rows()
+    if errors:
+        rows = [row for row in rows if row.error]
+    key, reverse = _SORTS[sort]
+    rows.sort(key=key, reverse=reverse)
+    return rows[:limit] if limit is not None else rows
+
+
+def table(rows: list[TraceRow], style: Style) -> list[str]:
+    width = min(max([len(", ".join(r.services)) for r in rows] + [8]), 32)
+    head = f"{'TRACE':<32}  {'START':<23}  {'DURATION':>9}  {'LINES':>5}  {'LEVEL':<8}  "
+    out = [style.paint("\x1b[1m", f"{head}{'SERVICES':<{width}}  FIRST MESSAGE")]
+    for row in rows:
+        services = escape(", ".join(row.services))
+        if len(services) > width:
+            services = services[: width - 1] + "…"
+        message = escape(row.message)
+        if len(message) > 60:
+            message = message[:59] + "…"
+        level = style.paint(
+            "\x1b[31m" if row.error else "", f"{row.level + (' !' if row.error else ''):<8}"
+        )
+        out.append(
+            f"{escape(row.trace_id):<32}  {format_time(row.start)}  {duration(row.duration):>9}  "
+            f"{row.lines:>5}  {level}  {services:<{width}}  {message}"
+        )
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    skipped = Skipped()
+    aggregates = collect(args.files, skipped)
+    rows = select(aggregates, args.sort, args.errors, args.limit)
+    out = sys.stdout
+    if args.json:
+        import orjson
+
+        out.buffer.write(b"".join(orjson.dumps(row.as_json()) + b"\n" for row in rows))
+    else:
+        out.write("\n".join(table(rows, Style(colour_wanted(out)))) + "\n")
+    out.flush()
+    if not aggregates.by_trace and aggregates.untraced:
+        skipped.note(f"none of the {aggregates.untraced} lines has a trace id")
+    summary = skipped.summary()
+    if summary:
+        print(summary, file=sys.stderr)
+    return 1 if skipped.failed else 0

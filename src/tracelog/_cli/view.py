@@ -1,0 +1,205 @@
+"""``tracelog view``: filter and show log lines, or pass the matching lines through (``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from tracelog._cli.pretty import Style, colour_wanted
+from tracelog._cli.reader import Skipped, follow, read_batches, scan
+from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse, parse_time
+
+__all__ = ["Filters", "add_filter_arguments", "parse_when", "run"]
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """``10m`` (ago), ``2026-11-25``, ``2026-11-25T07:40`` or a full RFC 3339 time (UTC if bare)."""
+    match = _RELATIVE.match(text)
+    if match:
+        return (time.time() if now is None else now) - float(match[1]) * _UNITS[match[2]]
+    value = text.strip()
+    if len(value) == 10:
+        value += "T00:00:00"
+    elif len(value) == 16:
+        value += ":00"
+    if len(value) >= 19 and not value.endswith(("Z", "z")) and value[-6:-5] not in ("+", "-"):
+        value += "Z"
+    seconds = parse_time(value)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use 10m, 2h, 1d or 2026-11-25T07:40:00Z"
+        )
+    return seconds
+
+
+def _where(text: str) -> tuple[str, bool, str]:
+    key, sep, value = text.partition("!=")
+    if sep:
+        return key.strip(), False, value
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY!=VALUE")
+    return key.strip(), True, value
+
+
+def _level(text: str) -> int:
+    name = level_of(text)
+    if name is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVEL_RANK)}")
+    return LEVEL_RANK[name]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, (int, float)) else str(value)
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (all must match)")
+    group.add_argument("--trace", metavar="ID", help="this trace id (a prefix is enough)")
+    group.add_argument("--level", type=_level, help="this level and above, e.g. warning")
+    group.add_argument("--service", action="append", help="this service (repeatable)")
+    group.add_argument("--logger", action="append", help="this logger or its children")
+    group.add_argument("--since", type=parse_when, help="not before: 10m, 2h, or a time")
+    group.add_argument("--until", type=parse_when, help="not after: 10m, 2h, or a time")
+    group.add_argument("--grep", metavar="TEXT", help="TEXT anywhere in the line")
+    group.add_argument(
+        "--where", type=_where, action="append", metavar="KEY=VALUE", help="a field equals a value"
+    )
+
+
+class Filters:
+    """The filters of ``view`` (and ``traces``), tested against a recognised record."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.trace: str | None = args.trace.strip().lower() if args.trace else None
+        self.rank: int | None = args.level
+        self.services = set(args.service) if args.service else None
+        self.loggers: list[str] | None = args.logger
+        self.since: float | None = args.since
+        self.until: float | None = args.until
+        self.grep: str | None = args.grep
+        self.where: list[tuple[str, bool, str]] = args.where or []
+
+    @property
+    def on_fields(self) -> bool:
+        """Whether any filter needs the line's fields (so a non-JSON line cannot match)."""
+        return bool(
+            self.trace
+            or self.rank is not None
+            or self.services
+            or self.loggers
+            or self.since is not None
+            or self.until is not None
+            or self.where
+        )
+
+    def match_text(self, line: str) -> bool:
+        return not self.on_fields and (self.grep is None or self.grep in line)
+
+    def match(self, rec: Record, line: bytes) -> bool:
+        if self.trace and not (rec.trace_id and rec.trace_id.startswith(self.trace)):
+            return False
+        if self.rank is not None and rec.rank < self.rank:
+            return False
+        if self.services is not None and rec.service not in self.services:
+            return False
+        if self.loggers is not None:
+            name = rec.logger or ""
+            if not any(name == want or name.startswith(want + ".") for want in self.loggers):
+                return False
+        if self.since is not None and (rec.time is None or rec.time < self.since):
+            return False
+        if self.until is not None and (rec.time is None or rec.time > self.until):
+            return False
+        if self.grep is not None and self.grep not in line.decode("utf-8", "replace"):
+            message = rec.message or ""
+            if self.grep not in message:
+                return False
+        return all((_as_text(rec.get(key)) == wanted) is equal for key, equal, wanted in self.where)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep reading as files grow")
+    parser.add_argument(
+        "--json", action="store_true", help="pass matching lines through as they are"
+    )
+    add_filter_arguments(parser)
+
+
+def _batches(args: argparse.Namespace, filters: Filters, skipped: Skipped) -> Iterator[list[bytes]]:
+    if args.follow and args.files:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        return follow(args.files, skipped)
+    if filters.trace and filters.trace.isalnum():
+        lines = scan(args.files, filters.trace.encode(), skipped)
+        return _group(lines)
+    return read_batches(args.files, skipped)
+
+
+def _group(lines: Iterator[bytes], size: int = 512) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    yield batch
+
+
+def run(args: argparse.Namespace) -> int:
+    filters = Filters(args)
+    skipped = Skipped()
+    out = sys.stdout.buffer
+    style = Style(colour_wanted(sys.stdout))
+    as_json: bool = args.json
+    try:
+        for batch in _batches(args, filters, skipped):
+            rows: list[bytes] = []
+            shown: list[Record | str] = []
+            for line in batch:
+                if not line.strip():
+                    continue
+                rec = parse(line, skipped)
+                if rec is None:
+                    text = line.decode("utf-8", "replace").rstrip("\r")
+                    if not as_json and filters.match_text(text):
+                        shown.append(text)
+                elif filters.match(rec, line):
+                    if as_json:
+                        rows.append(line + b"\n")
+                    else:
+                        shown.append(rec)
+            if shown:
+                style.fit([item for item in shown if isinstance(item, Record)])
+                rows.extend(_row(style, item) for item in shown)
+            if rows:
+                out.write(b"".join(rows))
+            if args.follow:
+                out.flush()
+        out.flush()
+    except KeyboardInterrupt:
+        out.flush()
+    summary = skipped.summary(not_json_shown=not as_json and not filters.on_fields)
+    if summary:
+        print(summary, file=sys.stderr)
+    return 1 if skipped.failed else 0
+
+
+def _row(style: Style, item: Record | str) -> bytes:
+    text = style.text(item) if isinstance(item, str) else style.record(item)
+    return text.encode("utf-8", "replace") + b"\n"
