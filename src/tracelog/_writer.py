@@ -1,0 +1,475 @@
+"""The background writer: a bounded queue in front of an output, drained by one thread.
+
+The caller's side of :meth:`BackgroundWriter.write` is a length check, a
+``deque.append`` and, only when the thread sleeps, a lock release to wake it.
+The thread takes whole batches and hands them to the output in one call.
+
+Lifecycle, in one place:
+
+- **exit**: everything queued is written and the outputs closed, from
+  ``threading``'s shutdown hook (which also runs when a ``multiprocessing``
+  child ends) and from ``atexit``. Lines logged after that are written by the
+  caller directly.
+- **SIGTERM**: the same, then the previous handler runs (or the default
+  action, so the process still ends by the signal).
+- **fork**: the forking thread waits for a write in progress to finish, so no
+  lock is copied held. The child starts with an empty queue (the parent
+  writes what it had queued, once) and starts its own thread on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tracelog import _faults
+
+__all__ = ["BackgroundWriter", "close_all", "flush_all", "install", "installed", "stats_all"]
+
+BATCH_LINES = 512
+BATCH_BYTES = 64 * 1024
+EXIT_TIMEOUT = 5.0
+NOTICE_INTERVAL = 1.0
+_IDLE_WAIT = 1.0
+
+
+class _Marker:
+    """A flush request travelling through the queue behind the lines it waits for."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class BackgroundWriter:
+    """Runs an output's writes on a background thread behind a bounded queue.
+
+    ``overflow="drop"`` counts and drops a line when the queue is full (the
+    caller never waits); ``"block"`` makes the caller wait for room. Drops
+    are never silent: they are counted in :meth:`stats`, noted on stderr (at
+    most once a minute) and, when ``notice`` is given, reported by a line in
+    the output itself carrying the count.
+    """
+
+    def __init__(
+        self,
+        output: Any,
+        queue_size: int = 10_000,
+        overflow: str = "drop",
+        notice: Callable[[int], bytes | str] | None = None,
+    ) -> None:
+        if overflow not in ("drop", "block"):
+            raise ValueError(f"overflow={overflow!r} is not one of drop, block")
+        if not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size={queue_size!r} must be a positive integer")
+        self.output = output
+        self.capacity = queue_size
+        self.block = overflow == "block"
+        self.notice = notice
+        self._write_lines = getattr(output, "write_lines", None)
+        self._queue: collections.deque[Any] = collections.deque()
+        self._sync = False  # after exit or close: the caller writes directly
+        self._stopping = False
+        self._fresh_state()
+        _registry.add(self)
+
+    def _fresh_state(self) -> None:
+        """Locks, thread and counters as a new writer (also what a forked child starts from)."""
+        self._idle = True
+        self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
+        self._wakeup = threading.Lock()
+        self._wakeup.acquire()
+        self._io_lock = threading.Lock()
+        self._space = threading.Condition(threading.Lock())
+        self._blocked = 0
+        self._count_lock = threading.Lock()
+        self._dropped = 0
+        self._noticed = 0
+        self._last_notice = 0.0
+
+    # -- the Output protocol (level, format and schema are the wrapped output's) --
+
+    @property
+    def level(self) -> int | None:
+        return getattr(self.output, "level", None)
+
+    @property
+    def format(self) -> str | None:
+        return getattr(self.output, "format", None)
+
+    @property
+    def schema(self) -> str | None:
+        return getattr(self.output, "schema", None)
+
+    def write(self, line: bytes | str) -> None:
+        queue = self._queue
+        if len(queue) < self.capacity:
+            queue.append(line)
+            if self._idle:
+                self._wake()
+            return
+        self._overflow(line)
+
+    __call__ = write
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every line queued before this call is written; True if that happened."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if threading.get_ident() == self._thread_id:
+            return False  # an output flushing from inside the writer would wait for itself
+        marker = _Marker()
+        self._queue.append(marker)
+        self._wake()
+        while not marker.done.wait(0.05 if deadline is None else _left(deadline, 0.05)):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                self._drain()  # no thread (it died, or we are shutting down): write it here
+        return bool(self._flush_output(deadline))
+
+    def close(self, timeout: float | None = None, *, close_output: bool = True) -> None:
+        """Write what is queued, stop the thread, close the output; later lines go direct."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.flush(timeout)
+        self._stopping = True
+        try:
+            self._wakeup.release()
+        except RuntimeError:
+            pass
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(None if deadline is None else _left(deadline, 0))
+        self._sync = True
+        self._idle = True
+        self._drain()
+        if close_output:
+            _call(self.output, "close", None if deadline is None else _left(deadline, 0))
+
+    def stats(self) -> dict[str, int]:
+        inner = _call(self.output, "stats") or {}
+        counts: dict[str, int] = {"written": 0, "dropped": 0, "retried": 0, "failed": 0}
+        counts.update(inner)
+        counts["dropped"] = counts.get("dropped", 0) + self._dropped
+        counts["queued"] = sum(1 for item in list(self._queue) if type(item) is not _Marker)
+        counts["queue_size"] = self.capacity
+        return counts
+
+    def __repr__(self) -> str:
+        return f"<BackgroundWriter {self.output!r} queue_size={self.capacity}>"
+
+    # -- caller side ---------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._sync:
+            self._drain()
+            return
+        self._idle = False
+        if self._thread is None:
+            self._start()
+        try:
+            self._wakeup.release()
+        except RuntimeError:  # already released by another caller
+            pass
+
+    def _start(self) -> None:
+        with self._count_lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._run, name="tracelog-writer", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutting down: no new threads
+                self._sync = True
+                return
+            self._thread = thread
+
+    def _overflow(self, line: bytes | str) -> None:
+        if self._sync:
+            self._queue.append(line)
+            self._drain()
+            return
+        thread = self._thread
+        waiting_allowed = (
+            self.block
+            and thread is not None
+            and thread.is_alive()
+            and threading.get_ident() != self._thread_id
+        )
+        if waiting_allowed and thread is not None:
+            with self._space:
+                self._blocked += 1
+                try:
+                    while len(self._queue) >= self.capacity and not self._sync:
+                        self._wake()
+                        self._space.wait(0.05)
+                        if thread is not self._thread or not thread.is_alive():
+                            break
+                finally:
+                    self._blocked -= 1
+            self._queue.append(line)
+            if self._idle:
+                self._wake()
+            return
+        with self._count_lock:
+            self._dropped += 1
+        if self._idle:
+            self._wake()
+
+    # -- writer side -----------------------------------------------------------
+
+    def _run(self) -> None:
+        self._thread_id = threading.get_ident()
+        queue = self._queue
+        try:
+            while True:
+                if not queue:
+                    if self._stopping:
+                        return
+                    self._idle = True
+                    if not queue:  # re-check after saying so: a caller may have missed it
+                        self._wakeup.acquire(timeout=_IDLE_WAIT)
+                    self._idle = False
+                    continue
+                self._write_batch()
+        except BaseException as error:  # the thread must not die quietly
+            _faults.report("writer", error if isinstance(error, Exception) else repr(error))
+        finally:
+            self._idle = True
+
+    def _drain(self) -> None:
+        """Write everything queued, in the calling thread."""
+        while self._queue:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        queue = self._queue
+        batch: list[Any] = []
+        size = 0
+        marker: _Marker | None = None
+        with self._io_lock:
+            while queue and len(batch) < BATCH_LINES and size < BATCH_BYTES:
+                try:
+                    item = queue.popleft()
+                except IndexError:
+                    break
+                if type(item) is _Marker:
+                    marker = item
+                    break
+                batch.append(item)
+                size += len(item)
+            if batch:
+                self._emit(batch)
+            if self._dropped != self._noticed:
+                self._report_drops(marker is not None)
+        if marker is not None:
+            marker.done.set()
+        if self._blocked:
+            with self._space:
+                self._space.notify_all()
+
+    def _emit(self, batch: list[Any]) -> None:
+        try:
+            if self._write_lines is not None:
+                self._write_lines(batch)
+            else:
+                write = self.output.write
+                for line in batch:
+                    write(line)
+        except Exception as error:  # outputs should not raise; keep going if one does
+            _faults.report("output", error)
+
+    def _report_drops(self, now: bool) -> None:
+        moment = time.monotonic()
+        if not now and moment - self._last_notice < NOTICE_INTERVAL:
+            return
+        with self._count_lock:
+            dropped = self._dropped - self._noticed
+            self._noticed = self._dropped
+        self._last_notice = moment
+        _faults.report(
+            "dropped",
+            f"{dropped} line(s) dropped by {self.output!r}: its queue of {self.capacity} "
+            "was full; see tracelog.stats()",
+        )
+        if self.notice is not None:
+            try:
+                self._emit([self.notice(dropped)])
+            except Exception as error:
+                _faults.report("output", error)
+
+    def _flush_output(self, deadline: float | None) -> bool:
+        result = _call(self.output, "flush", None if deadline is None else _left(deadline, 0))
+        return result is not False
+
+    # -- fork ------------------------------------------------------------------
+
+    def _before_fork(self) -> bool:
+        return self._io_lock.acquire(timeout=1.0)
+
+    def _after_fork_parent(self, held: bool) -> None:
+        if held:
+            self._io_lock.release()
+
+    def _after_fork_child(self) -> None:
+        self._queue.clear()  # the parent writes these; the child must not write them again
+        self._fresh_state()
+
+
+def _left(deadline: float, floor: float) -> float:
+    return max(floor, deadline - time.monotonic())
+
+
+def _call(output: Any, name: str, *args: Any) -> Any:
+    method = getattr(output, name, None)
+    if method is None:
+        return None
+    try:
+        return method(*args)
+    except Exception as error:
+        _faults.report("output", error)
+        return False
+
+
+# --- every writer in the process, for fork -----------------------------------
+
+_registry: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+_held: list[tuple[BackgroundWriter, bool]] = []
+
+
+def _before_fork() -> None:
+    _held[:] = [(writer, writer._before_fork()) for writer in list(_registry)]
+
+
+def _after_fork_parent() -> None:
+    for writer, held in _held:
+        writer._after_fork_parent(held)
+    _held.clear()
+
+
+def _after_fork_child() -> None:
+    _held.clear()
+    for writer in list(_registry):
+        writer._after_fork_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_parent,
+        after_in_child=_after_fork_child,
+    )
+
+
+# --- the active outputs: flush, stats, close, exit, SIGTERM ----------------------
+
+_lock = threading.RLock()
+_active: tuple[Any, ...] = ()
+_names: tuple[str, ...] = ()
+_hooks_installed = False
+_previous_sigterm: Any = None
+_sigterm_installed = False
+
+
+def install(outputs: Iterable[Any], names: Iterable[str], *, handle_sigterm: bool) -> None:
+    """Make ``outputs`` the active ones, closing those they replace (unless reused)."""
+    global _active, _names
+    outputs = tuple(outputs)
+    with _lock:
+        previous = _active
+        _active, _names = outputs, tuple(names)
+        kept = {id(o) for o in outputs} | {id(getattr(o, "output", None)) for o in outputs}
+        for old in previous:
+            if id(old) in kept:
+                continue
+            if isinstance(old, BackgroundWriter):
+                old.close(EXIT_TIMEOUT, close_output=id(old.output) not in kept)
+            elif id(old) not in kept:
+                _call(old, "close", EXIT_TIMEOUT)
+        if outputs:
+            _install_exit_hooks()
+        _install_sigterm(handle_sigterm)
+
+
+def installed() -> tuple[Any, ...]:
+    return _active
+
+
+def flush_all(timeout: float | None = None) -> bool:
+    """Write or ship everything accepted so far by every active output; True if all done."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = True
+    for output in _active:
+        result = _call(output, "flush", None if deadline is None else _left(deadline, 0))
+        done = done and result is not False
+    return done
+
+
+def stats_all() -> dict[str, dict[str, int]]:
+    """Counters of every active output, by its name."""
+    return {name: dict(_call(o, "stats") or {}) for name, o in zip(_names, _active, strict=False)}
+
+
+def close_all(timeout: float | None = EXIT_TIMEOUT) -> None:
+    """Flush and close every active output (they stay installed and reopen if written to)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for output in _active:
+        _call(output, "close", None if deadline is None else _left(deadline, 0))
+
+
+def _at_exit() -> None:
+    close_all(EXIT_TIMEOUT)
+
+
+def _install_exit_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:  # runs before non-daemon threads are joined, and in multiprocessing children
+            register(_at_exit)
+        except RuntimeError:
+            pass
+    atexit.register(_at_exit)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    flush_all(EXIT_TIMEOUT)
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm(wanted: bool) -> None:
+    """Put our SIGTERM handler in front of the current one (main thread only), or take it out."""
+    global _previous_sigterm, _sigterm_installed
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if not wanted:
+            if _sigterm_installed and current is _on_sigterm:
+                signal.signal(signal.SIGTERM, _previous_sigterm or signal.SIG_DFL)
+            _sigterm_installed = False
+            return
+        if current is _on_sigterm or current in (signal.SIG_IGN, None):
+            return  # already ours, or the application chose to ignore SIGTERM
+        _previous_sigterm = current
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _sigterm_installed = True
+    except (ValueError, OSError, AttributeError):  # no signals here (embedded, wasm)
+        pass
