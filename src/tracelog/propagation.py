@@ -48,7 +48,7 @@ __all__ = [
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_FIELD = "request_id"
 
 #: Longer values are refused unparsed (future versions may add fields, so a

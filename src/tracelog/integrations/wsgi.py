@@ -1,0 +1,162 @@
+"""WSGI: one trace per request, for Flask and any WSGI app under any WSGI server.
+
+    from tracelog.integrations.wsgi import TraceMiddleware
+    app.wsgi_app = TraceMiddleware(app.wsgi_app)      # Flask
+    application = TraceMiddleware(application)         # any WSGI callable
+
+Same behaviour as the ASGI middleware: the caller's W3C trace is continued
+(or a new one started), a valid request id is bound as ``request_id`` and
+echoed in the response (else the trace id is sent), one access line per
+request, and an exception that escapes the app is logged once with the trace
+while the client gets a 500 that carries the request id header. Lines logged
+while the server iterates a streamed body keep the request's trace too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from tracelog import context
+from tracelog.context import TraceContext
+from tracelog.integrations._common import (
+    environ_key,
+    extract_environ,
+    header_name,
+    install_duplicate_filter,
+    log_access,
+    log_unhandled,
+    short_path,
+)
+from tracelog.propagation import REQUEST_ID_HEADER
+
+__all__ = ["TraceMiddleware"]
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_set_context = context._current.set
+_reset_context = context._current.reset
+_perf_counter = time.perf_counter
+_ERROR_BODY = b"Internal Server Error"
+
+
+class _Request:
+    """One request's state, shared by the middleware call and its body iterator."""
+
+    __slots__ = ("client", "ctx", "method", "path", "started", "status")
+
+    def __init__(self, environ: dict[str, Any], ctx: TraceContext, started: float) -> None:
+        self.ctx = ctx
+        self.started = started
+        self.status: int | None = None
+        self.method = str(environ.get("REQUEST_METHOD", ""))
+        self.path = short_path(environ.get("PATH_INFO", ""))
+        address = environ.get("REMOTE_ADDR")
+        port = environ.get("REMOTE_PORT")
+        self.client = f"{address}:{port}" if address and port else address or None
+
+
+class TraceMiddleware:
+    """Trace, request id and access line for every request of a WSGI app.
+
+    - ``request_id_header``: the header read, validated and echoed; None for none.
+    - ``access_log``: write an access line per request.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        request_id_header: str | None = REQUEST_ID_HEADER,
+        access_log: bool = True,
+    ) -> None:
+        self.app = app
+        self._rid = header_name(request_id_header)
+        self._rid_display = request_id_header.strip() if request_id_header else ""
+        self._rid_key = environ_key(self._rid)
+        self._access_log = access_log
+        install_duplicate_filter()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = _perf_counter()
+        incoming = extract_environ(environ, self._rid_key)
+        ctx = incoming.context()
+        request = _Request(environ, ctx, started)
+        rid, rid_display = self._rid, self._rid_display
+        rid_value = incoming.request_id or ctx.trace_id or ""
+
+        def start_with_ids(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            try:
+                request.status = int(str(status)[:3])
+            except ValueError:
+                request.status = None
+            if rid and not any(name.lower() == rid for name, _ in headers):
+                headers = [*headers, (rid_display, rid_value)]
+            return start_response(status, headers, *exc_info)
+
+        token = _set_context(ctx)
+        try:
+            body = self.app(environ, start_with_ids)
+        except Exception as error:
+            log_unhandled(error, request.method, request.path)
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+            if rid:
+                headers.append((rid_display, rid_value))
+            request.status = 500
+            start_response("500 Internal Server Error", headers, sys.exc_info())
+            body = [_ERROR_BODY]
+        finally:
+            _reset_context(token)
+        return _TracedBody(body, request, self._access_log)
+
+
+class _TracedBody:
+    """The app's response body, iterated (and closed) in the request's trace."""
+
+    __slots__ = ("_access_log", "_body", "_request")
+
+    def __init__(self, body: Iterable[bytes], request: _Request, access_log: bool) -> None:
+        self._body = body
+        self._request = request
+        self._access_log = access_log
+
+    def __iter__(self) -> Iterator[bytes]:
+        ctx = self._request.ctx
+        token = _set_context(ctx)
+        try:
+            chunks = iter(self._body)
+        finally:
+            _reset_context(token)
+        while True:
+            token = _set_context(ctx)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except Exception as error:
+                log_unhandled(error, self._request.method, self._request.path)
+                raise
+            finally:
+                _reset_context(token)
+            yield chunk
+
+    def close(self) -> None:
+        request = self._request
+        token = _set_context(request.ctx)
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._access_log:
+                log_access(
+                    request.method,
+                    request.path,
+                    request.status,
+                    _perf_counter() - request.started,
+                    request.client,
+                )
+            _reset_context(token)
