@@ -1,0 +1,111 @@
+"""Django: one trace per request, under WSGI or ASGI (sync and async views).
+
+    MIDDLEWARE = [
+        "tracelog.integrations.django.TraceMiddleware",   # first, so it wraps everything
+        ...
+    ]
+
+Settings (all optional): ``TRACELOG_REQUEST_ID_HEADER`` (default
+``"X-Request-ID"``, None to turn it off) and ``TRACELOG_ACCESS_LOG`` (default
+True). Django turns a view's exception into a 500 and logs it on
+``django.request``; inside this middleware that line carries the trace and
+request id. Run ``tracelog.integrations.servers.tame_loggers()`` (or set
+``LOGGING_CONFIG = None``) so Django's own loggers write tracelog lines only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tracelog import context
+from tracelog.integrations._common import (
+    environ_key,
+    extract_environ,
+    header_name,
+    log_access,
+    short_path,
+)
+from tracelog.propagation import REQUEST_ID_HEADER
+
+__all__ = ["TraceMiddleware"]
+
+_set_context = context._current.set
+_reset_context = context._current.reset
+_perf_counter = time.perf_counter
+
+
+def _is_async(fn: Any) -> bool:
+    from asgiref.sync import iscoroutinefunction
+
+    return bool(iscoroutinefunction(fn))
+
+
+class TraceMiddleware:
+    """Django middleware: trace, request id, access line. Works sync and async."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        from django.conf import settings
+
+        self.get_response = get_response
+        configured = getattr(settings, "TRACELOG_REQUEST_ID_HEADER", REQUEST_ID_HEADER)
+        self._rid = header_name(configured)
+        self._rid_display = configured.strip() if configured else ""
+        self._rid_key = environ_key(self._rid)
+        self._access_log = bool(getattr(settings, "TRACELOG_ACCESS_LOG", True))
+        self._async = _is_async(get_response)
+        if self._async:
+            from asgiref.sync import markcoroutinefunction
+
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self._async:
+            return self._acall(request)
+        started = _perf_counter()
+        ctx, rid_value = self._context(request)
+        token = _set_context(ctx)
+        response = None
+        try:
+            response = self.get_response(request)
+            self._finish(request, response, rid_value, started)
+            return response
+        finally:
+            _reset_context(token)
+
+    async def _acall(self, request: Any) -> Any:
+        started = _perf_counter()
+        ctx, rid_value = self._context(request)
+        token = _set_context(ctx)
+        try:
+            response = await self.get_response(request)
+            self._finish(request, response, rid_value, started)
+            return response
+        finally:
+            _reset_context(token)
+
+    def _context(self, request: Any) -> tuple[context.TraceContext, str]:
+        incoming = extract_environ(request.META, self._rid_key)
+        ctx = incoming.context()
+        return ctx, incoming.request_id or ctx.trace_id or ""
+
+    def _finish(self, request: Any, response: Any, rid_value: str, started: float) -> None:
+        try:
+            if self._rid and not response.has_header(self._rid_display):
+                response[self._rid_display] = rid_value
+        except Exception:
+            pass
+        if self._access_log:
+            meta = request.META
+            address, port = meta.get("REMOTE_ADDR"), meta.get("REMOTE_PORT")
+            log_access(
+                str(request.method),
+                short_path(request.path),
+                getattr(response, "status_code", None),
+                _perf_counter() - started,
+                f"{address}:{port}" if address and port else address or None,
+            )
