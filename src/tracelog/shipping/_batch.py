@@ -76,6 +76,12 @@ def parse_level(level: int | str | None) -> int | None:
     return _pipeline.LEVELS[text]
 
 
+def _as_bytes(line: object) -> bytes:
+    if isinstance(line, (bytearray, memoryview)):
+        return bytes(line)
+    return str(line).encode("utf-8", "replace")
+
+
 class _Spill:
     """An append-only file of lines that did not fit in the buffer, read back in order."""
 
@@ -166,6 +172,7 @@ class Shipper:
     format = "json"
     name = "shipper"
 
+    _lock: threading.Lock
     _cond: threading.Condition
     _buffer: collections.deque[bytes]
     _first_at: float | None
@@ -214,7 +221,8 @@ class Shipper:
             self._start()
 
     def _fresh_state(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._buffer = collections.deque()
         self._first_at = None
         self._accepted = 0
@@ -235,24 +243,19 @@ class Shipper:
         """Accept one rendered line. Cheap, thread-safe, never raises, never touches the network."""
         try:
             if type(line) is not bytes:
-                line = str(line).encode("utf-8", "replace")
-            lost = None
-            with self._cond:
-                if self._closing:
-                    self._counts["dropped"] += 1
-                    lost = "closed"
-                elif self._spilling or len(self._buffer) >= self.max_buffer:
-                    if self._spill is not None:
-                        self._spill.append(line)
-                        self._spilling = True
-                        self._counts["spilled"] += 1
-                        self._accept()
-                    else:
-                        self._counts["dropped"] += 1
-                        lost = "full"
-                else:
+                line = _as_bytes(line)
+            with self._lock:
+                if not (self._closing or self._spilling) and len(self._buffer) < self.max_buffer:
                     self._buffer.append(line)
-                    self._accept()
+                    self._accepted += 1
+                    if (
+                        self._first_at is None
+                        or self._accepted - self._done == self.batch_size
+                        or self._thread is None
+                    ):
+                        self._wake()
+                    return
+                lost = self._overflow(line)
             if lost is not None:
                 self._report_lost(lost)
         except Exception as error:
@@ -260,13 +263,26 @@ class Shipper:
 
     __call__ = write
 
-    def _accept(self) -> None:
+    def _overflow(self, line: bytes) -> str | None:
+        """The buffer is full, spilling, or closed (lock held): spill, or count the loss."""
+        if self._closing:
+            self._counts["dropped"] += 1
+            return "closed"
+        if self._spill is None:
+            self._counts["dropped"] += 1
+            return "full"
+        self._spill.append(line)
+        self._spilling = True
+        self._counts["spilled"] += 1
         self._accepted += 1
+        self._wake()
+        return None
+
+    def _wake(self) -> None:
+        """Lock held: start the sender if needed; tell it a batch may be due."""
         if self._first_at is None:
             self._first_at = time.monotonic()
-            self._cond.notify()
-        elif self._accepted - self._done == self.batch_size:
-            self._cond.notify()
+        self._cond.notify()
         if self._thread is None:
             self._start()
 
