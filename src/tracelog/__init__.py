@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tracelog import propagation
 from tracelog._native import BoundLogger, get_logger
 from tracelog.config import ConfigurationError, configure, reset
 from tracelog.context import (
@@ -25,6 +26,7 @@ __all__ = [
     "current",
     "current_trace_id",
     "get_logger",
+    "propagation",
     "reset",
     "span",
     "trace",

@@ -42,7 +42,8 @@ def broker() -> Iterator[str]:
 def worker(broker: str) -> Iterator[Process]:
     args = python(
         "-m", "celery", "-A", "celery_app", "--quiet", "worker", "--pool=prefork",
-        "--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--concurrency=2", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
     )  # fmt: skip
     with Process(args, BROKER_URL=broker) as proc:
         proc.wait_for_line(lambda e: "ready" in str(e.get("message")), timeout=60)
