@@ -412,6 +412,9 @@ class Shipper:
                 detail = f"{type(error).__name__}: {error}"
                 _faults.report("shipping", f"{self.name}: {detail}; retrying")
                 outcome = Outcome(retry=pending)
+            except Exception as error:  # a bug, not the network: retrying would not help
+                _faults.report("shipping", error)
+                outcome = Outcome(failed=len(pending))
             with self._cond:
                 self._counts["written"] += outcome.shipped
                 self._counts["failed"] += outcome.failed
