@@ -42,11 +42,11 @@ class Skipped:
 
     def summary(self, not_json_shown: bool = False) -> str | None:
         parts = []
+        how = "shown as text" if not_json_shown else "skipped"
         if self.not_json:
-            how = "shown as text" if not_json_shown else "skipped"
             parts.append(f"{_count(self.not_json, 'line')} not JSON ({how})")
         if self.not_object:
-            parts.append(f"{_count(self.not_object, 'line')} JSON but not an object (skipped)")
+            parts.append(f"{_count(self.not_object, 'line')} JSON but not an object ({how})")
         if self.too_long:
             mib = MAX_LINE >> 20
             parts.append(f"{_count(self.too_long, 'line')} longer than {mib} MiB (skipped)")

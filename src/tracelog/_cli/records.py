@@ -99,7 +99,20 @@ _SERVICE_KEYS = (
     "resource.service.name",
     "otelServiceName",
     "service_name",
+    "serviceContext.service",
     "dd.service",
+)
+_GCP_LABELS = "logging.googleapis.com/labels"
+# OpenTelemetry attributes that the columns (or the error block) already show.
+_ATTRIBUTES_SHOWN = frozenset(
+    (
+        "parent_span_id",
+        "span_name",
+        "logger",
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+    )
 )
 _ERROR_KEYS = ("exception", "exc_info", "error", "err", "stack_trace", "stacktrace", "stack")
 # Keys that only repeat what the columns show, or describe the log format itself.
@@ -274,16 +287,30 @@ class Record:
 
     def fields(self) -> dict[str, Any]:
         """The fields no column shows, in the line's order."""
-        return {
-            k: v for k, v in self.obj.items() if k not in self.used and k not in _NOISE and v != {}
-        }
+        out = {}
+        for key, value in self.obj.items():
+            if key in self.used or key in _NOISE or value == {} or _is_dataset(key, value):
+                continue
+            if key == "attributes" and isinstance(value, Mapping):  # OpenTelemetry's user fields
+                out.update((k, v) for k, v in value.items() if k not in _ATTRIBUTES_SHOWN)
+            else:
+                out[key] = value
+        return out
 
     def get(self, key: str) -> Any:
         """A field by name, dotted path or column name (``service``, ``trace_id``)."""
         value = lookup(self.obj, key)
         if value is None and key in Record.__slots__ and key not in ("obj", "used"):
             value = getattr(self, key)
+        attributes = self.obj.get("attributes")
+        if value is None and isinstance(attributes, Mapping):
+            value = lookup(attributes, key)
         return value
+
+
+def _is_dataset(key: str, value: Any) -> bool:
+    # ECS's {"event": {"dataset": ...}} only names the log stream.
+    return key == "event" and isinstance(value, Mapping) and value.keys() <= {"dataset"}
 
 
 def recognise(obj: Mapping[str, Any]) -> Record:
@@ -318,10 +345,13 @@ def recognise(obj: Mapping[str, Any]) -> Record:
         rec.parent_span_id = rec.parent_span_id or trace_id_of(_first(scope, _PARENT_KEYS, used))
         rec.span_name = rec.span_name or _str(_first(scope, _SPAN_NAME_KEYS, used))
     if rec.logger is None:
-        scope_obj = obj.get("instrumentation_scope")
-        if isinstance(scope_obj, Mapping) and isinstance(scope_obj.get("name"), str):
-            rec.logger = scope_obj["name"]
-            used.add("instrumentation_scope")
+        for key, inner in (("instrumentation_scope", "name"), (_GCP_LABELS, "logger")):
+            holder = obj.get(key)
+            if isinstance(holder, Mapping) and isinstance(holder.get(inner), str):
+                rec.logger = holder[inner]
+                if len(holder) == 1:
+                    used.add(key)
+                break
     service = _first(obj, _SERVICE_KEYS, used)
     resource = obj.get("resource")
     if service is None and isinstance(resource, Mapping):
@@ -332,11 +362,7 @@ def recognise(obj: Mapping[str, Any]) -> Record:
     rec.exception = _exception(obj, used)
     if rec.exception is None and isinstance(attributes, Mapping):
         rec.exception = attributes.get("exception.stacktrace") or attributes.get("exception.type")
-    if isinstance(attributes, Mapping) and attributes.keys() <= {
-        "parent_span_id",
-        "span_name",
-        "logger",
-    }:
+    if isinstance(attributes, Mapping) and attributes.keys() <= _ATTRIBUTES_SHOWN:
         used.add("attributes")
     return rec
 
