@@ -114,7 +114,7 @@ def parse_traceparent(value: object) -> TraceParent | None:
     must end the value or be followed by ``-``. Version ``ff``, upper-case hex
     and all-zero ids are invalid.
     """
-    text = _text(value)
+    text = value if type(value) is str else _text(value)
     if text is None or len(text) > MAX_TRACEPARENT_LENGTH:
         return None
     match = _TRACEPARENT_RE.fullmatch(text.strip(_OWS))
@@ -199,7 +199,7 @@ def parse_request_id(value: object) -> str | None:
     At most :data:`MAX_REQUEST_ID_LENGTH` characters of letters, digits and
     ``!#$%&'*+-.^_`|~/:=@`` (optional whitespace around it is ignored).
     """
-    text = _text(value)
+    text = value if type(value) is str else _text(value)
     if text is None or len(text) > MAX_REQUEST_ID_LENGTH + 16:
         return None
     text = text.strip(_OWS)
@@ -329,24 +329,20 @@ def extract_raw(raw: Iterable[tuple[bytes, bytes]], request_id_header: bytes = b
         traceparents: list[bytes] = []
         tracestates: list[bytes] = []
         request_ids: list[bytes] = []
+        rid_length = len(request_id_header)
         for name, value in raw:
-            if len(name) not in _RAW_LENGTHS and len(name) != len(request_id_header):
-                continue
-            lowered = name.lower()
-            if lowered == b"traceparent":
+            length = len(name)
+            if length == 11 and (name == b"traceparent" or name.lower() == b"traceparent"):
                 traceparents.append(value)
-            elif lowered == b"tracestate":
+            elif length == 10 and (name == b"tracestate" or name.lower() == b"tracestate"):
                 tracestates.append(value)
-            elif lowered == request_id_header:
+            elif length == rid_length and name.lower() == request_id_header:
                 request_ids.append(value)
         if not (traceparents or request_ids):
             return _NOTHING
         return from_values(traceparents, tracestates, request_ids)
     except Exception:
         return Incoming()
-
-
-_RAW_LENGTHS = (10, 11)
 
 
 def from_values(

@@ -62,12 +62,13 @@ def client_address(client: Any) -> str | None:
 def log_access(
     method: str, path: str, status: int | None, duration: float, client: str | None
 ) -> None:
-    _logger(ACCESS_LOGGER).info(
+    logger = _loggers.get(ACCESS_LOGGER) or _logger(ACCESS_LOGGER)
+    logger.info(
         f"{method} {path} {status}",
         method=method,
         path=path,
         status=status,
-        duration_ms=round(duration * 1000.0, 3),
+        duration_ms=int(duration * 1_000_000) / 1000,
         client=client,
     )
 

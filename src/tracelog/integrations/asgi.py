@@ -20,7 +20,7 @@ from typing import Any
 
 from tracelog import context
 from tracelog.integrations._common import (
-    client_address,
+    MAX_PATH_LENGTH,
     header_name,
     install_duplicate_filter,
     log_access,
@@ -107,8 +107,7 @@ class TraceMiddleware:
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as error:
-            method = scope.get("method", "WS") if kind == "http" else "WS"
-            log_unhandled(error, method, short_path(scope.get("path", "")))
+            log_unhandled(error, _method(scope, kind), short_path(scope.get("path", "")))
             if status is None:
                 status = 500
                 await _send_error(kind, send, rid_header, rid_value)
@@ -116,15 +115,22 @@ class TraceMiddleware:
                 raise  # the response is half sent: let the server cut the connection
         finally:
             if self._access_log:
-                method = scope.get("method", "WS") if kind == "http" else "WS"
+                path = scope.get("path", "")
+                if len(path) > MAX_PATH_LENGTH:
+                    path = short_path(path)
+                client = scope.get("client")
                 log_access(
-                    method,
-                    short_path(scope.get("path", "")),
+                    _method(scope, kind),
+                    path,
                     status,
                     _perf_counter() - started,
-                    client_address(scope.get("client")),
+                    f"{client[0]}:{client[1]}" if client else None,
                 )
             _reset_context(token)
+
+
+def _method(scope: Scope, kind: str) -> str:
+    return str(scope.get("method", "GET")) if kind == "http" else "WS"
 
 
 async def _send_error(kind: str, send: Send, rid_header: bytes, rid_value: bytes) -> None:
