@@ -12,15 +12,14 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, NoReturn
 
 from structlog import DropEvent
 
 from tracelog import _faults, _pipeline, context
-from tracelog.render import safe_str
-from tracelog.schema import LOGGER, MESSAGE, TRACE_ID
+from tracelog._ratelimit import Limiter
+from tracelog.schema import TRACE_ID
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
@@ -42,7 +41,6 @@ _LEVELS = _pipeline.LEVELS
 _ERROR = logging.ERROR
 _NEVER = 1 << 30  # a level no line reaches
 _MAX_TRACES = 100_000  # trace states kept at once (held lines are bounded by max_total)
-_MAX_MESSAGES = 10_000  # rate-limited messages tracked at once
 _COUNTERS = ("flushed", "discarded", "dropped", "sampled_out", "rate_limited")
 
 
@@ -179,31 +177,6 @@ class _Trace:
         self.flush_lock: threading.Lock | None = None  # held while the lines are written
 
 
-class _Window:
-    """One message's rate-limit interval."""
-
-    __slots__ = ("count", "level", "logger", "start", "suppressed", "template")
-
-    def __init__(self, logger: Any, template: str, start: float) -> None:
-        self.logger = logger
-        self.template = template
-        self.start = start
-        self.count = 1
-        self.suppressed = 0
-        self.level = 0
-
-
-class _Summary:
-    """What a rate-limit summary line is logged through (the gate lets it by)."""
-
-    __slots__ = ("name",)
-
-    created = None
-
-    def __init__(self, name: Any) -> None:
-        self.name = name
-
-
 class Gate:
     """The chain step that holds, samples and rate-limits lines (built by ``configure()``).
 
@@ -230,14 +203,14 @@ class Gate:
         self._limit_below = rate_limit.keep_level if rate_limit is not None else 0
         self._maxlen = min(buffer.max_per_trace, buffer.max_total) if buffer is not None else 0
         self._lock = threading.Lock()
-        self._traces: dict[str, _Trace] = {}
-        self._holding: dict[str, _Trace] = {}  # traces holding lines, oldest first
+        # Ordered, so the oldest is let go first in O(1) when a bound is reached.
+        self._traces: OrderedDict[str, _Trace] = OrderedDict()
+        self._holding: OrderedDict[str, _Trace] = OrderedDict()  # traces holding lines
         self._held = 0
         self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._windows: dict[tuple[Any, str], _Window] = {}
-        self._windows_lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._timer_at = 0.0
+        self._limiter = None
+        if rate_limit is not None:
+            self._limiter = Limiter(rate_limit.limit, rate_limit.per_seconds, self._emit)
         self._pipeline: _pipeline.Pipeline | None = None
         self._rest: tuple[Processor, ...] = ()
 
@@ -272,8 +245,13 @@ class Gate:
             trace_id = event_dict.get(TRACE_ID)
             if trace_id is not None and not self._is_sampled(trace_id):
                 return self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
-        if levelno < self._limit_below:
-            self._rate_limit(logger, levelno, event_dict)
+        limiter = self._limiter
+        if (
+            limiter is not None
+            and levelno < self._limit_below
+            and limiter.check(logger, levelno, event_dict)
+        ):
+            self._drop("rate_limited")
         return event_dict
 
     def _hold(
@@ -294,6 +272,8 @@ class Gate:
         data: Any = event_dict
         for processor in self._rest:
             data = processor(logger, method_name, data)
+        if type(data) is bytes:
+            data = bytes(memoryview(data))  # orjson's bytes keep a 4 KiB allocation; this is exact
         with self._lock:
             state = self._traces.get(trace_id)
             if state is None:
@@ -328,7 +308,8 @@ class Gate:
         """Start tracking a trace (under the lock): decide its sampling once, for good."""
         traces = self._traces
         if len(traces) >= _MAX_TRACES:
-            self._forget(next(iter(traces)), "dropped")
+            oldest, state = traces.popitem(last=False)
+            self._let_go(oldest, state, "dropped")
         sampled = True
         if self.sampling is not None:
             if root is None:
@@ -354,22 +335,24 @@ class Gate:
     def _forget(self, trace_id: str, counter: str) -> None:
         """Stop tracking a trace (under the lock), counting its held lines under ``counter``."""
         state = self._traces.pop(trace_id, None)
+        if state is not None:
+            self._let_go(trace_id, state, counter)
+
+    def _let_go(self, trace_id: str, state: _Trace, counter: str) -> None:
+        """(Under the lock.) Drop a trace's held lines, counting them under ``counter``."""
         self._holding.pop(trace_id, None)
-        if state is not None and state.lines:
+        if state.lines:
             self._held -= len(state.lines)
             self._counts[counter] += len(state.lines)
-            state.lines = None
+        state.lines = None
 
     def _evict(self) -> None:
         """Over ``max_total`` (under the lock): the earliest holding traces lose their lines."""
         assert self.buffer is not None
         holding = self._holding
         while self._held > self.buffer.max_total and holding:
-            state = holding.pop(next(iter(holding)))
-            if state.lines:
-                self._held -= len(state.lines)
-                self._counts["dropped"] += len(state.lines)
-            state.lines = None
+            trace_id, state = holding.popitem(last=False)
+            self._let_go(trace_id, state, "dropped")
 
     def _fail(self, trace_id: str) -> None:
         """The trace failed: write its held lines now, and its later ones as they come."""
@@ -445,138 +428,31 @@ class Gate:
         except Exception as fault:
             _faults.report("buffering", fault)
 
-    # --- rate limit -----------------------------------------------------------
-
-    def _rate_limit(self, logger: WrappedLogger, levelno: int, event_dict: EventDict) -> None:
-        if type(logger) is _Summary:
-            return
-        name: Any
-        template: Any
-        if isinstance(logger, logging.LogRecord):
-            name, template = logger.name, logger.msg
-        else:
-            name, template = event_dict.get(LOGGER), event_dict.get(MESSAGE)
-        if type(template) is not str:
-            template = safe_str(template)
-        assert self.rate_limit is not None
-        per_seconds = self.rate_limit.per_seconds
-        now = time.monotonic()
-        summaries: list[_Window] = []
-        key = (name, template)
-        with self._windows_lock:
-            windows = self._windows
-            window = windows.get(key)
-            if window is None or now - window.start >= per_seconds:
-                if window is not None:
-                    del windows[key]
-                    if window.suppressed:
-                        summaries.append(window)
-                elif len(windows) >= _MAX_MESSAGES:
-                    oldest = windows.pop(next(iter(windows)))
-                    if oldest.suppressed:
-                        summaries.append(oldest)
-                windows[key] = _Window(name, template, now)
-                suppress = False
-            elif window.count < self.rate_limit.limit:
-                window.count += 1
-                suppress = False
-            else:
-                window.suppressed += 1
-                window.level = max(window.level, levelno)
-                self._counts["rate_limited"] += 1
-                self._start_timer(window.start + per_seconds)
-                suppress = True
-        for summary in summaries:
-            self._write_summary(summary)
-        if suppress:
-            raise DropEvent
-
-    def _start_timer(self, at: float) -> None:
-        """(Under the windows lock.) Write summaries when the interval ending ``at`` ends."""
-        if self._timer is not None:
-            if self._timer_at <= at:
-                return
-            self._timer.cancel()
-        timer = threading.Timer(max(at - time.monotonic(), 0.0) + 0.01, self._on_timer)
-        timer.daemon = True
-        timer.name = "tracelog-rate-limit"
-        self._timer = timer
-        self._timer_at = at
-        timer.start()
-
-    def _on_timer(self) -> None:
-        self._take_summaries(ended_only=True, timer=True)
-
-    def _take_summaries(self, *, ended_only: bool, timer: bool = False) -> None:
-        """Write the summary line of each message with suppressed lines."""
-        assert self.rate_limit is not None
-        per_seconds = self.rate_limit.per_seconds
-        now = time.monotonic()
-        due: list[_Window] = []
-        with self._windows_lock:
-            if timer:
-                self._timer = None
-            next_end: float | None = None
-            for key, window in list(self._windows.items()):
-                ended = now - window.start >= per_seconds
-                if ended:
-                    del self._windows[key]
-                if window.suppressed and (ended or not ended_only):
-                    due.append(_copy_window(window))
-                    window.suppressed = 0
-                    window.level = 0
-                elif window.suppressed:
-                    end = window.start + per_seconds
-                    next_end = end if next_end is None else min(next_end, end)
-            if next_end is not None:
-                self._start_timer(next_end)
-        for window in due:
-            self._write_summary(window)
-
-    def _write_summary(self, window: _Window) -> None:
+    def _emit(self, logger: Any, method_name: str, event_dict: EventDict) -> None:
+        """Log a line of tracelog's own (a rate-limit summary) through the whole chain."""
         pipeline = self._pipeline
-        rate_limit = self.rate_limit
-        if pipeline is None or rate_limit is None:
-            return
-        event = {
-            "event": (
-                f"suppressed {window.suppressed} repeats of {window.template!r} "
-                f"(limit {rate_limit.limit} per {rate_limit.per_seconds:g} s)"
-            ),
-            "suppressed": window.suppressed,
-            "template": window.template,
-        }
-        with context.detached():
-            pipeline.run(_Summary(window.logger), _pipeline.level_name(window.level, "info"), event)
+        if pipeline is not None:
+            with context.detached():  # it speaks of many traces, not the current one
+                pipeline.run(logger, method_name, event_dict)
 
     # --- lifetime -------------------------------------------------------------
 
     def flush(self) -> None:
         """Write the summary lines of rate-limited messages now."""
-        if self.rate_limit is not None:
-            self._take_summaries(ended_only=False)
+        if self._limiter is not None:
+            self._limiter.summarise()
 
     def close(self) -> None:
         """Write pending summaries, stop the timer, let go of held lines (replaced setup)."""
-        with self._windows_lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-        self.flush()
+        if self._limiter is not None:
+            self._limiter.close()
         with self._lock:
             for trace_id in list(self._traces):
                 self._forget(trace_id, "discarded")
 
     def stats(self) -> dict[str, int]:
-        with self._lock, self._windows_lock:
+        with self._lock:
             return {**self._counts, "held": self._held, "traces": len(self._traces)}
-
-
-def _copy_window(window: _Window) -> _Window:
-    copy = _Window(window.logger, window.template, window.start)
-    copy.suppressed = window.suppressed
-    copy.level = window.level
-    return copy
 
 
 # --- the active gate ------------------------------------------------------------
@@ -657,11 +533,8 @@ def buffer_trace(enabled: bool = True) -> None:
     with gate._lock:
         state = gate._traces.get(trace_id) or gate._new_trace(trace_id)
         state.enabled = bool(enabled)
-        if not enabled and state.lines:
-            gate._holding.pop(trace_id, None)
-            gate._held -= len(state.lines)
-            gate._counts["discarded"] += len(state.lines)
-            state.lines = None
+        if not enabled:
+            gate._let_go(trace_id, state, "discarded")
 
 
 def flush() -> None:
