@@ -29,7 +29,7 @@ def _teardown(namespace: dict[str, Any]) -> None:
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
-    patterns=["README.md", "docs/*.md"],
+    patterns=["README.md", "docs/*.md", "docs/frameworks/*.md"],
     setup=_setup,
     teardown=_teardown,
     fixtures=["_fresh_tracelog"],
