@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracelog import propagation
+from tracelog import outputs, propagation
 from tracelog._native import BoundLogger, get_logger
 from tracelog.config import ConfigurationError, configure, reset
 from tracelog.context import (
@@ -16,6 +16,7 @@ from tracelog.context import (
     unbind,
     wrap,
 )
+from tracelog.outputs import flush, stats
 
 __all__ = [
     "BoundLogger",
@@ -25,10 +26,13 @@ __all__ = [
     "configure",
     "current",
     "current_trace_id",
+    "flush",
     "get_logger",
+    "outputs",
     "propagation",
     "reset",
     "span",
+    "stats",
     "trace",
     "traced",
     "unbind",

@@ -129,7 +129,7 @@ class BackgroundWriter:
         marker = _Marker()
         self._queue.append(marker)
         self._wake()
-        while not marker.done.wait(0.05 if deadline is None else _left(deadline, 0.05)):
+        while not marker.done.wait(0.05 if deadline is None else min(0.05, _left(deadline, 0))):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             thread = self._thread
@@ -240,9 +240,10 @@ class BackgroundWriter:
                         self._wakeup.acquire(timeout=_IDLE_WAIT)
                     self._idle = False
                     continue
-                self._write_batch()
-        except BaseException as error:  # the thread must not die quietly
-            _faults.report("writer", error if isinstance(error, Exception) else repr(error))
+                try:
+                    self._write_batch()
+                except Exception as error:  # the thread must outlive any one bad batch
+                    _faults.report("writer", error)
         finally:
             self._idle = True
 
@@ -266,7 +267,7 @@ class BackgroundWriter:
                     marker = item
                     break
                 batch.append(item)
-                size += len(item)
+                size += len(item) if type(item) in (bytes, str) else 1
             if batch:
                 self._emit(batch)
             if self._dropped != self._noticed:

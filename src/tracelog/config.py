@@ -14,6 +14,7 @@ from typing import IO, Any
 import structlog
 
 from tracelog import _native, _pipeline, context
+from tracelog import outputs as _outputs
 from tracelog.outputs import StreamOutput
 from tracelog.processors import DEFAULT_REDACT_KEYS, Redactor, TraceMerger, exception_to_structure
 from tracelog.render import ConsoleRenderer, JsonRenderer
@@ -83,6 +84,7 @@ def build_processors(
     processors: Sequence[Processor] = (),
     format: str = "json",
     stream: Any = None,
+    render: bool = True,
 ) -> tuple[Processor, ...]:
     """The chain, in DESIGN order: trace/time/level -> exception -> redact -> schema -> render."""
     schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
@@ -98,6 +100,8 @@ def build_processors(
                 )
             names.update(redact)
         chain.append(Redactor(names))
+    if not render:  # the shared part; outputs.route() adds each output's schema and renderer
+        return tuple(chain)
     projection = Projection(schema_name, rename, static)
     if not projection.is_identity:
         chain.append(projection)
@@ -148,6 +152,10 @@ def configure(
     capture_stdlib: bool = True,
     capture_warnings: bool = True,
     otel: bool = True,
+    outputs: Sequence[Any] | None = None,
+    nonblocking: bool = False,
+    queue_size: int = 10_000,
+    overflow: str = "drop",
 ) -> None:
     """Set up tracelog for this process. Call once at start-up; calling again replaces the setup.
 
@@ -165,6 +173,11 @@ def configure(
       exception step and before redaction.
     - ``capture_stdlib``: route every stdlib ``logging`` record through
       tracelog (a handler on the root logger, replacing the root's handlers).
+    - ``outputs``: several outputs, each with its own format, schema and
+      level (see :mod:`tracelog.outputs`); replaces ``stream``.
+    - ``nonblocking``, ``queue_size``, ``overflow``: write streams and files
+      from a background thread behind a bounded queue; when it is full,
+      ``"drop"`` (counted) or ``"block"``. See docs/outputs.md.
     """
     global _configured
     level_value, level_source = _setting(level, "TRACELOG_LEVEL")
@@ -179,10 +192,28 @@ def configure(
         processors=processors,
         format=fmt,
         stream=stream,
+        render=False,
     )
+    schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
+    try:
+        routed = _outputs.route(
+            chain,
+            outputs if outputs is not None else [StreamOutput(stream)],
+            level=levelno,
+            format=fmt,
+            schema=_choice(schema_value or "default", SCHEMAS, schema_source),
+            rename=rename,
+            static=static,
+            nonblocking=nonblocking,
+            queue_size=queue_size,
+            overflow=overflow,
+        )
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(str(error)) from None
+    chain = routed.processors
     settings = {
         "level": levelno,
-        "format": fmt,
+        "format": routed.format,
         "schema": schema,
         "stream": stream,
         "service": service,
@@ -193,14 +224,15 @@ def configure(
     }
     with _lock:
         context.set_otel_fallback(otel)
-        _pipeline.install(_pipeline.Pipeline(chain, StreamOutput(stream), levelno, settings))
+        _pipeline.install(_pipeline.Pipeline(chain, routed.write, routed.level, settings))
+        routed.install()
         structlog.configure(
             processors=list(chain),
             wrapper_class=_native.BoundLogger,
             logger_factory=_native.LoggerNameFactory(),
             cache_logger_on_first_use=False,
         )
-        _install_stdlib(levelno if capture_stdlib else None)
+        _install_stdlib(routed.level if capture_stdlib else None)
         _capture_warnings(capture_warnings)
         _configured = True
     _continue_env_trace()
@@ -289,6 +321,7 @@ def reset() -> None:
         structlog.reset_defaults()
         context.set_otel_fallback(True)
         _pipeline.install(_pipeline.Pipeline((), _pipeline._discard, logging.INFO))
+        _outputs.uninstall()
         _configured = False
         _json_cache = None
         _forget_env_trace()

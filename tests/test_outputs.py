@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from typing import Any
+
+import orjson
+import pytest
+
+import tracelog
+from tracelog import _faults, _pipeline, _writer
+from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput
+from tracelog.render import ConsoleRenderer, JsonRenderer
+
+
+class Recorder:
+    """An output that keeps what it is given (the Output protocol, nothing more)."""
+
+    def __init__(
+        self,
+        *,
+        level: int | str | None = None,
+        format: str | None = None,
+        schema: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.level = level
+        self.format = format
+        self.schema = schema
+        if name is not None:
+            self.name = name
+        self.lines: list[bytes | str] = []
+        self.closed = 0
+
+    def write(self, line: bytes | str) -> None:
+        self.lines.append(line)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed += 1
+
+    def stats(self) -> dict[str, int]:
+        return {"written": len(self.lines), "dropped": 0, "retried": 0, "failed": 0}
+
+    def parsed(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.lines]
+
+
+class Broken(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+class TestStream:
+    def test_binary_stream_gets_the_bytes(self) -> None:
+        out = io.BytesIO()
+        tracelog.configure(outputs=[Stream(out)])
+
+        tracelog.get_logger("t").info("hi", n=1)
+
+        line = orjson.loads(out.getvalue())
+        assert ("hi", 1) == (line["message"], line["n"])
+
+    def test_text_stream_without_buffer_gets_text(self) -> None:
+        out = io.StringIO()
+        tracelog.configure(outputs=[Stream(out)])
+
+        tracelog.get_logger("t").info("hi")
+
+        assert "hi" == orjson.loads(out.getvalue())["message"]
+
+    def test_none_follows_sys_stdout(self, capsys: pytest.CaptureFixture[str]) -> None:
+        tracelog.configure(outputs=[Stream()])
+
+        tracelog.get_logger("t").info("to stdout")
+
+        assert "to stdout" == orjson.loads(capsys.readouterr().out)["message"]
+
+    def test_a_failing_stream_never_raises_and_is_counted(self) -> None:
+        tracelog.configure(outputs=[Stream(Broken())])
+
+        tracelog.get_logger("t").info("lost")
+
+        assert {"written": 0, "dropped": 0, "retried": 0, "failed": 1} == tracelog.stats()[
+            "stream:Broken"
+        ]
+        assert 1 == _faults.counts()["output"]
+
+    def test_write_lines_is_one_write(self) -> None:
+        out = io.BytesIO()
+        stream = Stream(out)
+
+        stream.write_lines([b"a\n", "b\n", b"c\n"])
+
+        assert b"a\nb\nc\n" == out.getvalue()
+        assert 3 == stream.stats()["written"]
+
+    def test_stream_output_is_the_old_name(self) -> None:
+        assert StreamOutput is Stream
+
+    def test_is_an_output(self) -> None:
+        assert isinstance(Stream(), Output)
+        assert isinstance(Recorder(), Output)
+
+
+class TestOptions:
+    @pytest.mark.parametrize(
+        ("make", "message"),
+        [
+            (lambda: Stream(format="xml"), "format='xml' is not one of json, console, auto"),
+            (lambda: Stream(schema="elk"), "schema='elk' is not one of default, ecs, otel, gcp"),
+            (lambda: Stream(level="loud"), "level='loud' is not one of debug"),
+        ],
+    )
+    def test_bad_output_options_name_the_option(self, make: Any, message: str) -> None:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+            make()
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"outputs": []}, "outputs=\\[\\] leaves nowhere to write"),
+            ({"outputs": [object()]}, "has no write method"),
+            ({"nonblocking": True, "overflow": "wait"}, "overflow='wait' is not one of drop"),
+            ({"nonblocking": True, "queue_size": 0}, "queue_size=0 must be a positive"),
+        ],
+    )
+    def test_bad_configure_options_raise_configuration_error(
+        self, options: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(tracelog.ConfigurationError, match=message):
+            tracelog.configure(**options)
+
+    def test_levels_accept_names_and_numbers(self) -> None:
+        assert 10 == Stream(level="DEBUG").level
+        assert 30 == Stream(level="warn").level
+        assert 25 == Stream(level=25).level
+
+
+class TestSeveralOutputs:
+    def test_each_output_has_its_own_format_schema_and_level(self) -> None:
+        console, ecs, errors = io.StringIO(), io.BytesIO(), io.BytesIO()
+        tracelog.configure(
+            level="INFO",
+            service="shop",
+            outputs=[
+                Stream(console, format="console", level="DEBUG"),
+                Stream(ecs, schema="ecs"),
+                Stream(errors, schema="otel", level="ERROR"),
+            ],
+        )
+        log = tracelog.get_logger("shop.orders")
+
+        log.debug("looking")
+        log.info("paid", order_id=7)
+        log.error("declined")
+
+        assert 3 == len(console.getvalue().splitlines())
+        assert "looking" in console.getvalue().splitlines()[0]
+        ecs_lines = [orjson.loads(line) for line in ecs.getvalue().splitlines()]
+        assert ["paid", "declined"] == [line["message"] for line in ecs_lines]
+        assert "info" == ecs_lines[0]["log.level"]
+        otel_lines = [orjson.loads(line) for line in errors.getvalue().splitlines()]
+        assert ["declined"] == [line["body"] for line in otel_lines]
+
+    def test_stdlib_records_reach_every_output_at_its_level(self) -> None:
+        debug, info = Recorder(level="DEBUG"), Recorder()
+        tracelog.configure(level="INFO", outputs=[debug, info])
+
+        logging.getLogger("legacy").debug("detail")
+        logging.getLogger("legacy").warning("slow")
+
+        assert ["detail", "slow"] == [line["message"] for line in debug.parsed()]
+        assert ["slow"] == [line["message"] for line in info.parsed()]
+
+    def test_shared_chain_runs_once_and_each_layout_renders_once(self) -> None:
+        calls: list[str] = []
+
+        def count(logger: Any, method_name: str, event_dict: Any) -> Any:
+            calls.append(event_dict["message"])
+            return event_dict
+
+        a, b, c = Recorder(), Recorder(), Recorder(schema="ecs")
+        tracelog.configure(processors=[count], outputs=[a, b, c])
+
+        tracelog.get_logger("t").info("once")
+
+        assert ["once"] == calls
+        assert a.lines[0] is b.lines[0]  # one render for the shared layout
+        assert b"@timestamp" in bytes(c.lines[0])
+
+    def test_one_output_adds_no_step_to_the_chain(self) -> None:
+        out = Stream(io.BytesIO())
+        tracelog.configure(outputs=[out])
+
+        pipeline = _pipeline.active()
+
+        assert out.write == pipeline.write
+        assert isinstance(pipeline.processors[-1], JsonRenderer)
+
+    def test_several_outputs_write_through_a_fanout(self) -> None:
+        tracelog.configure(outputs=[Recorder(), Recorder(format="console")])
+
+        assert isinstance(_pipeline.active().write, Fanout)
+        assert not any(isinstance(p, JsonRenderer) for p in _pipeline.active().processors)
+
+    def test_pipeline_level_is_the_lowest_output_level(self) -> None:
+        tracelog.configure(level="WARNING", outputs=[Recorder(level="DEBUG"), Recorder()])
+
+        assert 10 == _pipeline.active().level
+        assert 10 == logging.getLogger().level
+
+    def test_console_renderer_is_chosen_per_output(self) -> None:
+        tracelog.configure(outputs=[Recorder(format="console")])
+
+        assert isinstance(_pipeline.active().processors[-1], ConsoleRenderer)
+
+    def test_a_failing_layout_still_writes_a_line_and_spares_the_others(self) -> None:
+        good, bad = Recorder(), Recorder(format="console")
+        tracelog.configure(outputs=[good, bad])
+        fanout = _pipeline.active().write
+        assert isinstance(fanout, Fanout)
+
+        def explode(*_: Any) -> Any:
+            raise RuntimeError("renderer bug")
+
+        for index, (level, tail, pairs) in enumerate(fanout.groups):
+            if any(write == bad.write for _, write in pairs):
+                groups = list(fanout.groups)
+                groups[index] = (level, (explode,), pairs)
+                fanout.groups = tuple(groups)
+
+        tracelog.get_logger("t").info("still here")
+
+        assert "still here" == good.parsed()[0]["message"]
+        fallback = orjson.loads(bad.lines[0])
+        assert "still here" == fallback["message"]
+        assert "renderer bug" in fallback["logging_error"]
+
+
+class TestFlushStatsClose:
+    def test_stats_by_output_name(self) -> None:
+        tracelog.configure(
+            outputs=[Stream(io.BytesIO()), Stream(sys.stderr), Recorder(name="mine"), Recorder()]
+        )
+
+        assert ["stream:BytesIO", "stream:stderr", "mine", "recorder"] == list(tracelog.stats())
+
+    def test_flush_is_true_when_everything_is_written(self) -> None:
+        tracelog.configure(outputs=[Recorder()])
+
+        assert tracelog.flush(1.0) is True
+
+    def test_reconfigure_closes_the_outputs_it_replaces(self) -> None:
+        old, kept = Recorder(), Recorder()
+        tracelog.configure(outputs=[old, kept])
+
+        tracelog.configure(outputs=[kept])
+
+        assert (1, 0) == (old.closed, kept.closed)
+
+    def test_reset_closes_the_outputs(self, tmp_path: Any) -> None:
+        recorder = Recorder()
+        file = File(tmp_path / "a.jsonl")
+        tracelog.configure(outputs=[recorder, file], nonblocking=True)
+        tracelog.get_logger("t").info("x")
+
+        tracelog.reset()
+
+        assert 1 == recorder.closed
+        assert () == _writer.installed()
+        assert 1 == len((tmp_path / "a.jsonl").read_bytes().splitlines())
+
+
+class TestShippers:
+    def test_shippers_are_importable_from_outputs(self) -> None:
+        from tracelog.shipping.loki import Loki
+
+        assert Loki is tracelog.outputs.Loki
+
+    def test_unknown_names_are_attribute_errors(self) -> None:
+        with pytest.raises(AttributeError, match="has no attribute 'Kafka'"):
+            tracelog.outputs.Kafka

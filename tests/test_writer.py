@@ -1,0 +1,363 @@
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import tracelog
+from tracelog import _faults, _writer
+from tracelog._writer import BackgroundWriter
+from tracelog.outputs import File, Stream
+
+
+class Gated:
+    """An output whose writes wait until the test opens the gate."""
+
+    level = None
+    format = "json"
+    schema = None
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.lines: list[Any] = []
+        self.closed = False
+
+    def write(self, line: Any) -> None:
+        self.gate.wait(10)
+        self.lines.append(line)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+    def stats(self) -> dict[str, int]:
+        return {"written": len(self.lines), "dropped": 0, "retried": 0, "failed": 0}
+
+
+def wait_for(condition: Any, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+def run(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+class TestBackgroundWriter:
+    def test_lines_arrive_in_order_and_flush_waits_for_them(self) -> None:
+        out = io.BytesIO()
+        writer = BackgroundWriter(Stream(out))
+
+        for n in range(1000):
+            writer.write(b"%d\n" % n)
+
+        assert writer.flush(10) is True
+        assert [b"%d" % n for n in range(1000)] == out.getvalue().splitlines()
+        assert 1000 == writer.stats()["written"]
+        writer.close()
+
+    def test_drop_counts_and_reports_when_full(self) -> None:
+        output = Gated()
+        writer = BackgroundWriter(output, queue_size=10, overflow="drop", notice=lambda n: n)
+
+        for n in range(100):
+            writer.write(n)  # never waits, even with the output stuck (lines need not be bytes)
+        output.gate.set()
+        writer.flush(10)
+
+        stats = writer.stats()
+        assert stats["dropped"] > 0
+        assert 100 == stats["dropped"] + stats["written"] - 1  # minus the notice line
+        kept = [line for line in output.lines if line != stats["dropped"]]
+        assert len(kept) == len(output.lines) - 1  # one notice, carrying the count
+        assert sorted(kept) == kept
+        assert 1 == _faults.counts()["dropped"]
+
+    def test_block_waits_for_room_and_loses_nothing(self) -> None:
+        output = Gated()
+        writer = BackgroundWriter(output, queue_size=5, overflow="block")
+        producer = threading.Thread(target=lambda: [writer.write(n) for n in range(50)])
+
+        producer.start()
+        wait_for(lambda: writer._blocked == 1)  # the producer is waiting for room
+        output.gate.set()
+        producer.join(10)
+        writer.flush(10)
+
+        assert list(range(50)) == output.lines
+        assert 0 == writer.stats()["dropped"]
+
+    def test_flush_times_out_while_the_output_is_stuck(self) -> None:
+        output = Gated()
+        writer = BackgroundWriter(output)
+        writer.write(b"x\n")
+
+        assert writer.flush(0.05) is False
+        output.gate.set()
+        assert writer.flush(10) is True
+
+    def test_after_close_lines_are_written_by_the_caller(self) -> None:
+        out = io.BytesIO()
+        writer = BackgroundWriter(Stream(out))
+        writer.close()
+
+        writer.write(b"late\n")
+
+        assert b"late\n" == out.getvalue()
+        assert writer._thread is not None
+        assert not writer._thread.is_alive()
+
+    def test_flush_writes_inline_when_the_thread_is_gone(self) -> None:
+        out = io.BytesIO()
+        writer = BackgroundWriter(Stream(out))
+        writer.write(b"a\n")
+        writer.flush(10)
+        writer._stopping = True
+        writer._wakeup.release()
+        assert writer._thread is not None
+        writer._thread.join(10)
+        writer._idle = False  # as if the thread had died in the middle of a batch
+
+        writer.write(b"b\n")
+
+        assert writer.flush(10) is True
+        assert b"a\nb\n" == out.getvalue()
+
+    def test_bad_options(self) -> None:
+        with pytest.raises(ValueError, match="overflow='x' is not one of drop, block"):
+            BackgroundWriter(Gated(), overflow="x")
+
+
+class TestConfigureNonblocking:
+    def test_streams_and_files_are_wrapped_shippers_are_not(self, tmp_path: Path) -> None:
+        class Shipper(Gated):
+            pass
+
+        shipper = Shipper()
+        tracelog.configure(
+            outputs=[Stream(io.BytesIO()), File(tmp_path / "a.jsonl"), shipper], nonblocking=True
+        )
+
+        kinds = [type(output) for output in _writer.installed()]
+        assert [BackgroundWriter, BackgroundWriter, Shipper] == kinds
+
+    def test_flush_and_stats_through_the_top_level_functions(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        tracelog.configure(outputs=[File(path)], nonblocking=True, queue_size=100_000)
+        log = tracelog.get_logger("t")
+
+        for n in range(5000):
+            log.info("n", n=n)
+
+        assert tracelog.flush(30) is True
+        assert 5000 == line_count(path)
+        stats = tracelog.stats()[f"file:{path}"]
+        assert {"written": 5000, "dropped": 0, "queued": 0} == {
+            k: stats[k] for k in ("written", "dropped", "queued")
+        }
+
+    def test_drops_are_reported_in_the_output_itself(self) -> None:
+        out = io.BytesIO()
+        stream = Stream(out)
+        tracelog.configure(outputs=[stream], nonblocking=True, queue_size=3)
+        writer = _writer.installed()[0]
+        with writer._io_lock:  # hold the writer back while the queue overflows
+            for n in range(20):
+                tracelog.get_logger("t").info("n", n=n)
+        tracelog.flush(10)
+
+        lines = [orjson.loads(line) for line in out.getvalue().splitlines()]
+        (notice,) = [line for line in lines if line["logger"] == "tracelog"]
+        assert "warning" == notice["level"]
+        assert 20 == notice["dropped"] + len(lines) - 1
+
+    def test_context_is_captured_in_the_callers_thread(self) -> None:
+        out = io.BytesIO()
+        tracelog.configure(outputs=[Stream(out)], nonblocking=True)
+
+        with tracelog.trace() as ctx:
+            tracelog.get_logger("t").info("inside")
+        tracelog.flush(10)
+
+        assert ctx.trace_id == orjson.loads(out.getvalue())["trace_id"]
+
+
+EXIT_SCRIPT = """
+import sys, tracelog
+from tracelog.outputs import File
+tracelog.configure(outputs=[File(sys.argv[1])], nonblocking=True, queue_size=1_000_000)
+log = tracelog.get_logger("exit")
+for n in range(int(sys.argv[2])):
+    log.info("n", n=n)
+"""
+
+
+class TestExit:
+    def test_everything_queued_is_written_at_exit(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+
+        result = run(EXIT_SCRIPT, str(path), "50000")
+
+        assert 0 == result.returncode, result.stderr
+        assert 50_000 == line_count(path)
+
+    def test_a_multiprocessing_child_writes_its_queue_before_it_ends(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        script = """
+        import multiprocessing, sys, tracelog
+        from tracelog.outputs import File
+        tracelog.configure(outputs=[File(sys.argv[1])], nonblocking=True, queue_size=1_000_000)
+        def work():
+            log = tracelog.get_logger("child")
+            for n in range(20000):
+                log.info("n", n=n)
+        if __name__ == "__main__":
+            process = multiprocessing.get_context("fork").Process(target=work)
+            process.start()
+            process.join(60)
+            sys.exit(process.exitcode)
+        """
+
+        result = run(script, str(path))
+
+        assert 0 == result.returncode, result.stderr
+        assert 20_000 == line_count(path)
+
+    def test_sigterm_writes_the_queue_then_ends_by_the_signal(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        script = EXIT_SCRIPT + "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
+        script += "time.sleep(30)\nprint('not reached')\n"
+
+        result = run(script, str(path), "50000")
+
+        assert -signal.SIGTERM == result.returncode, result.stderr
+        assert "not reached" not in result.stdout
+        assert 50_000 == line_count(path)
+
+    def test_sigterm_chains_the_previous_handler(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        script = (
+            "import signal, sys\n"
+            "def mine(signum, frame):\n"
+            "    print('previous handler ran')\n"
+            "    sys.exit(3)\n"
+            "signal.signal(signal.SIGTERM, mine)\n" + EXIT_SCRIPT + "import os, time\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(30)\n"
+        )
+
+        result = run(script, str(path), "20000")
+
+        assert 3 == result.returncode, result.stderr
+        assert "previous handler ran" in result.stdout
+        assert 20_000 == line_count(path)
+
+    def test_sigterm_handler_is_only_installed_from_the_main_thread(self) -> None:
+        before = signal.getsignal(signal.SIGTERM)
+        worker = threading.Thread(
+            target=lambda: tracelog.configure(outputs=[Stream(io.BytesIO())], nonblocking=True)
+        )
+
+        worker.start()
+        worker.join(10)
+
+        assert before == signal.getsignal(signal.SIGTERM)
+
+    def test_reset_restores_the_previous_sigterm_handler(self) -> None:
+        before = signal.getsignal(signal.SIGTERM)
+        tracelog.configure(outputs=[Stream(io.BytesIO())], nonblocking=True)
+        assert _writer._on_sigterm == signal.getsignal(signal.SIGTERM)
+
+        tracelog.reset()
+
+        assert before == signal.getsignal(signal.SIGTERM)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+class TestFork:
+    def test_child_gets_a_working_writer_and_nothing_is_written_twice(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        script = """
+        import os, sys, tracelog
+        from tracelog.outputs import File
+        tracelog.configure(outputs=[File(sys.argv[1])], nonblocking=True, queue_size=1_000_000)
+        log = tracelog.get_logger("fork")
+        for n in range(20000):
+            log.info("parent", n=n)
+        children = []
+        for c in range(3):
+            pid = os.fork()
+            if pid == 0:
+                for n in range(1000):
+                    log.info("child", child=c, n=n)
+                os._exit(0 if tracelog.flush(30) else 1)
+            children.append(pid)
+        log.info("parent after fork")
+        codes = [os.waitpid(pid, 0)[1] for pid in children]
+        sys.exit(1 if any(codes) else 0)
+        """
+
+        result = run(script, str(path))
+
+        assert 0 == result.returncode, result.stderr
+        lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        parent = [line["n"] for line in lines if line["message"] == "parent"]
+        assert list(range(20000)) == parent  # once each, in order
+        for c in range(3):
+            assert 1000 == sum(1 for line in lines if line.get("child") == c)
+        assert 1 == sum(1 for line in lines if line["message"] == "parent after fork")
+
+    def test_forking_while_another_thread_logs_never_deadlocks(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.jsonl"
+        script = """
+        import os, sys, threading, tracelog
+        from tracelog.outputs import File, Stream
+        tracelog.configure(
+            outputs=[File(sys.argv[1]), Stream(open(os.devnull, "w"))], nonblocking=True
+        )
+        log = tracelog.get_logger("fork")
+        stop = threading.Event()
+        def chatter():
+            while not stop.is_set():
+                log.info("noise")
+        thread = threading.Thread(target=chatter)
+        thread.start()
+        failures = 0
+        for c in range(20):
+            pid = os.fork()
+            if pid == 0:
+                log.info("child", child=c)
+                os._exit(0 if tracelog.flush(10) else 1)
+            failures += os.waitpid(pid, 0)[1] != 0
+        stop.set()
+        thread.join()
+        sys.exit(failures)
+        """
+
+        result = run(script, str(path), timeout=90)
+
+        assert 0 == result.returncode, result.stderr
+        lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        assert list(range(20)) == sorted(line["child"] for line in lines if "child" in line)
