@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -185,6 +186,25 @@ class TestSpill:
         shipper.write(b'{"n":2}\n')
         assert shipper.flush(10)
         assert [b'{"n":0}\n', b'{"n":1}\n', b'{"n":2}\n'] == shipper.shipped()
+
+    def test_a_second_process_spills_beside_and_its_file_is_taken_over(
+        self, made: list[Shipper], tmp_path: Path
+    ) -> None:
+        spill = tmp_path / "s"
+        owner = Recorder(spill_path=spill)
+        refused = [ConnectionRefusedError()] * 1000
+        other = Recorder(refused, spill_path=spill, backoff=0.01, max_backoff=0.01)
+        assert f"{spill}.{os.getpid()}" == other._spill.path  # type: ignore[union-attr]
+        for line in lines(5):
+            other.write(line)
+        other.close(0.2)
+        owner.close(1)
+        assert 5 == len(Path(f"{spill}.{os.getpid()}").read_bytes().splitlines())
+
+        successor = recorder(made, spill_path=spill)
+        assert successor.flush(10)
+        assert lines(5) == successor.shipped()
+        assert not Path(f"{spill}.{os.getpid()}").exists()
 
     def test_an_empty_spill_file_is_removed_at_close(self, tmp_path: Path) -> None:
         spill = tmp_path / "s"

@@ -256,6 +256,17 @@ class TestLoki:
         assert [2] == numbers(receiver.documents())
         assert "loki: HTTP 400" in capfd.readouterr().err
 
+    def test_a_request_too_large_is_split(
+        self, receiver: LokiReceiver, shippers: list[Loki]
+    ) -> None:
+        receiver.fail(413)
+        shipper = loki(shippers, receiver.url, batch_size=8, batch_interval=60)
+        for number in range(8):
+            shipper.write(line_at(number, number))
+        assert shipper.flush(10)
+        assert list(range(8)) == numbers(receiver.documents())
+        assert 0 == shipper.stats()["failed"]
+
     def test_slow_responses_delay_nothing_and_lose_nothing(
         self, receiver: LokiReceiver, shippers: list[Loki]
     ) -> None:

@@ -11,7 +11,8 @@ new lines go to the spill file (if there is one) and keep going there until
 the sender has caught up with it, so order holds across the spill too.
 Anything still unsent when the shipper is closed (or the process exits) goes
 to the spill file and is sent by the next process that opens it; without a
-spill file it is counted as dropped and reported.
+spill file it is counted as dropped and reported. One process owns a spill
+file at a time; others given the same path use ``<spill_path>.<pid>``.
 
 Fork safety: a forked child starts with an empty buffer, no thread, zeroed
 counters and its own spill file (``<spill_path>.<pid>``), so nothing the
@@ -22,17 +23,24 @@ from __future__ import annotations
 
 import atexit
 import collections
+import glob
 import http.client
 import os
 import random
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from tracelog import _faults, _pipeline
 
-__all__ = ["Outcome", "RetryableError", "Shipper", "parse_level"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one process per spill file is up to you
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
 
 LINE_END = b"\n"
 
@@ -63,6 +71,24 @@ class Outcome:
         self.retry_after = retry_after
 
 
+def split(ship: Callable[[list[bytes]], Outcome], lines: list[bytes]) -> Outcome:
+    """Ship ``lines`` as two halves (the server refused the whole as too large)."""
+    half = len(lines) // 2
+    first = ship(lines[:half])
+    try:
+        second = ship(lines[half:])
+    except (RetryableError, OSError, http.client.HTTPException) as error:
+        retry_after = error.retry_after if isinstance(error, RetryableError) else None
+        second = Outcome(retry=lines[half:], retry_after=retry_after)
+    waits = [w for w in (first.retry_after, second.retry_after) if w is not None]
+    return Outcome(
+        first.shipped + second.shipped,
+        first.failed + second.failed,
+        first.retry + second.retry,
+        max(waits) if waits else None,
+    )
+
+
 def parse_level(level: int | str | None) -> int | None:
     """A minimum level as a number; names as configure() accepts them."""
     if level is None or (isinstance(level, int) and not isinstance(level, bool)):
@@ -82,16 +108,66 @@ def _as_bytes(line: object) -> bytes:
     return str(line).encode("utf-8", "replace")
 
 
-class _Spill:
-    """An append-only file of lines that did not fit in the buffer, read back in order."""
+def _try_lock(path: str) -> Any:
+    """An open lock file held exclusively for ``path``; None while another process holds it."""
+    handle = open(path + ".lock", "a+b")  # noqa: SIM115 - held for the spill file's lifetime
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+    return handle
 
-    __slots__ = ("_writer", "path", "pending", "read_offset")
+
+def _whole_lines(path: str) -> bytes:
+    with open(path, "rb") as source:
+        data = source.read()
+    return data[: data.rfind(LINE_END) + 1]  # a line torn by a crash is not a line
+
+
+class _Spill:
+    """An append-only file of lines that did not fit in the buffer, read back in order.
+
+    One process owns a spill file (an flock on ``<path>.lock``). Another
+    process given the same path (gunicorn workers that each configure
+    tracelog) spills to ``<path>.<pid>`` instead; the owner of ``<path>``
+    takes over such files when their process is gone.
+    """
+
+    __slots__ = ("_lock", "_writer", "path", "pending", "read_offset")
 
     def __init__(self, path: str) -> None:
+        self._lock = _try_lock(path)
+        primary = self._lock is not None
+        if not primary:
+            path = f"{path}.{os.getpid()}"
+            self._lock = _try_lock(path)
         self.path = path
         self._writer: Any = None
         self.read_offset = 0
         self.pending = 0  # lines in the file not yet read back
+        if primary:
+            self._adopt_orphans()
+
+    def _adopt_orphans(self) -> None:
+        for orphan in glob.glob(glob.escape(self.path) + ".*"):
+            if not orphan.rpartition(".")[2].isdigit():
+                continue
+            lock = _try_lock(orphan)
+            if lock is None:  # its process is alive
+                continue
+            try:
+                data = _whole_lines(orphan)
+                if data:
+                    with open(self.path, "ab") as out:
+                        out.write(data)
+                os.unlink(orphan)
+                os.unlink(orphan + ".lock")
+            except OSError:
+                pass
+            finally:
+                lock.close()
 
     def adopt_leftovers(self) -> int:
         """Lines a previous process left in the file; they are sent first."""
@@ -162,8 +238,13 @@ class _Spill:
         try:
             if self.pending == 0 and os.path.getsize(self.path) == 0:
                 os.unlink(self.path)
+                if self.path.rpartition(".")[2] == str(os.getpid()):
+                    os.unlink(self.path + ".lock")
         except OSError:
             pass
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 class Shipper:

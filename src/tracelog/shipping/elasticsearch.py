@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.shipping._batch import Outcome, RetryableError, Shipper
+from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
 from tracelog.shipping._http import HttpClient, auth_header
 from tracelog.shipping._line import now_ns, parse_line
 
@@ -156,14 +156,7 @@ class Elasticsearch(Shipper):
         response = self._client.post(self._path, data, self._headers)
         status = response.status
         if status == 413 and len(lines) > 1:  # too large for http.max_content_length: halve
-            half = len(lines) // 2
-            first, second = self._ship(lines[:half]), self._ship(lines[half:])
-            return Outcome(
-                first.shipped + second.shipped,
-                first.failed + second.failed,
-                first.retry + second.retry,
-                _max(first.retry_after, second.retry_after),
-            )
+            return split(self._ship, lines)
         if status == 429 or status >= 500:
             raise RetryableError(f"Elasticsearch answered HTTP {status}", response.retry_after)
         if not 200 <= status < 300:
@@ -223,9 +216,3 @@ class Elasticsearch(Shipper):
 def _rfc3339(nanos: int) -> str:
     seconds, rest = divmod(nanos, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else max(a, b)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.shipping._batch import Outcome, RetryableError, Shipper
+from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
 from tracelog.shipping._http import HttpClient, auth_header
 from tracelog.shipping._line import field_paths, now_ns, parse_line
 
@@ -190,6 +190,8 @@ class Loki(Shipper):
         response = self._client.post(PUSH_PATH, data, self._headers)
         if 200 <= response.status < 300:
             return Outcome(shipped=len(lines))
+        if response.status == 413 and len(lines) > 1:  # over the server's body limit: halve
+            return split(self._ship, lines)
         if response.status == 429 or response.status >= 500:
             raise RetryableError(f"Loki answered HTTP {response.status}", response.retry_after)
         detail = response.body[:300].decode("utf-8", "replace").strip()
