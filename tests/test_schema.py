@@ -208,6 +208,13 @@ class TestEcs:
         assert "paid" == line["message"]
         assert_ecs_types(line)
 
+    @pytest.mark.parametrize("duration", [1e13, float("inf"), float("nan")])
+    def test_durations_beyond_a_long_stay_custom(self, duration: float) -> None:
+        line = one("ecs", duration_ms=duration)
+
+        assert "duration" not in line.get("event", {})
+        assert_ecs_types(line)
+
     def test_rename_uses_the_ecs_name(self) -> None:
         line = one("ecs", rename={"log.logger": "logger_name", "message": "msg"})
 

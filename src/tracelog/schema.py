@@ -9,6 +9,7 @@ Cloud Logging). No other module spells a field name of a schema.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -154,6 +155,7 @@ _TEXT_TYPES = frozenset(("keyword", "constant_keyword", "wildcard", "match_only_
 _CONTAINER_TYPES = frozenset(("object", "nested", "flattened"))
 _INT_TYPES = frozenset(("long", "integer", "short", "byte", "unsigned_long"))
 _FLOAT_TYPES = frozenset(("float", "double", "half_float", "scaled_float"))
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def ecs_value_fits(kind: str, value: Any) -> bool:
@@ -165,7 +167,11 @@ def ecs_value_fits(kind: str, value: Any) -> bool:
     if kind in _TEXT_TYPES or kind == "ip":
         return isinstance(value, str)
     if kind in _INT_TYPES:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and _LONG_MIN <= value <= _LONG_MAX
+        )
     if kind in _FLOAT_TYPES:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "boolean":
@@ -290,7 +296,7 @@ class Projection:
                 self._ecs_place(out, "error.type", value.get("type"), key)
                 self._ecs_place(out, "error.message", value.get("message"), key)
                 self._ecs_place(out, "error.stack_trace", format_exception_text(value), key)
-            elif key == DURATION_MS and isinstance(value, (int, float)) and value == value:
+            elif key == DURATION_MS and type(value) in (int, float) and math.isfinite(value):
                 self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
             elif key == CLIENT and isinstance(value, (list, tuple)) and len(value) == 2:
                 self._ecs_place(out, "client.address", value[0], key)
