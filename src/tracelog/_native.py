@@ -116,7 +116,7 @@ class BoundLogger(BoundLoggerBase):
     def is_enabled_for(self, level: int) -> bool:
         return level >= _pipeline._active.level
 
-    isEnabledFor = is_enabled_for  # noqa: N815 - stdlib spelling, for drop-in use
+    isEnabledFor = is_enabled_for
 
     @property
     def name(self) -> str:

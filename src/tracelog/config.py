@@ -13,10 +13,10 @@ from typing import IO, Any
 
 import structlog
 
-from tracelog import _native, _pipeline, context
+from tracelog import _native, _pipeline, buffering, context
 from tracelog import outputs as _outputs
 from tracelog.outputs import StreamOutput
-from tracelog.processors import DEFAULT_REDACT_KEYS, Redactor, TraceMerger, exception_to_structure
+from tracelog.processors import DEFAULT_REDACT_KEYS, Redactor, TraceMerger
 from tracelog.render import ConsoleRenderer, JsonRenderer
 from tracelog.schema import SCHEMAS, Projection
 from tracelog.stdlib import TracelogHandler
@@ -84,13 +84,13 @@ def build_processors(
     processors: Sequence[Processor] = (),
     format: str = "json",
     stream: Any = None,
+    gate: Processor | None = None,
     render: bool = True,
 ) -> tuple[Processor, ...]:
-    """The chain, in DESIGN order: trace/time/level -> exception -> redact -> schema -> render."""
+    """The chain, in DESIGN order: trace/time/level/exception -> yours -> redact -> schema -> render."""
     schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
     schema_name = _choice(schema_value or "default", SCHEMAS, schema_source)
-    chain: list[Processor] = [TraceMerger(resolve_service(service)), exception_to_structure]
-    chain.extend(processors)
+    redactor: Redactor | None = None
     if redact is not False:
         names = set(DEFAULT_REDACT_KEYS)
         if redact is not None and redact is not True:
@@ -99,7 +99,14 @@ def build_processors(
                     f"redact={redact!r} must be a list of key names, not a single string"
                 )
             names.update(redact)
-        chain.append(Redactor(names))
+        redactor = Redactor(names)
+    chain: list[Processor] = [TraceMerger(resolve_service(service), redactor)]
+    if processors:
+        chain.extend(processors)
+        if redactor is not None:  # fields your processors add are redacted too
+            chain.append(redactor)
+    if gate is not None:  # after redaction: held lines are already safe to keep
+        chain.append(gate)
     if not render:  # the shared part; outputs.route() adds each output's schema and renderer
         return tuple(chain)
     projection = Projection(schema_name, rename, static)
@@ -120,7 +127,8 @@ def json_processors() -> tuple[Processor, ...]:
     global _json_cache
     settings = _pipeline.active().settings
     if settings.get("format") == "json" and _configured:
-        return _pipeline.active().processors
+        # A formatter formats every record it is given: no holding or sampling there.
+        return settings.get("formatter_processors") or _pipeline.active().processors
     if _json_cache is None:
         _json_cache = build_processors(format="json")
     return _json_cache
@@ -152,6 +160,9 @@ def configure(
     capture_stdlib: bool = True,
     capture_warnings: bool = True,
     otel: bool = True,
+    buffer: buffering.TraceBuffer | None = None,
+    sampling: buffering.Sampling | None = None,
+    rate_limit: buffering.RateLimit | None = None,
     outputs: Sequence[Any] | None = None,
     nonblocking: bool = False,
     queue_size: int = 10_000,
@@ -173,6 +184,9 @@ def configure(
       exception step and before redaction.
     - ``capture_stdlib``: route every stdlib ``logging`` record through
       tracelog (a handler on the root logger, replacing the root's handlers).
+    - ``buffer``, ``sampling``, ``rate_limit``: hold a trace's debug lines
+      until it fails, keep a fraction of traces, limit repeated messages
+      (see :mod:`tracelog.buffering` and docs/buffering.md).
     - ``outputs``: several outputs, each with its own format, schema and
       level (see :mod:`tracelog.outputs`); replaces ``stream``.
     - ``nonblocking``, ``queue_size``, ``overflow``: write streams and files
@@ -183,6 +197,7 @@ def configure(
     level_value, level_source = _setting(level, "TRACELOG_LEVEL")
     levelno = _level(level_value if level_value is not None else "info", level_source)
     fmt = _resolve_format(format, stream)
+    gate = buffering.gate_for(buffer, sampling, rate_limit)
     chain = build_processors(
         service=service,
         schema=schema,
@@ -192,6 +207,7 @@ def configure(
         processors=processors,
         format=fmt,
         stream=stream,
+        gate=gate,
         render=False,
     )
     schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
@@ -221,10 +237,19 @@ def configure(
         "processors": tuple(processors),
         "rename": rename,
         "static": static,
+        "buffer": buffer,
+        "sampling": sampling,
+        "rate_limit": rate_limit,
     }
+    capture_level = routed.level
+    if gate is not None:
+        capture_level = gate.set_level(routed.level)  # lines below it are held, not written
+        settings["formatter_processors"] = tuple(p for p in chain if p is not gate)
     with _lock:
         context.set_otel_fallback(otel)
-        _pipeline.install(_pipeline.Pipeline(chain, routed.write, routed.level, settings))
+        pipeline = _pipeline.Pipeline(chain, routed.write, capture_level, settings)
+        buffering.install(gate, pipeline)
+        _pipeline.install(pipeline)
         routed.install()
         structlog.configure(
             processors=list(chain),
@@ -232,7 +257,7 @@ def configure(
             logger_factory=_native.LoggerNameFactory(),
             cache_logger_on_first_use=False,
         )
-        _install_stdlib(routed.level if capture_stdlib else None)
+        _install_stdlib(capture_level if capture_stdlib else None)
         _capture_warnings(capture_warnings)
         _configured = True
     _continue_env_trace()
@@ -318,6 +343,7 @@ def reset() -> None:
     with _lock:
         _install_stdlib(None)
         _capture_warnings(False)
+        buffering.install(None, None)
         structlog.reset_defaults()
         context.set_otel_fallback(True)
         _pipeline.install(_pipeline.Pipeline((), _pipeline._discard, logging.INFO))

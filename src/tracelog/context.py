@@ -67,7 +67,18 @@ class TraceContext:
     (``tracelog.bind()`` outside any trace).
     """
 
-    __slots__ = ("fields", "name", "parent_span_id", "sampled", "span_id", "trace_id", "tracestate")
+    __slots__ = (
+        "_line",
+        "_line_owner",
+        "fields",
+        "name",
+        "parent_span_id",
+        "sampled",
+        "span_id",
+        "trace_id",
+        "tracestate",
+    )
+    _FIELDS = ("trace_id", "span_id", "parent_span_id", "sampled", "tracestate", "name", "fields")
 
     trace_id: str | None
     span_id: str | None
@@ -95,6 +106,8 @@ class TraceContext:
         set_(self, "tracestate", tracestate)
         set_(self, "name", name)
         set_(self, "fields", fields)
+        set_(self, "_line", None)
+        set_(self, "_line_owner", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"TraceContext is immutable; cannot set {name!r}")
@@ -109,15 +122,20 @@ class TraceContext:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TraceContext):
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return all(getattr(self, s) == getattr(other, s) for s in self._FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
 
     def replace(self, **changes: Any) -> TraceContext:
         """A copy with some attributes changed."""
-        values = {s: getattr(self, s) for s in self.__slots__}
+        values = {s: getattr(self, s) for s in self._FIELDS}
         values.update(changes)
         return TraceContext(**values)
+
+    def _cache_line(self, line: dict[str, Any], owner: object) -> None:
+        """Keep the fields this context puts on every line, as built by ``owner`` (the pipeline)."""
+        object.__setattr__(self, "_line", line)
+        object.__setattr__(self, "_line_owner", owner)
 
     @property
     def traceparent(self) -> str | None:
@@ -138,6 +156,13 @@ def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Mapping[str, A
     return MappingProxyType({**base, **extra})
 
 
+#: Called with the context of a block being entered (before it is set), and with the
+#: context and the exception leaving it (after the outer one is restored). Empty unless
+#: trace buffering or sampling is configured; a hook never raises.
+_enter_hooks: tuple[Callable[[TraceContext], None], ...] = ()
+_exit_hooks: tuple[Callable[[TraceContext, BaseException | None], None], ...] = ()
+
+
 class _Activation:
     """Sets a context for the length of a ``with`` (or ``async with``) block."""
 
@@ -148,6 +173,9 @@ class _Activation:
         self._token: contextvars.Token[TraceContext | None] | None = None
 
     def __enter__(self) -> TraceContext:
+        if _enter_hooks:
+            for hook in _enter_hooks:
+                hook(self._context)
         self._token = _current.set(self._context)
         return self._context
 
@@ -160,6 +188,10 @@ class _Activation:
                 # finalised elsewhere): nothing to restore there.
                 pass
             self._token = None
+            if _exit_hooks:
+                error = exc_info[1] if len(exc_info) > 1 else None
+                for hook in _exit_hooks:
+                    hook(self._context, error if isinstance(error, BaseException) else None)
 
     async def __aenter__(self) -> TraceContext:
         return self.__enter__()
@@ -386,6 +418,10 @@ _OTEL_ENABLED = True
 def set_otel_fallback(enabled: bool) -> None:
     global _OTEL_ENABLED
     _OTEL_ENABLED = enabled
+
+
+def otel_imported() -> bool:
+    return _OTEL_ENABLED and "opentelemetry.trace" in sys.modules
 
 
 def otel_context() -> TraceContext | None:

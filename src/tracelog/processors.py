@@ -24,6 +24,7 @@ from tracelog.schema import (
     MESSAGE,
     OWNED_KEYS,
     PARENT_SPAN_ID,
+    SERVICE,
     SPAN_ID,
     SPAN_NAME,
     STACK,
@@ -46,35 +47,66 @@ _fromtimestamp = datetime.fromtimestamp
 _now = datetime.now
 _get_context = context._current.get
 _otel_context = context.otel_context
-_OWNED_isdisjoint = OWNED_KEYS.isdisjoint
 
 
-def _protect_owned(event_dict: EventDict) -> dict[str, Any]:
-    """Move user fields named like a pipeline key to ``<name>_`` so nothing is lost."""
+def _special_fields(event_dict: EventDict) -> dict[str, Any]:
+    """The slow path of TraceMerger: exceptions, stacks and user keys named like pipeline keys.
+
+    A user field named like a pipeline key moves to ``<name>_`` so nothing is lost.
+    """
     out: dict[str, Any] = {}
+    exception: dict[str, Any] | None = None
+    stack: str | None = None
     for key, value in event_dict.items():
+        if key == "exc_info":
+            info = _exc_info_tuple(value)
+            if info is not None:
+                exception = structure_exception(*info)
+            continue
+        if key == "stack_info":
+            if isinstance(value, str):
+                stack = value
+            continue
         if key in OWNED_KEYS:
             while key in OWNED_KEYS or key in event_dict:
                 key = key + "_"
         out[key] = value
+    if exception is not None:
+        out[EXCEPTION] = exception
+    if stack is not None:
+        out[STACK] = stack
     return out
 
 
-class TraceMerger:
-    """Chain steps 1 to 3: trace context, timestamp, level and logger name.
+_SPECIAL_KEYS = OWNED_KEYS | {"exc_info", "stack_info"}
+_no_special = _SPECIAL_KEYS.isdisjoint
 
-    They are one processor because together they build the event in its
-    final key order (timestamp, level, logger, message, trace keys, the rest)
-    in a single dict, which is the most expensive part of the hot path.
+
+class TraceMerger:
+    """The chain's first processor: DESIGN steps 1 to 5 in one pass.
+
+    It merges the trace context, stamps the time, names the level and the
+    logger, turns ``exc_info`` into a structured ``exception`` and redacts
+    the fields it merges. These are one processor because together they build
+    the event in its final key order (timestamp, level, logger, message,
+    trace keys, service, bound fields, event fields) in a single dict, and
+    because redacting the call's few fields (and a context's bound fields
+    once, when its line is first built) costs far less than walking the
+    finished event. When you add processors, configure() puts a
+    :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("service",)
+    __slots__ = ("redactor", "service")
 
-    def __init__(self, service: str | None = None) -> None:
+    def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
+        self.redactor = redactor
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        created = getattr(logger, "created", None)
+        try:
+            created = logger.created  # a LogRecord's time; None for native loggers
+        except AttributeError:
+            created = None
         out: dict[str, Any] = {
             TIMESTAMP: _now(UTC) if created is None else _fromtimestamp(created, UTC),
             LEVEL: method_name,
@@ -82,30 +114,51 @@ class TraceMerger:
             MESSAGE: event_dict.pop("event", None),
         }
         ctx = _get_context()
-        if ctx is None or ctx.trace_id is None:
+        if ctx is not None:
+            line = ctx._line
+            if line is None or ctx._line_owner is not self:
+                line = _line_fields(ctx, self)
+            out.update(line)
+        else:
             fallback = _otel_context()
             if fallback is not None:
-                out[TRACE_ID] = fallback.trace_id
-                out[SPAN_ID] = fallback.span_id
-        if ctx is not None:
-            if ctx.trace_id is not None:
-                out[TRACE_ID] = ctx.trace_id
-                out[SPAN_ID] = ctx.span_id
-                if ctx.parent_span_id is not None:
-                    out[PARENT_SPAN_ID] = ctx.parent_span_id
-                if ctx.name is not None:
-                    out[SPAN_NAME] = ctx.name
-            if self.service is not None:
-                out["service"] = self.service
-            if ctx.fields:
-                out.update(ctx.fields)
-        elif self.service is not None:
-            out["service"] = self.service
-        if _OWNED_isdisjoint(event_dict):
+                out.update(_line_fields(fallback, self))
+            elif self.service is not None:
+                out[SERVICE] = self.service
+        if event_dict:
+            if not _no_special(event_dict):
+                event_dict = _special_fields(event_dict)
+            if self.redactor is not None:
+                event_dict = self.redactor.redact(event_dict)
             out.update(event_dict)
-        else:
-            out.update(_protect_owned(event_dict))
         return out
+
+
+def _line_fields(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:
+    """What a context adds to every line, in line order, redacted; cached on the context."""
+    service = merger.service
+    line: dict[str, Any] = {}
+    ids: context.TraceContext | None = ctx
+    if ctx.trace_id is None:
+        # Bound fields without a tracelog trace: the ids may come from an
+        # OpenTelemetry span, which can change while this context stays.
+        ids = _otel_context()
+    if ids is not None:
+        line[TRACE_ID] = ids.trace_id
+        line[SPAN_ID] = ids.span_id
+        if ids.parent_span_id is not None:
+            line[PARENT_SPAN_ID] = ids.parent_span_id
+        if ids.name is not None:
+            line[SPAN_NAME] = ids.name
+    if service is not None:
+        line[SERVICE] = service
+    fields = {key + "_" if key in OWNED_KEYS else key: value for key, value in ctx.fields.items()}
+    if merger.redactor is not None:
+        fields = merger.redactor.redact(fields)
+    line.update(fields)
+    if ctx.trace_id is not None or not context.otel_imported():
+        ctx._cache_line(line, merger)
+    return line
 
 
 # --- exceptions ------------------------------------------------------------
@@ -137,7 +190,9 @@ def _trace_to_value(trace: Trace, exc_value: BaseException | None) -> dict[str, 
         if len(frames) > MAX_FRAMES:
             node["frames_omitted"] = len(frames) - MAX_FRAMES
             frames = frames[-MAX_FRAMES:]
-        node["frames"] = [{"file": f.filename, "line": f.lineno, "function": f.name} for f in frames]
+        node["frames"] = [
+            {"file": f.filename, "line": f.lineno, "function": f.name} for f in frames
+        ]
         if stack.exc_notes:
             node["notes"] = list(stack.exc_notes)
         if stack.syntax_error is not None:
@@ -235,7 +290,9 @@ DEFAULT_REDACT_KEYS = frozenset(
 _SPLIT = re.compile(r"[^0-9a-z]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _CACHE_LIMIT = 10_000
-_CONTAINERS = (dict, list, tuple)
+# Values of these exact types cannot hold a nested secret; an event whose
+# values are all of them skips the walk through nested mappings and lists.
+_LEAF_TYPES = frozenset((str, int, float, bool, type(None), datetime))
 
 
 class Redactor:
@@ -244,14 +301,19 @@ class Redactor:
     A key matches when, split into words (``db_password``, ``X-Api-Key``,
     ``accessToken``), its whole name or its trailing words equal a listed
     name. The key stays; its value becomes ``[REDACTED]``.
+
+    The verdict for a whole set of top-level keys is cached (a call site logs
+    the same keys every time), so the common case costs one lookup plus a
+    scan of the value types for nested mappings and lists.
     """
 
-    __slots__ = ("_safe", "_secret", "names")
+    __slots__ = ("_by_keys", "_safe", "_secret", "names")
 
     def __init__(self, names: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
         self.names = frozenset(_normalise(n) for n in names)
         self._safe: set[str] = set()
         self._secret: set[str] = set()
+        self._by_keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
     def is_secret(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -260,26 +322,37 @@ class Redactor:
             return False
         if key in self._secret:
             return True
-        words = _SPLIT.split(_CAMEL.sub("_", key).lower())
-        words = [w for w in words if w]
+        words = [w for w in _SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
         verdict = any("_".join(words[i:]) in self.names for i in range(len(words)))
         if len(self._safe) + len(self._secret) < _CACHE_LIMIT:
             (self._secret if verdict else self._safe).add(key)
         return verdict
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        if not self.names:
-            return event_dict
-        safe = self._safe
-        for key, value in event_dict.items():
-            if key in safe:
-                if type(value) in _CONTAINERS:
-                    event_dict[key] = self._scrub(value, 0)
-            elif self.is_secret(key):
-                event_dict[key] = REDACTED
-            elif isinstance(value, (Mapping, list, tuple)):
-                event_dict[key] = self._scrub(value, 0)
-        return event_dict
+        return self.redact(event_dict)
+
+    def redact(self, fields: EventDict) -> EventDict:
+        """Redact ``fields`` in place (nested mappings are copied, never changed) and return it."""
+        if not fields:
+            return fields
+        keys = tuple(fields)
+        secret = self._by_keys.get(keys)
+        if secret is None:
+            secret = tuple(k for k in keys if self.is_secret(k))
+            if len(self._by_keys) < _CACHE_LIMIT:
+                self._by_keys[keys] = secret
+        for key in secret:
+            fields[key] = REDACTED
+        for value in fields.values():
+            if type(value) not in _LEAF_TYPES:
+                self._redact_nested(fields, secret)
+                break
+        return fields
+
+    def _redact_nested(self, fields: EventDict, secret: tuple[str, ...]) -> None:
+        for key, value in fields.items():
+            if key not in secret and isinstance(value, (Mapping, list, tuple)):
+                fields[key] = self._scrub(value, 0)
 
     def _scrub(self, value: Any, depth: int) -> Any:
         if depth > 32:

@@ -177,4 +177,7 @@ class JsonRenderer:
     __slots__ = ()
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> bytes:
-        return render_json(event_dict)
+        try:
+            return _dumps(event_dict, default=_default, option=_OPTIONS)
+        except Exception:
+            return render_json(event_dict)

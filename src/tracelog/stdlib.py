@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from tracelog import _pipeline, context
@@ -24,14 +25,10 @@ from tracelog.typing import EventDict
 __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_to_event"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRS = frozenset(
-    {
-        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
-        "message",
-        "asctime",
-        "taskName",
-    }
-)
+_PLAIN_RECORD_ATTRS = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_STANDARD_ATTRS = frozenset({*_PLAIN_RECORD_ATTRS, "message", "asctime", "taskName"})
+_N_PLAIN = len(_PLAIN_RECORD_ATTRS)
+_LAST_PLAIN = _PLAIN_RECORD_ATTRS[-1]
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -48,8 +45,18 @@ def _message(record: logging.LogRecord) -> str:
 def record_to_event(record: logging.LogRecord) -> EventDict:
     """The event dict for a stdlib record: message, ``extra=`` fields, exception, stack."""
     attrs = record.__dict__
-    extra_keys = attrs.keys() - _STANDARD_ATTRS
-    event_dict: EventDict = {key: attrs[key] for key in extra_keys} if extra_keys else {}
+    event_dict: EventDict
+    if len(attrs) == _N_PLAIN:
+        event_dict = {}
+    elif next(islice(attrs, _N_PLAIN - 1, None)) == _LAST_PLAIN:
+        # LogRecord.__init__ sets the standard attributes first, in a fixed
+        # order; makeRecord adds ``extra=`` after them.
+        event_dict = dict(islice(attrs.items(), _N_PLAIN, None))
+        if "message" in event_dict or "asctime" in event_dict:
+            event_dict.pop("message", None)
+            event_dict.pop("asctime", None)
+    else:
+        event_dict = {k: attrs[k] for k in attrs.keys() - _STANDARD_ATTRS}
     event_dict["event"] = _message(record)
     exc_info = record.exc_info
     if exc_info and exc_info[0] is not None:

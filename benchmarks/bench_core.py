@@ -1,0 +1,203 @@
+"""Side-by-side cost of one log call: tracelog against the floor and its peers.
+
+Run:  python benchmarks/bench_core.py [--rounds 15] [--calls 20000]
+
+All contenders run in this one process, in alternating rounds (the order is
+shuffled every round), and each figure is the median over rounds of the
+per-call cost. Every contender writes its lines to its own file in a temp
+folder and flushes each line (what a logger must do so that a crash loses
+nothing already logged). The figures that matter are the ratios; absolute
+times move with the machine's load.
+
+The event:  log.info("request handled", user_id=42, path="/api/items",
+                     status=200, duration_ms=12.5)   inside a trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import datetime as dt
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import orjson
+import structlog
+
+import tracelog
+
+FIELDS = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
+UTC = dt.timezone.utc
+
+
+def _file(folder: str, name: str) -> object:
+    return open(os.path.join(folder, name), "ab")  # noqa: SIM115 - closed at exit
+
+
+def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
+    # --- tracelog (native and stdlib entry), configured first -----------------
+    tracelog.configure(level="INFO", format="json", service="shop", stream=_file(folder, "tl.log"))
+    tl_log = tracelog.get_logger("bench")
+    tl_std = logging.getLogger("bench.stdlib")
+
+    # --- the floor: the same line built by hand -------------------------------
+    floor_file = _file(folder, "floor.log")
+    floor_var: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("f")
+    dumps, opts = orjson.dumps, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
+    now = dt.datetime.now
+
+    def floor() -> None:
+        ids = floor_var.get()
+        line = {
+            "timestamp": now(UTC),
+            "level": "info",
+            "logger": "bench",
+            "message": "request handled",
+            "trace_id": ids[0],  # type: ignore[index]
+            "span_id": ids[1],  # type: ignore[index]
+            "service": "shop",
+            "user_id": 42,
+            "path": "/api/items",
+            "status": 200,
+            "duration_ms": 12.5,
+        }
+        floor_file.write(dumps(line, option=opts))  # type: ignore[attr-defined]
+        floor_file.flush()  # type: ignore[attr-defined]
+
+    # --- structlog's "as fast as it gets" configuration ------------------------
+    structlog.configure(
+        cache_logger_on_first_use=True,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        logger_factory=structlog.BytesLoggerFactory(_file(folder, "structlog.log")),
+    )
+    sl_log = structlog.get_logger()
+    sl_log.info("warm-up")
+
+    # --- python-json-logger (orjson flavour) on a stdlib logger ---------------
+    from pythonjsonlogger.orjson import OrjsonFormatter
+
+    pjl = logging.getLogger("peer.pjl")
+    pjl.propagate = False
+    pjl_handler = logging.FileHandler(os.path.join(folder, "pjl.log"))
+    pjl_handler.setFormatter(OrjsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    pjl_handler.addFilter(tracelog.stdlib.TraceFilter())
+    pjl.addHandler(pjl_handler)
+    pjl.setLevel(logging.INFO)
+
+    # --- loguru serialize=True -------------------------------------------------
+    from loguru import logger as loguru_logger
+
+    loguru_logger.remove()
+    loguru_logger.add(os.path.join(folder, "loguru.log"), serialize=True, level="INFO")
+
+    # --- bare stdlib, and stdlib into a handler that does nothing -------------
+    bare = logging.getLogger("peer.bare")
+    bare.propagate = False
+    bare.addHandler(logging.FileHandler(os.path.join(folder, "bare.log")))
+    bare.setLevel(logging.INFO)
+
+    class NothingHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            pass
+
+    null = logging.getLogger("peer.null")
+    null.propagate = False
+    null.addHandler(NothingHandler())
+    null.setLevel(logging.INFO)
+
+    # Filtering peer: structlog.get_logger() with a filtering bound logger.
+    sl_proxy = structlog.get_logger()
+
+    ids = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+    floor_var.set(ids)
+    structlog.contextvars.bind_contextvars(trace_id=ids[0], span_id=ids[1], service="shop")
+
+    extra = dict(FIELDS)
+    return {
+        "native": {
+            "floor (orjson by hand)": floor,
+            "tracelog": lambda: tl_log.info("request handled", **FIELDS),
+            "structlog fastest": lambda: sl_log.info("request handled", **FIELDS),
+            "python-json-logger": lambda: pjl.info("request handled", extra=extra),
+            "loguru serialize": lambda: loguru_logger.info("request handled", **FIELDS),
+            "bare stdlib": lambda: bare.info("request handled", extra=extra),
+        },
+        "stdlib": {
+            "stdlib -> nothing": lambda: null.info("request handled", extra=extra),
+            "stdlib -> tracelog": lambda: tl_std.info("request handled", extra=extra),
+            "stdlib -> python-json-logger": lambda: pjl.info("request handled", extra=extra),
+        },
+        "filtered": {
+            "tracelog debug at INFO": lambda: tl_log.debug("request handled", **FIELDS),
+            "structlog.get_logger() debug": lambda: sl_proxy.debug("request handled", **FIELDS),
+        },
+    }
+
+
+def measure(fn: Callable[[], None], calls: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter_ns() - start) / calls
+
+
+def run(rounds: int, calls: int) -> dict[str, dict[str, float]]:
+    folder = tempfile.mkdtemp(prefix="tracelog-bench-")
+    groups = build(folder)
+    results: dict[str, dict[str, float]] = {}
+    with tracelog.trace():
+        for group, contenders in groups.items():
+            samples: dict[str, list[float]] = {name: [] for name in contenders}
+            for fn in contenders.values():  # warm up
+                measure(fn, calls // 10)
+            for _ in range(rounds):
+                order = list(contenders.items())
+                random.shuffle(order)
+                for name, fn in order:
+                    samples[name].append(measure(fn, calls))
+            results[group] = {name: statistics.median(v) for name, v in samples.items()}
+    return results
+
+
+def report(results: dict[str, dict[str, float]]) -> str:
+    lines = [
+        f"# {dt.date.today()} · Python {platform.python_version()} · {platform.machine()} · "
+        f"{os.cpu_count()} cores · structlog {structlog.__version__} · orjson {orjson.__version__}"
+    ]
+    bases = {
+        "native": "floor (orjson by hand)",
+        "stdlib": "stdlib -> nothing",
+        "filtered": "structlog.get_logger() debug",
+    }
+    for group, medians in results.items():
+        base = medians[bases[group]]
+        lines.append(f"\n## {group} (ratio to {bases[group]})")
+        for name, ns in sorted(medians.items(), key=lambda kv: kv[1]):
+            lines.append(f"  {name:<32} {ns / 1000:8.2f} µs   {ns / base:5.2f}x")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=20_000)
+    args = parser.parse_args()
+    print(report(run(args.rounds, args.calls)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
