@@ -48,8 +48,6 @@ def _message(event: Any, args: tuple[Any, ...]) -> Any:
 def _make_method(method_name: str, levelno: int) -> Any:
     def log_method(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
         pipeline = _pipeline._active
-        if levelno < pipeline.level:
-            return None
         try:
             event_dict = {**self._context, **kw} if self._context else kw
             event_dict["event"] = _message(event, args) if args else event
@@ -82,8 +80,18 @@ def _make_async_method(name: str) -> Any:
     return alog_method
 
 
+def _filtered(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
+    """A level below the configured one: do nothing, as cheaply as possible."""
+    return None
+
+
 class BoundLogger(BoundLoggerBase):
-    """A structlog bound logger whose every call runs tracelog's pipeline."""
+    """A structlog bound logger whose every call runs tracelog's pipeline.
+
+    The level methods of the class are swapped whenever a pipeline is
+    installed: a method below the active level is a no-op, so a filtered
+    call costs one method call.
+    """
 
     debug = _make_method("debug", 10)
     info = _make_method("info", 20)
@@ -114,6 +122,7 @@ class BoundLogger(BoundLoggerBase):
         method(event, *args, **kw)
 
     def is_enabled_for(self, level: int) -> bool:
+        """Whether a call at ``level`` (a stdlib level number) would be logged."""
         return level >= _pipeline._active.level
 
     isEnabledFor = is_enabled_for
@@ -124,6 +133,30 @@ class BoundLogger(BoundLoggerBase):
 
     def __repr__(self) -> str:
         return f"<tracelog.BoundLogger name={self.name!r} context={self._context!r}>"
+
+
+_LEVEL_METHODS = {
+    name: (_pipeline.LEVELS[level], getattr(BoundLogger, name))
+    for name, level in (
+        ("debug", "debug"),
+        ("info", "info"),
+        ("msg", "info"),
+        ("warning", "warning"),
+        ("warn", "warning"),
+        ("error", "error"),
+        ("critical", "critical"),
+        ("fatal", "critical"),
+    )
+}
+
+
+def _apply_level(pipeline: _pipeline.Pipeline) -> None:
+    for name, (levelno, method) in _LEVEL_METHODS.items():
+        setattr(BoundLogger, name, method if levelno >= pipeline.level else _filtered)
+
+
+_pipeline.on_install.append(_apply_level)
+_apply_level(_pipeline._active)
 
 
 def _caller_module(depth: int = 2) -> str:

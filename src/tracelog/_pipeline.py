@@ -103,9 +103,15 @@ def active() -> Pipeline:
     return _active
 
 
+#: Called with each newly installed pipeline (the native logger sets its level methods).
+on_install: list[Callable[[Pipeline], None]] = []
+
+
 def install(pipeline: Pipeline) -> Pipeline:
     """Make ``pipeline`` the active one; returns the previous one."""
     global _active
     previous = _active
     _active = pipeline
+    for listener in on_install:
+        listener(pipeline)
     return previous
