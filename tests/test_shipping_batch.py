@@ -136,11 +136,14 @@ class TestShipper:
         assert 1 == shipper.stats()["failed"]
         assert "ValueError: bug" in capfd.readouterr().err
 
-    def test_write_after_close_is_dropped_and_counted(self, made: list[Shipper]) -> None:
-        shipper = recorder(made)
-        shipper.close(1)
-        shipper.write(b"x\n")
-        assert 1 == shipper.stats()["dropped"]
+    def test_a_write_after_close_opens_it_again(self, made: list[Shipper], tmp_path: Path) -> None:
+        shipper = recorder(made, spill_path=tmp_path / "s")
+        shipper.write(b"a\n")
+        shipper.close(5)
+        shipper.write(b"b\n")
+        assert shipper.flush(10)
+        assert [b"a\n", b"b\n"] == shipper.shipped()
+        assert 0 == shipper.stats()["dropped"]
 
     def test_close_twice_is_harmless(self, made: list[Shipper]) -> None:
         shipper = recorder(made)
@@ -298,3 +301,34 @@ class TestThroughConfigure:
             assert ctx.trace_id == document["trace"]["id"]
             assert "@timestamp" in document
             assert any(s.get("written") == 1 for s in stats.values())
+
+    def test_lines_logged_before_a_normal_exit_are_shipped(self) -> None:
+        import subprocess
+        import sys
+        import textwrap
+
+        from _receivers import LokiReceiver, numbers
+
+        script = """
+            import sys, threading, tracelog
+            from tracelog.outputs import Loki
+            tracelog.configure(service="shop", outputs=[Loki(sys.argv[1], batch_interval=3600)])
+            log = tracelog.get_logger("shop")
+            def late():
+                for n in range(100, 200):
+                    log.info("late", number=n)
+            for n in range(100):
+                log.info("early", number=n)
+            threading.Thread(target=late).start()   # non-daemon: still logging at exit
+        """
+        with LokiReceiver() as receiver:
+            result = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(script), receiver.url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                check=False,
+            )
+            assert 0 == result.returncode, result.stderr
+            assert list(range(200)) == sorted(numbers(receiver.documents()))

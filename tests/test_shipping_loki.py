@@ -363,7 +363,9 @@ class TestLoki:
             shipper.write(line_at(number, number))
         shipper.close(timeout=0.3)
         assert 7 == shipper.stats()["dropped"]
-        shipper.write(line_at(8, 8))
+        shipper.write(line_at(8, 8))  # opens it again
+        assert 1 == shipper.stats()["queued"]
+        shipper.close(timeout=0.3)
         assert 8 == shipper.stats()["dropped"]
 
     def test_write_from_many_threads(self, receiver: LokiReceiver, shippers: list[Loki]) -> None:

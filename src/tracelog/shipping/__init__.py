@@ -20,8 +20,9 @@ each rendered line to. The protocol (duck-typed)::
   (or refused for good), or ``timeout`` passes; True when it all was.
 - ``close`` ships what is left for up to ``timeout`` seconds (default: the
   shipper's ``close_timeout``), keeps the rest in the spill file (or counts it
-  as dropped), and stops the sender thread. Later writes are dropped and
-  counted.
+  as dropped), and stops the sender thread. A write after ``close`` opens
+  the shipper again (lines logged late in interpreter shutdown still go out
+  with the exit flush).
 - ``stats`` counts ``written`` (shipped and acknowledged), ``dropped``,
   ``retried`` (requests sent again), ``failed`` (refused by the server for
   good), ``batches``, ``spilled`` and ``queued``.

@@ -261,6 +261,7 @@ class Shipper:
     _done: int
     _flushing: int
     _closing: bool
+    _closed: bool
     _deadline: float
     _thread: threading.Thread | None
     _spill: _Spill | None
@@ -310,6 +311,7 @@ class Shipper:
         self._done = 0
         self._flushing = 0
         self._closing = False
+        self._closed = False
         self._deadline = 0.0
         self._thread: threading.Thread | None = None
         self._spill = _Spill(self.spill_path) if self.spill_path is not None else None
@@ -326,7 +328,7 @@ class Shipper:
             if type(line) is not bytes:
                 line = _as_bytes(line)
             with self._lock:
-                if not (self._closing or self._spilling) and len(self._buffer) < self.max_buffer:
+                if not self._spilling and len(self._buffer) < self.max_buffer:
                     self._buffer.append(line)
                     self._accepted += 1
                     if (
@@ -345,10 +347,7 @@ class Shipper:
     __call__ = write
 
     def _overflow(self, line: bytes) -> str | None:
-        """The buffer is full, spilling, or closed (lock held): spill, or count the loss."""
-        if self._closing:
-            self._counts["dropped"] += 1
-            return "closed"
+        """The buffer is full or spilling (lock held): spill, or count the loss."""
         if self._spill is None:
             self._counts["dropped"] += 1
             return "full"
@@ -368,14 +367,11 @@ class Shipper:
             self._start()
 
     def _report_lost(self, why: str) -> None:
-        if why == "closed":
-            _faults.report("shipping", f"{self.name}: line written after close() was dropped")
-        else:
-            _faults.report(
-                "shipping",
-                f"{self.name}: buffer full ({self.max_buffer} lines), dropping lines "
-                "(set spill_path= to keep them on disk instead)",
-            )
+        _faults.report(
+            "shipping",
+            f"{self.name}: buffer full ({self.max_buffer} lines), dropping lines "
+            "(set spill_path= to keep them on disk instead)",
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Ship everything accepted so far now; True when it has all been dealt with in time."""
@@ -408,8 +404,15 @@ class Shipper:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout + 1.0)
         with self._cond:
-            if self._spill is not None and (thread is None or not thread.is_alive()):
+            if thread is not None and thread.is_alive():
+                return  # stuck in a request: it keeps its lines and closes them when it ends
+            self._abandon([])  # lines written while closing, after the sender stopped
+            if self._spill is not None:
                 self._spill.close()
+                self._spill = None
+            self._thread = None
+            self._closing = False
+            self._closed = True
         self._release()
         _unregister(self)
 
@@ -423,6 +426,15 @@ class Shipper:
     # -- the sender thread -------------------------------------------------------------------
 
     def _start(self) -> None:
+        if self._closed:  # written to after close(): open again
+            self._closed = False
+            _register(self)
+            if self.spill_path is not None:
+                self._spill = _Spill(self.spill_path)
+                leftovers = self._spill.adopt_leftovers()
+                if leftovers:
+                    self._spilling = True
+                    self._accepted += leftovers
         thread = threading.Thread(target=self._run, name=f"tracelog-{self.name}", daemon=True)
         self._thread = thread
         thread.start()
@@ -566,9 +578,7 @@ class Shipper:
     def _after_fork_in_child(self) -> None:
         if self.spill_path is not None:
             self.spill_path = f"{self.spill_path}.{os.getpid()}"
-        closing = self._closing
         self._fresh_state()
-        self._closing = closing
         self._forked()
 
 
