@@ -26,9 +26,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, obje
     """One line per library, written by that library (in a child process: loguru and
     OpenTelemetry change global state)."""
     out = tmp_path_factory.mktemp("corpus")
-    subprocess.run(
-        [sys.executable, str(DATA / "make_corpus.py"), str(out)], check=True, timeout=60
-    )
+    subprocess.run([sys.executable, str(DATA / "make_corpus.py"), str(out)], check=True, timeout=60)
     lines = {p.stem: json.loads(p.read_text()) for p in out.glob("*.log")}
     otel_trace, otel_span = (out / "otel_ids.txt").read_text().split()
     lines["_otel_ids"] = {"trace_id": otel_trace, "span_id": otel_span}
@@ -67,11 +65,13 @@ class TestRecogniseGenerated:
         assert "order placed" == rec.message
         assert "warning" == rec.level
         assert expected_trace == rec.trace_id
-        assert rec.time is not None and abs(time.time() - rec.time) < 3600 * 24
+        assert rec.time is not None
+        assert abs(time.time() - rec.time) < 3600 * 24
         if has_logger:
             assert "shop.orders" == rec.logger
         if has_span:
-            assert rec.span_id is not None and len(rec.span_id) == 16
+            assert rec.span_id is not None
+            assert len(rec.span_id) == 16
         if has_service:
             assert "shop" == rec.service
         assert not {"message", "event", "msg", "body", "trace_id"} & set(rec.fields())
@@ -80,7 +80,8 @@ class TestRecogniseGenerated:
     def test_tracelog_spans(self, corpus: dict[str, dict[str, object]], schema: str) -> None:
         rec = recognise(corpus[f"tracelog-{schema}"])
         assert "charge card" == rec.span_name
-        assert rec.parent_span_id is not None and len(rec.parent_span_id) == 16
+        assert rec.parent_span_id is not None
+        assert len(rec.parent_span_id) == 16
         assert {"order_id": 17} == rec.fields()
 
 
@@ -97,11 +98,13 @@ class TestRecogniseForeign:
             assert "order placed" == rec.message
             assert "warning" == rec.level
             assert TRACE_ID == rec.trace_id
-            assert rec.time is not None and abs(rec.time - 1795592434.123) < 0.001, line
+            assert rec.time is not None
+            assert abs(rec.time - 1795592434.123) < 0.001, line
 
     def test_names(self) -> None:
         slog, zap, pino, bunyan = (
-            recognise(orjson.loads(line)) for line in (DATA / "foreign.log").read_bytes().splitlines()
+            recognise(orjson.loads(line))
+            for line in (DATA / "foreign.log").read_bytes().splitlines()
         )
         assert "shop" == slog.service
         assert "shop.orders" == zap.logger
@@ -181,7 +184,8 @@ class TestParse:
     def test_invalid_utf8_is_replaced(self) -> None:
         skipped = Skipped()
         rec = parse(b'{"message": "caf\xe9", "level": "info"}', skipped)
-        assert rec is not None and "caf\ufffd" == rec.message
+        assert rec is not None
+        assert "caf\ufffd" == rec.message
         assert 1 == skipped.bad_utf8
 
     def test_gcp_trace_resource_name(self) -> None:

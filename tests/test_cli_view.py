@@ -94,18 +94,18 @@ class TestFilters:
             (["--level", "warning"], 2),
             (["--level", "ERROR"], 2),
             (["--service", "payments"], 49),
-            (["--service", "payments", "--service", "shop"], 98),
-            (["--logger", "shop"], 41),
+            (["--service", "payments", "--service", "shop"], 105),
+            (["--logger", "shop"], 48),
             (["--logger", "shop.inventory"], 16),
             (["--logger", "shop.inv"], 0),
             (["--grep", "declined"], 1),
             (["--where", "order_id=1005"], 6),
             (["--where", "status=402"], 3),
             (["--where", "status!=200", "--logger", "tracelog.access"], 2),
-            (["--where", "service=shop"], 49),
+            (["--where", "service=shop"], 56),
             (["--since", "2099-01-01"], 0),
             (["--until", "2000-01-01"], 0),
-            (["--since", "2000-01-01T00:00", "--until", "2099-01-01T00:00:00Z"], 98),
+            (["--since", "2000-01-01T00:00", "--until", "2099-01-01T00:00:00Z"], 105),
         ],
     )
     def test_each_filter(
@@ -115,14 +115,19 @@ class TestFilters:
         assert 0 == status, err
         assert count == len(out.splitlines())
 
-    def test_relative_since(self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def test_relative_since(
+        self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
         log = tmp_path / "a.log"
         log.write_bytes(line(message="old") + b"\n" + line(timestamp=now, message="new") + b"\n")
         _, out, _ = cli(capsysbinary, "view", "--since", "10m", str(log))
-        assert b"new" in out and b"old" not in out
+        assert b"new" in out
+        assert b"old" not in out
 
-    def test_bad_filter_value_is_a_usage_error(self, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def test_bad_filter_value_is_a_usage_error(
+        self, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
         with pytest.raises(SystemExit) as exit_info:
             main(["view", "--level", "loud"])
         assert 2 == exit_info.value.code
@@ -130,7 +135,9 @@ class TestFilters:
 
 
 class TestPretty:
-    def test_rows_are_aligned_and_readable(self, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def test_rows_are_aligned_and_readable(
+        self, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
         _, out, _ = cli(capsysbinary, "view", "--grep", "charge failed", *DEMO)
         text = out.decode()
         assert "ERROR payments" in text
@@ -143,13 +150,11 @@ class TestPretty:
         log = tmp_path / "a.log"
         evil = "\x1b[2J\x1b]0;pwned\x07\u202e"
         log.write_bytes(
-            line(message=f"hi {evil}", user=evil)
-            + b"\n"
-            + f"plain text {evil}".encode()
-            + b"\n"
+            line(message=f"hi {evil}", user=evil) + b"\n" + f"plain text {evil}".encode() + b"\n"
         )
         _, out, _ = cli(capsysbinary, "view", str(log))
-        assert b"\x1b" not in out and b"\x07" not in out
+        assert b"\x1b" not in out
+        assert b"\x07" not in out
         assert "\u202e".encode() not in out
         assert rb"hi \x1b[2J\x1b]0;pwned\x07\u202e" in out
         assert rb"plain text \x1b[2J" in out
@@ -220,12 +225,11 @@ class TestInputs:
     def test_missing_file_is_reported_and_others_still_read(
         self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
     ) -> None:
-        status, out, err = cli(
-            capsysbinary, "view", "--json", str(tmp_path / "nope.log"), DEMO[0]
-        )
+        status, out, err = cli(capsysbinary, "view", "--json", str(tmp_path / "nope.log"), DEMO[0])
         assert 1 == status
-        assert "cannot read" in err and "nope.log" in err
-        assert 49 == len(out.splitlines())
+        assert "cannot read" in err
+        assert "nope.log" in err
+        assert 56 == len(out.splitlines())
 
     def test_python_dash_m(self) -> None:
         result = command("--help")
@@ -283,7 +287,8 @@ class TestBadInput:
                 stderr=subprocess.PIPE,
                 env=env,
             )
-            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout is not None
+            assert proc.stderr is not None
             proc.stdout.readline()
             proc.stdout.close()  # like `| head -1`
             err = proc.stderr.read()
@@ -303,7 +308,8 @@ class TestFollow:
             stderr=subprocess.PIPE,
             env=env,
         )
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         try:
             assert b"first" in proc.stdout.readline()
             with log.open("ab") as handle:

@@ -96,6 +96,7 @@ def shop_app(payments_url: str) -> Callable[..., Iterable[bytes]]:
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     response.read()
+                log.info("payment accepted", order_id=order, status=response.status)
             except urllib.error.HTTPError as error:
                 log.error("payment refused", order_id=order, status=error.code)
                 return _reply(start_response, "402 Payment Required", {"order": order})

@@ -146,6 +146,8 @@ def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[byte
 
     Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast.
     """
+    if not needle:
+        raise ValueError("scan() needs something to look for")
     size = 4 * CHUNK
     buffer = bytearray(size)
     view = memoryview(buffer)
@@ -188,6 +190,8 @@ def _hits(
     while pos >= 0:
         line_start = buffer.rfind(b"\n", start, pos) + 1 or start
         line_end = buffer.find(b"\n", pos, end) + 1
+        if not line_end:
+            return
         if line_end - line_start > MAX_LINE:
             skipped.too_long += 1
         else:

@@ -287,7 +287,7 @@ class Record:
 
     def fields(self) -> dict[str, Any]:
         """The fields no column shows, in the line's order."""
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in self.obj.items():
             if key in self.used or key in _NOISE or value == {} or _is_dataset(key, value):
                 continue

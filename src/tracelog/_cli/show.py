@@ -278,6 +278,9 @@ def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[R
 def run(args: argparse.Namespace) -> int:
     prefix = args.trace.strip().lower()
     skipped = Skipped()
+    if not prefix:
+        skipped.error("give a trace id (a prefix of it is enough)")
+        return 2
     found = collect(prefix, args.files, skipped)
     if len(found) != 1:
         if found:

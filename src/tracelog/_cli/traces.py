@@ -51,11 +51,15 @@ class Aggregates:
                     index = 21
                     key = f[21]
                     while key in _SPAN_KEYS:
+                        if b"\\" in f[index + 2]:
+                            raise IndexError  # escaped text: needs the full parse
                         index += 4
                         key = f[index]
                     if key == b"service":
                         service: bytes | None = f[index + 2]
-                    elif b'"service":' in f[-1]:
+                        if b"\\" in f[index + 2]:
+                            raise IndexError
+                    elif b'"service":' in line:
                         raise IndexError  # somewhere else: needs the full parse
                     else:
                         service = None
@@ -65,7 +69,7 @@ class Aggregates:
                     ts = f[3]
                     entry = by_trace.get(f[19])
                     if entry is None:
-                        services = set() if service is None else {service}
+                        services = {service} if service else set()
                         by_trace[f[19]] = [ts, ts, 1, services, rank, f[15], rank >= _ERROR]
                         continue
                     if ts < entry[START]:
@@ -74,7 +78,7 @@ class Aggregates:
                     elif ts > entry[END]:
                         entry[END] = ts
                     entry[LINES] += 1
-                    if service is not None:
+                    if service:
                         entry[SERVICES].add(service)
                     if rank > entry[WORST]:
                         entry[WORST] = rank

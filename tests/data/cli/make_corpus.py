@@ -34,7 +34,9 @@ def tracelog_lines() -> dict[str, str]:
     lines = {}
     for schema in ("default", "ecs", "otel", "gcp"):
         buffer = io.StringIO()
-        tracelog.configure(level="INFO", format="json", schema=schema, stream=buffer, service="shop")
+        tracelog.configure(
+            level="INFO", format="json", schema=schema, stream=buffer, service="shop"
+        )
         with tracelog.trace(trace_id=TRACE_ID), tracelog.span("charge card"):
             tracelog.get_logger("shop.orders").warning("order placed", order_id=17)
         tracelog.reset()
@@ -52,7 +54,11 @@ def structlog_lines() -> dict[str, str]:
     ):
         buffer = io.StringIO()
         structlog.configure(
-            processors=[structlog.processors.add_log_level, stamper, structlog.processors.JSONRenderer()],
+            processors=[
+                structlog.processors.add_log_level,
+                stamper,
+                structlog.processors.JSONRenderer(),
+            ],
             logger_factory=structlog.PrintLoggerFactory(file=buffer),
             cache_logger_on_first_use=False,
         )
