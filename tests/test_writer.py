@@ -8,11 +8,13 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from orjson import OPT_APPEND_NEWLINE as APPEND_NEWLINE
 
 import tracelog
 from tracelog import _faults, _writer
@@ -145,6 +147,24 @@ class TestBackgroundWriter:
 
         assert writer.flush(10) is True
         assert b"a\nb\n" == out.getvalue()
+
+    def test_a_long_queue_holds_compact_lines(self) -> None:
+        output = Gated()
+        writer = BackgroundWriter(output, queue_size=5000)
+        lines = 5000
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(lines):
+                writer.write(orjson.dumps({"n": n, "pad": "x" * 100}, option=APPEND_NEWLINE))
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+            output.gate.set()
+        writer.flush(10)
+
+        assert held < lines * 1024  # orjson's own bytes keep a 4 KiB buffer each
+        assert lines == len(output.lines)
 
     def test_bad_options(self) -> None:
         with pytest.raises(ValueError, match="overflow='x' is not one of drop, block"):

@@ -37,7 +37,11 @@ BATCH_LINES = 512
 BATCH_BYTES = 64 * 1024
 EXIT_TIMEOUT = 5.0
 NOTICE_INTERVAL = 1.0
+LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, not per line
 _IDLE_WAIT = 1.0
+#: Queued lines beyond this many are stored compacted: orjson's bytes keep a ~4 KiB buffer
+#: each, and a full queue of those would hold 4 KiB a line.
+LOOSE_LINES = 1024
 
 
 class _Marker:
@@ -72,6 +76,7 @@ class BackgroundWriter:
             raise ValueError(f"queue_size={queue_size!r} must be a positive integer")
         self.output = output
         self.capacity = queue_size
+        self._loose = min(queue_size, LOOSE_LINES)
         self.block = overflow == "block"
         self.notice = notice
         self._write_lines = getattr(output, "write_lines", None)
@@ -84,6 +89,7 @@ class BackgroundWriter:
     def _fresh_state(self) -> None:
         """Locks, thread and counters as a new writer (also what a forked child starts from)."""
         self._idle = True
+        self._urgent = False
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._wakeup = threading.Lock()
@@ -112,12 +118,12 @@ class BackgroundWriter:
 
     def write(self, line: bytes | str) -> None:
         queue = self._queue
-        if len(queue) < self.capacity:
+        if len(queue) < self._loose:
             queue.append(line)
             if self._idle:
                 self._wake()
             return
-        self._overflow(line)
+        self._backlog(line)
 
     __call__ = write
 
@@ -128,6 +134,7 @@ class BackgroundWriter:
             return False  # an output flushing from inside the writer would wait for itself
         marker = _Marker()
         self._queue.append(marker)
+        self._urgent = True
         self._wake()
         while not marker.done.wait(0.05 if deadline is None else min(0.05, _left(deadline, 0))):
             if deadline is not None and time.monotonic() >= deadline:
@@ -142,6 +149,7 @@ class BackgroundWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         self.flush(timeout)
         self._stopping = True
+        self._urgent = True
         try:
             self._wakeup.release()
         except RuntimeError:
@@ -193,6 +201,15 @@ class BackgroundWriter:
                 return
             self._thread = thread
 
+    def _backlog(self, line: bytes | str) -> None:
+        """The queue is long: keep the line compact, or apply the overflow policy when full."""
+        if len(self._queue) < self.capacity:
+            self._queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
+            if self._idle:
+                self._wake()
+            return
+        self._overflow(line)
+
     def _overflow(self, line: bytes | str) -> None:
         if self._sync:
             self._queue.append(line)
@@ -216,7 +233,7 @@ class BackgroundWriter:
                             break
                 finally:
                     self._blocked -= 1
-            self._queue.append(line)
+            self._queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
             if self._idle:
                 self._wake()
             return
@@ -239,6 +256,9 @@ class BackgroundWriter:
                     if not queue:  # re-check after saying so: a caller may have missed it
                         self._wakeup.acquire(timeout=_IDLE_WAIT)
                     self._idle = False
+                    if not self._urgent and len(queue) < BATCH_LINES:
+                        time.sleep(LINGER)
+                    self._urgent = False
                     continue
                 try:
                     self._write_batch()
