@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tracelog import outputs, propagation
 from tracelog._native import BoundLogger, get_logger
+from tracelog.buffering import RateLimit, Sampling, TraceBuffer
 from tracelog.config import ConfigurationError, configure, reset
 from tracelog.context import (
     TraceContext,
@@ -21,6 +22,9 @@ from tracelog.outputs import flush, stats
 __all__ = [
     "BoundLogger",
     "ConfigurationError",
+    "RateLimit",
+    "Sampling",
+    "TraceBuffer",
     "TraceContext",
     "bind",
     "configure",

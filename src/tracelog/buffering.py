@@ -29,6 +29,7 @@ __all__ = [
     "Sampling",
     "TraceBuffer",
     "buffer_trace",
+    "finish_trace",
     "flush",
     "mark_failed",
     "stats",
@@ -516,6 +517,30 @@ def mark_failed() -> None:
         trace_id = context.current_trace_id()
         if gate is not None and gate.buffer is not None and trace_id is not None:
             gate._fail(trace_id)
+    except Exception as error:
+        _faults.report("buffering", error)
+
+
+def finish_trace(status: int | None = None, *, failed: bool = False) -> None:
+    """The current request is over: write its held lines if it failed, else let them go.
+
+    It failed with ``failed=True`` or an HTTP ``status`` of 500 and up. For
+    middlewares that set the trace context themselves rather than with a
+    ``trace()`` block (whose end is seen without help); call it while the
+    request's context is still current. Cheap, and a no-op, without a
+    TraceBuffer.
+    """
+    gate = _active
+    if gate is None or gate.buffer is None:
+        return
+    try:
+        trace_id = context.current_trace_id()
+        if trace_id is None:
+            return
+        if failed or (status is not None and status >= 500):
+            gate._fail(trace_id)
+        with gate._lock:
+            gate._forget(trace_id, "discarded")
     except Exception as error:
         _faults.report("buffering", error)
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from tracelog import context
+from tracelog.buffering import finish_trace
 from tracelog.integrations._common import (
     MAX_PATH_LENGTH,
     header_name,
@@ -114,6 +115,7 @@ class TraceMiddleware:
             elif not complete:
                 raise  # the response is half sent: let the server cut the connection
         finally:
+            finish_trace(status)  # a 5xx writes the request's held debug lines
             if self._access_log:
                 path = scope.get("path", "")
                 if len(path) > MAX_PATH_LENGTH:

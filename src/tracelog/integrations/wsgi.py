@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracelog import context
+from tracelog.buffering import finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import (
     environ_key,
@@ -151,6 +152,7 @@ class _TracedBody:
             if close is not None:
                 close()
         finally:
+            finish_trace(request.status)  # a 5xx writes the request's held debug lines
             if self._access_log:
                 log_access(
                     request.method,
