@@ -156,6 +156,7 @@ def main() -> None:
                 # The sender thread asleep (one batch, sent at flush): the write() path alone.
                 shipper = make(batch_size=big, batch_interval=3600)
                 idle.append(per_call_ns(shipper.write, data))
+                shipper.batch_size = 1000  # then ship in ordinary batches
                 shipper.flush(120)
                 shipper.close(5)
                 # The sender thread shipping while the caller writes: what the GIL adds.

@@ -81,6 +81,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         content_type: str = "text/plain; charset=utf-8",
         headers: dict[str, str] | None = None,
     ) -> None:
+        if getattr(self, "lose_answer", False):  # done, but the client never hears of it
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(status)
         if body or status != 204:
             self.send_header("Content-Type", content_type)
@@ -104,6 +108,7 @@ class HttpReceiver:
         self.rejections: list[tuple[int, str]] = []
         self.delay = 0.0
         self._faults: list[tuple[int, float | None]] = []
+        self._lost_answers = 0
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -160,6 +165,11 @@ class HttpReceiver:
         with self.lock:
             self._faults.extend([(status, retry_after)] * times)
 
+    def lose_answers(self, times: int = 1) -> None:
+        """Carry out the next ``times`` requests but cut the connection instead of answering."""
+        with self.lock:
+            self._lost_answers += times
+
     def _track(self, conn: socket.socket, alive: bool) -> None:
         with self.lock:
             if alive:
@@ -187,6 +197,9 @@ class HttpReceiver:
             if request.headers.get(name) != value:
                 self._reject(request, 401, f"missing or wrong {name} header")
                 return
+        with self.lock:
+            request.lose_answer = self._lost_answers > 0  # type: ignore[attr-defined]
+            self._lost_answers -= 1 if self._lost_answers else 0
         self.handle(request, body)
 
     def _reject(
@@ -348,6 +361,7 @@ class ElasticsearchReceiver(HttpReceiver):
         self.documents: dict[str, list[dict[str, Any]]] = {}
         self.preset = dict(mappings or {})
         self.mappings: dict[str, dict[str, str]] = {}
+        self.ids: dict[str, set[str]] = {}
         self._item_faults: list[int] = []
         super().__init__(expect_headers)
 
@@ -386,14 +400,14 @@ class ElasticsearchReceiver(HttpReceiver):
             return
         items = []
         with self.lock:
-            for op, index, source in operations:
-                items.append({op: self._index_one(op, index, source)})
+            for op, index, source, doc_id in operations:
+                items.append({op: self._index_one(op, index, source, doc_id)})
         errors = any("error" in next(iter(item.values())) for item in items)
         answer = orjson.dumps({"took": 1, "errors": errors, "items": items})
         request.answer(200, answer, "application/json")
 
     @staticmethod
-    def _parse(data: bytes, default_index: str | None) -> list[tuple[str, str, Any]]:
+    def _parse(data: bytes, default_index: str | None) -> list[tuple[str, str, Any, Any]]:
         if not data:
             raise ValueError("request body is required")
         if not data.endswith(b"\n"):
@@ -436,11 +450,13 @@ class ElasticsearchReceiver(HttpReceiver):
                 if not isinstance(source, dict):
                     raise ValueError(f"source line [{position + 1}] is not a JSON object")
                 position += 1
-            operations.append((op, index, source))
+            operations.append((op, index, source, meta.get("_id")))
         return operations
 
-    def _index_one(self, op: str, index: str, source: Any) -> dict[str, Any]:
-        base = {"_index": index, "_id": uuid.uuid4().hex[:20]}
+    def _index_one(self, op: str, index: str, source: Any, doc_id: Any = None) -> dict[str, Any]:
+        if doc_id is not None and not isinstance(doc_id, str):
+            doc_id = None
+        base = {"_index": index, "_id": doc_id or uuid.uuid4().hex[:20]}
         if self._item_faults:
             status = self._item_faults.pop(0)
             return {
@@ -467,6 +483,10 @@ class ElasticsearchReceiver(HttpReceiver):
                 "illegal_argument_exception",
                 "data stream timestamp field [@timestamp] is missing",
             )
+        ids = self.ids.setdefault(index, set())
+        if doc_id is not None and doc_id in ids:
+            reason = f"[{doc_id}]: version conflict, document already exists"
+            return self._item_error(base, "version_conflict_engine_exception", reason, 409)
         mapping = self.mappings.setdefault(index, {"@timestamp": "date", **self.preset})
         problem = _mapping_conflict(mapping, fields)
         if problem is not None:
@@ -479,6 +499,7 @@ class ElasticsearchReceiver(HttpReceiver):
             for cut in range(1, len(parts)):
                 mapping.setdefault(".".join(parts[:cut]), "object")
         self.documents.setdefault(index, []).append(source)
+        ids.add(base["_id"])
         backing = f".ds-{index}-000001" if is_stream else index
         return {
             **base,

@@ -209,6 +209,30 @@ class TestElasticsearch:
         assert shipper.flush(10)
         assert list(range(8)) == numbers(receiver.all_documents())
 
+    def test_a_request_retried_after_its_answer_was_lost_indexes_nothing_twice(
+        self, receiver: ElasticsearchReceiver, shippers: list[Elasticsearch]
+    ) -> None:
+        receiver.lose_answers(1)
+        shipper = elasticsearch(
+            shippers, receiver.url, index="logs-shop-default", batch_size=10, batch_interval=60
+        )
+        for number in range(10):
+            shipper.write(ecs_line(number))
+        assert shipper.flush(20)
+        assert list(range(10)) == numbers(receiver.all_documents())
+        stats = shipper.stats()
+        assert (10, 0, 1) == (stats["written"], stats["failed"], stats["retried"])
+
+    def test_ids_follow_the_content(self) -> None:
+        shipper = Elasticsearch("http://127.0.0.1:9", index="logs-shop-default")
+        first, second = shipper.body([ecs_line(1), ecs_line(1)]).splitlines()[::2]
+        assert first == second
+        assert b'"_id":"' in first
+        plain = Elasticsearch("http://127.0.0.1:9", index="i", idempotent=False)
+        assert b'{"create":{"_index":"i"}}\n' == plain.body([ecs_line(1)]).splitlines(True)[0]
+        shipper.close(0)
+        plain.close(0)
+
     def test_api_key_auth(self, shippers: list[Elasticsearch]) -> None:
         key = base64.b64encode(b"id:secret").decode()
         with ElasticsearchReceiver(expect_headers={"Authorization": f"ApiKey {key}"}) as receiver:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import os
 import re
 import ssl
@@ -58,6 +59,11 @@ class Elasticsearch(Shipper):
       key, or ``(id, api_key)``, sent as ``Authorization: ApiKey ...``.
     - ``pipeline``: an ingest pipeline to run on every document.
     - ``compress``: gzip request bodies.
+    - ``idempotent``: give each document an ``_id`` derived from its content, so
+      that a request retried after a timeout (which the cluster may have
+      carried out) cannot index a line twice; a ``409`` for such a document
+      means it is already there. Two identical lines (same timestamp to the
+      microsecond, same fields) are then one document, as Loki does too.
     - batching, buffer, spill, retries: see :class:`tracelog.shipping.Shipper`.
     """
 
@@ -73,6 +79,7 @@ class Elasticsearch(Shipper):
         headers: Mapping[str, str] | None = None,
         pipeline: str | None = None,
         compress: bool = False,
+        idempotent: bool = True,
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         level: int | str | None = None,
@@ -105,6 +112,7 @@ class Elasticsearch(Shipper):
         self._path = BULK_PATH + (f"?pipeline={pipeline}" if pipeline else "")
         self.index = index
         self.compress = compress
+        self.idempotent = idempotent
         self._actions: dict[str, bytes] = {}
         super().__init__(
             level=level,
@@ -118,13 +126,16 @@ class Elasticsearch(Shipper):
             close_timeout=close_timeout,
         )
 
-    def _action(self, index: str) -> bytes:
-        action = self._actions.get(index)
-        if action is None:
-            action = orjson.dumps({"create": {"_index": index}}) + b"\n"
+    def _action(self, index: str, document: bytes) -> bytes:
+        prefix = self._actions.get(index)
+        if prefix is None:
+            prefix = b'{"create":{"_index":' + orjson.dumps(index)
             if len(self._actions) < 1000:
-                self._actions[index] = action
-        return action
+                self._actions[index] = prefix
+        if not self.idempotent:
+            return prefix + b"}}\n"
+        digest = hashlib.blake2b(document, digest_size=15).digest()
+        return prefix + b',"_id":"' + base64.urlsafe_b64encode(digest) + b'"}}\n'
 
     def _document(self, line: bytes) -> tuple[str, bytes]:
         fields = parse_line(line)
@@ -144,7 +155,7 @@ class Elasticsearch(Shipper):
         parts: list[bytes] = []
         for raw in lines:
             index, document = self._document(raw.rstrip(b"\r\n"))
-            parts.append(self._action(index))
+            parts.append(self._action(index, document))
             parts.append(document)
             parts.append(b"\n")
         return b"".join(parts)
@@ -187,8 +198,8 @@ class Elasticsearch(Shipper):
             if not isinstance(result, dict):
                 result = {}
             status = result.get("status", 0)
-            if 200 <= status < 300:
-                shipped += 1
+            if 200 <= status < 300 or (status == 409 and self.idempotent):
+                shipped += 1  # 409: indexed by an earlier attempt whose answer was lost
             elif status == 429 or status >= 500:
                 retry.append(line)
             else:
