@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tracelog import context
+from tracelog.buffering import finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import header_name
 from tracelog.propagation import REQUEST_ID_HEADER, from_values, inject
@@ -76,10 +77,11 @@ def _prerun(task_id: Any = None, task: Any = None, **_: Any) -> None:
         pass
 
 
-def _postrun(task_id: Any = None, **_: Any) -> None:
+def _postrun(task_id: Any = None, state: Any = None, **_: Any) -> None:
     with _lock:
         token = _tokens.pop(str(task_id), None)
     if token is not None:
+        finish_trace(failed=state == "FAILURE")  # a failed task writes its held debug lines
         try:
             context._current.reset(token)
         except ValueError:

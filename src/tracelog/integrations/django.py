@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import context
+from tracelog.buffering import finish_trace
 from tracelog.integrations._common import (
     environ_key,
     extract_environ,
@@ -99,6 +100,7 @@ class TraceMiddleware:
                 response[self._rid_display] = rid_value
         except Exception:
             pass
+        finish_trace(getattr(response, "status_code", None))  # a 5xx writes held debug lines
         if self._access_log:
             meta = request.META
             address, port = meta.get("REMOTE_ADDR"), meta.get("REMOTE_PORT")
