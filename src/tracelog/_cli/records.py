@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
@@ -444,26 +444,37 @@ def _compact(value: Any) -> str:
         return repr(value)
 
 
-def parse(line: bytes, skipped: Any) -> Record | None:
-    """The record for one line, or None (counted on ``skipped``) when it is not a JSON object."""
-    import orjson
+def parse(
+    line: bytes, skipped: Any, loads: Callable[[bytes | str], Any] | None = None
+) -> Record | None:
+    """The record for one line, or None (counted on ``skipped``) when it is not a JSON object.
 
+    ``loads`` defaults to orjson's; a command that parses only a few lines passes the standard
+    library's, which starts faster.
+    """
+    if loads is None:
+        import orjson
+
+        loads = orjson.loads
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        obj = loads(line)
+    except ValueError:  # orjson's and json's decode errors, and invalid UTF-8, are ValueErrors
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             text = line.decode("utf-8", "replace")
             try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError:
+                obj = loads(text)
+            except ValueError:
                 skipped.not_json += 1
                 return None
             skipped.bad_utf8 += 1
         else:
             skipped.not_json += 1
             return None
+    except RecursionError:  # deeply nested arrays
+        skipped.not_json += 1
+        return None
     if not isinstance(obj, dict):
         skipped.not_object += 1
         return None

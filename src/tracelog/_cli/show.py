@@ -52,6 +52,9 @@ class Span:
         if rec.time is not None:
             began = rec.time
             took = rec.obj.get("duration_ms")
+            if took is None:  # ECS: event.duration, in nanoseconds
+                took = rec.get("event.duration")
+                took = took / 1e6 if isinstance(took, (int, float)) else None
             if isinstance(took, (int, float)) and not isinstance(took, bool) and took > 0:
                 began = rec.time - took / 1000  # a line that says how long its work took
             self.cover(began, rec.time)
@@ -267,9 +270,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[Record]]:
+    import json
+
     found: dict[str, list[Record]] = {}
     for line in scan(files, prefix.encode(), skipped):
-        rec = parse(line, skipped)
+        rec = parse(line, skipped, json.loads)
         if rec is not None and rec.trace_id and rec.trace_id.startswith(prefix):
             found.setdefault(rec.trace_id, []).append(rec)
     return found
