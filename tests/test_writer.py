@@ -129,8 +129,7 @@ class TestBackgroundWriter:
         writer.write(b"late\n")
 
         assert b"late\n" == out.getvalue()
-        assert writer._thread is not None
-        assert not writer._thread.is_alive()
+        assert writer._thread is None or not writer._thread.is_alive()
 
     def test_flush_writes_inline_when_the_thread_is_gone(self) -> None:
         out = io.BytesIO()
@@ -138,7 +137,10 @@ class TestBackgroundWriter:
         writer.write(b"a\n")
         writer.flush(10)
         writer._stopping = True
-        writer._wakeup.release()
+        try:
+            writer._wakeup.release()
+        except RuntimeError:  # already released
+            pass
         assert writer._thread is not None
         writer._thread.join(10)
         writer._idle = False  # as if the thread had died in the middle of a batch

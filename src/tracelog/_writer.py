@@ -34,7 +34,6 @@ from tracelog import _faults
 __all__ = ["BackgroundWriter", "close_all", "flush_all", "install", "installed", "stats_all"]
 
 BATCH_LINES = 512
-BATCH_BYTES = 64 * 1024
 EXIT_TIMEOUT = 5.0
 NOTICE_INTERVAL = 1.0
 LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, not per line
@@ -42,15 +41,6 @@ _IDLE_WAIT = 1.0
 #: Queued lines beyond this many are stored compacted: orjson's bytes keep a ~4 KiB buffer
 #: each, and a full queue of those would hold 4 KiB a line.
 LOOSE_LINES = 1024
-
-
-class _Marker:
-    """A flush request travelling through the queue behind the lines it waits for."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
 
 
 class BackgroundWriter:
@@ -98,6 +88,11 @@ class BackgroundWriter:
         self._space = threading.Condition(threading.Lock())
         self._blocked = 0
         self._count_lock = threading.Lock()
+        # Lines taken off the queue and lines written, for flush(): only the writer adds to them.
+        self._taken = 0
+        self._done = 0
+        self._progress = threading.Condition(threading.Lock())
+        self._flushers = 0
         self._dropped = 0
         self._noticed = 0
         self._last_notice = 0.0
@@ -132,16 +127,26 @@ class BackgroundWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         if threading.get_ident() == self._thread_id:
             return False  # an output flushing from inside the writer would wait for itself
-        marker = _Marker()
-        self._queue.append(marker)
-        self._urgent = True
-        self._wake()
-        while not marker.done.wait(0.05 if deadline is None else min(0.05, _left(deadline, 0))):
+        waiting = len(self._queue)  # read before _taken: the writer counts a line before taking it
+        target = self._taken + waiting
+        if self._done < target:
+            self._urgent = True
+            self._wake()
+        while self._done < target:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             thread = self._thread
             if thread is None or not thread.is_alive():
                 self._drain()  # no thread (it died, or we are shutting down): write it here
+                continue
+            with self._progress:
+                self._flushers += 1
+                try:
+                    if self._done < target:
+                        wait = 0.05 if deadline is None else min(0.05, _left(deadline, 0))
+                        self._progress.wait(wait)
+                finally:
+                    self._flushers -= 1
         return bool(self._flush_output(deadline))
 
     def close(self, timeout: float | None = None, *, close_output: bool = True) -> None:
@@ -168,7 +173,7 @@ class BackgroundWriter:
         counts: dict[str, int] = {"written": 0, "dropped": 0, "retried": 0, "failed": 0}
         counts.update(inner)
         counts["dropped"] = counts.get("dropped", 0) + self._dropped
-        counts["queued"] = sum(1 for item in list(self._queue) if type(item) is not _Marker)
+        counts["queued"] = len(self._queue)
         counts["queue_size"] = self.capacity
         return counts
 
@@ -274,26 +279,19 @@ class BackgroundWriter:
 
     def _write_batch(self) -> None:
         queue = self._queue
-        batch: list[Any] = []
-        size = 0
-        marker: _Marker | None = None
         with self._io_lock:
-            while queue and len(batch) < BATCH_LINES and size < BATCH_BYTES:
-                try:
-                    item = queue.popleft()
-                except IndexError:
-                    break
-                if type(item) is _Marker:
-                    marker = item
-                    break
-                batch.append(item)
-                size += len(item) if type(item) in (bytes, str) else 1
+            count = min(len(queue), BATCH_LINES)
+            self._taken += count  # before taking them: see flush()
+            popleft = queue.popleft
+            batch = [popleft() for _ in range(count)]  # the only consumer: they are there
             if batch:
                 self._emit(batch)
+            self._done += count
             if self._dropped != self._noticed:
-                self._report_drops(marker is not None)
-        if marker is not None:
-            marker.done.set()
+                self._report_drops(self._flushers > 0)
+        if self._flushers:
+            with self._progress:
+                self._progress.notify_all()
         if self._blocked:
             with self._space:
                 self._space.notify_all()
