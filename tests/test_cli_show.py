@@ -105,6 +105,11 @@ class TestShow:
         assert ["c"] == [c.id for c in placeholder.children]
         assert 1 == len(root.errors)
 
+    def test_ecs_event_duration_extends_a_span(self) -> None:
+        records = [recognise(event("r", None, 10.0, "GET /", event={"duration": 250_000_000}))]
+        (root,) = build_tree(records)
+        assert 0.25 == pytest.approx(root.duration)
+
     def test_cycles_in_parent_ids_do_not_hang(self) -> None:
         records = [
             recognise(event("a", "b", 1.0, "x")),

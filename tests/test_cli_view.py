@@ -217,6 +217,25 @@ class TestInputs:
         _, out, _ = cli(capsysbinary, "view", "--json", "--trace", failed_trace, str(packed))
         assert 6 == len(out.splitlines())  # the byte search reads gzip too
 
+    def test_a_pipe_is_shown_as_it_comes(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tracelog", "view", "--json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            for n in range(3):
+                proc.stdin.write(line(n=n) + b"\n")
+                proc.stdin.flush()
+                assert line(n=n) + b"\n" == proc.stdout.readline()  # before stdin ends
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+            proc.stdout.close()
+
     def test_gzip_on_stdin(self) -> None:
         data = gzip.compress(pathlib.Path(DEMO[0]).read_bytes())
         result = command("view", "--json", "--level", "error", input=data)

@@ -85,7 +85,7 @@ class LineSplitter:
             self.rest = b""
             self.skipping = True
             self.skipped.too_long += 1
-        if len(data) > MAX_LINE:  # only a large feed can hold an over-long line
+        if len(data) > MAX_LINE and max(map(len, lines), default=0) > MAX_LINE:
             kept = [line for line in lines if len(line) <= MAX_LINE]
             self.skipped.too_long += len(lines) - len(kept)
             return kept
@@ -130,9 +130,11 @@ def read_batches(paths: Sequence[str], skipped: Skipped) -> Iterator[list[bytes]
     """Every line of every file, in batches (one per chunk read)."""
     for path, stream in _sources(paths, skipped):
         splitter = LineSplitter(skipped)
+        # read1 returns what a pipe has now instead of waiting for a full chunk.
+        read = getattr(stream, "read1", stream.read)
         try:
             while True:
-                data = stream.read(CHUNK)
+                data = read(CHUNK)
                 if not data:
                     break
                 yield splitter.feed(data)

@@ -43,6 +43,7 @@ class Aggregates:
             if (
                 f[1:18:4] == _KEYS
                 and len(f[3]) == 27
+                and f[3][-1] == 90  # "Z": UTC, so the text sorts as the time does
                 and b"\\" not in f[15]
                 and line.endswith(b"}")
                 and (rank := _RANK.get(f[7])) is not None
@@ -130,6 +131,23 @@ def _canonical(seconds: float | None) -> bytes | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)).encode() + b".%06dZ" % micros
 
 
+_second_cache: dict[bytes, float | None] = {}
+
+
+def _seconds(stamp: bytes | None) -> float | None:
+    """Seconds since the epoch of a canonical ``2026-11-25T07:40:34.123456Z``."""
+    if not stamp:
+        return None
+    base = _second_cache.get(stamp[:19])
+    if base is None:
+        base = parse_time(stamp[:19].decode("ascii", "replace") + "Z")
+        if base is None:
+            return parse_time(stamp.decode("ascii", "replace"))
+        _second_cache[stamp[:19]] = base
+    digits = stamp[20:26]
+    return base + int(digits) / 1e6 if digits.isdigit() else base
+
+
 class TraceRow:
     """One trace as the table and ``--json`` show it."""
 
@@ -137,8 +155,8 @@ class TraceRow:
 
     def __init__(self, key: bytes, entry: list[Any]) -> None:
         self.trace_id = key.decode("utf-8", "replace")
-        self.start = parse_time(entry[START].decode()) if entry[START] else None
-        self.end = parse_time(entry[END].decode()) if entry[END] else None
+        self.start = _seconds(entry[START])
+        self.end = _seconds(entry[END])
         self.lines: int = entry[LINES]
         self.services = sorted(s.decode("utf-8", "replace") for s in entry[SERVICES])
         self.level = _NAME.get(entry[WORST], "info")

@@ -199,8 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.extend(_row(style, item) for item in shown)
             if rows:
                 out.write(b"".join(rows))
-            if args.follow:
-                out.flush()
+                out.flush()  # a batch is one read: show it while the next is awaited
         out.flush()
     except KeyboardInterrupt:
         out.flush()
