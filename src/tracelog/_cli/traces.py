@@ -36,30 +36,28 @@ class Aggregates:
 
     def add_lines(self, lines: Iterable[bytes], skipped: Skipped) -> None:
         by_trace = self.by_trace
+        # Locals, not globals: this loop runs once per line.
+        keys, span_keys, ranks, pieces, error = _KEYS, _SPAN_KEYS, _RANK, _PIECES, _ERROR
         for line in lines:
-            f = line.split(b'"', _PIECES)
-            # Fast path for tracelog's own key order with no escapes in the message; anything
-            # else (other shapes, escaped text, odd timestamps) takes the full parse below.
+            f = line.split(b'"', pieces)
+            # Fast path for tracelog's own key order with no escapes in the line; anything else
+            # (other shapes, escaped text, odd timestamps) takes the full parse below.
             if (
-                f[1:18:4] == _KEYS
+                f[1:18:4] == keys
                 and len(f[3]) == 27
                 and f[3][-1] == 90  # "Z": UTC, so the text sorts as the time does
-                and b"\\" not in f[15]
+                and b"\\" not in line  # no escapes: every '"' splits where it seems to
                 and line.endswith(b"}")
-                and (rank := _RANK.get(f[7])) is not None
+                and (rank := ranks.get(f[7])) is not None
             ):
                 try:
                     index = 21
                     key = f[21]
-                    while key in _SPAN_KEYS:
-                        if b"\\" in f[index + 2]:
-                            raise IndexError  # escaped text: needs the full parse
+                    while key in span_keys:
                         index += 4
                         key = f[index]
                     if key == b"service":
                         service: bytes | None = f[index + 2]
-                        if b"\\" in f[index + 2]:
-                            raise IndexError
                     elif b'"service":' in line:
                         raise IndexError  # somewhere else: needs the full parse
                     else:
@@ -71,19 +69,19 @@ class Aggregates:
                     entry = by_trace.get(f[19])
                     if entry is None:
                         services = {service} if service else set()
-                        by_trace[f[19]] = [ts, ts, 1, services, rank, f[15], rank >= _ERROR]
+                        by_trace[f[19]] = [ts, ts, 1, services, rank, f[15], rank >= error]
                         continue
-                    if ts < entry[START]:
-                        entry[START] = ts
-                        entry[MESSAGE] = f[15]
-                    elif ts > entry[END]:
-                        entry[END] = ts
-                    entry[LINES] += 1
+                    if ts < entry[0]:
+                        entry[0] = ts
+                        entry[5] = f[15]
+                    elif ts > entry[1]:
+                        entry[1] = ts
+                    entry[2] += 1
                     if service:
-                        entry[SERVICES].add(service)
-                    if rank > entry[WORST]:
-                        entry[WORST] = rank
-                        entry[ERROR] = entry[ERROR] or rank >= _ERROR
+                        entry[3].add(service)
+                    if rank > entry[4]:
+                        entry[4] = rank
+                        entry[6] = entry[6] or rank >= error
                     continue
             if line.strip():
                 self._add_parsed(line, skipped)
