@@ -86,6 +86,23 @@ def measure(argv: list[str], runs: int) -> tuple[float, int, bytes]:
     return best, peak, output
 
 
+def in_process(args: list[str], runs: int) -> float:
+    """Best time of ``tracelog.cli.main(args)`` in a fresh process, timed inside it."""
+    script = (
+        "import os, sys, time\n"
+        "from tracelog.cli import main\n"
+        "sys.stdout = open(os.devnull, 'w')\n"
+        "started = time.perf_counter()\n"
+        f"main({args!r})\n"
+        "print(time.perf_counter() - started, file=sys.stderr)\n"
+    )
+    best = float("inf")
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        best = min(best, float(done.stderr.strip().splitlines()[-1]))
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=200_000)
@@ -122,6 +139,9 @@ def main() -> None:
             seconds, rss, output = results[name]
             lines = output.count(b"\n")
             print(f"  {name:<34} {seconds:7.3f} s   {rss / 1024:6.1f} MiB   {lines:>6} lines out")
+        print("the same work inside one process (no interpreter start-up, no `import tracelog`):")
+        for name, argv in cases[2:4]:
+            print(f"  {name:<34} {in_process(argv[3:], args.runs):7.3f} s")
         jq = results.get("jq -c 'select(.trace_id==ID)'")
         view = results.get("tracelog view --trace ID --json")
         if jq and view:

@@ -45,6 +45,8 @@ def _escape_one(match: re.Match[str]) -> str:
 
 def escape(text: str) -> str:
     """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
+    if text.isascii() and text.isprintable():
+        return text
     return _CONTROL.sub(_escape_one, text)
 
 

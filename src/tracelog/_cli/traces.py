@@ -156,7 +156,7 @@ class TraceRow:
         self.start = _seconds(entry[START])
         self.end = _seconds(entry[END])
         self.lines: int = entry[LINES]
-        self.services = sorted(s.decode("utf-8", "replace") for s in entry[SERVICES])
+        self.services = [s.decode("utf-8", "replace") for s in sorted(entry[SERVICES])]
         self.level = _NAME.get(entry[WORST], "info")
         self.error: bool = entry[ERROR]
         self.message = _message(entry[MESSAGE])
