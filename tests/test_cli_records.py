@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracelog._cli.reader import Skipped
-from tracelog._cli.records import format_time, level_of, parse, parse_time, recognise
+from tracelog._cli.records import level_of, parse, recognise
+from tracelog._cli.times import format_time, parse_time
 
 DATA = pathlib.Path(__file__).parent / "data" / "cli"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

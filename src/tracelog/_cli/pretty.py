@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from tracelog._cli.records import Record, format_time
+from tracelog._cli.records import Record
+from tracelog._cli.times import format_time
 
 __all__ = ["Style", "colour_wanted", "duration", "escape", "value_text"]
 

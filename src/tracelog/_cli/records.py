@@ -7,19 +7,17 @@ OpenTelemetry's logging instrumentation, Go's slog and zap, pino and bunyan.
 
 from __future__ import annotations
 
-import datetime as _dt
-import time as _time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from tracelog._cli.times import parse_time
 
 __all__ = [
     "LEVEL_RANK",
     "Record",
-    "format_time",
     "level_of",
     "lookup",
     "parse",
-    "parse_time",
     "recognise",
     "trace_id_of",
 ]
@@ -181,74 +179,6 @@ def trace_id_of(value: Any) -> str | None:
     if not text or len(text) > 128 or not text.strip("0-"):
         return None  # all-zero ids (OpenTelemetry's "0") mean "no trace"
     return text
-
-
-_epoch_cache: dict[str, float] = {}
-
-
-def parse_time(value: Any) -> float | None:
-    """Seconds since the epoch from an RFC 3339 string, ``asctime`` or a number (s/ms/us/ns)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-        if number > 1e17:
-            return number / 1e9
-        if number > 1e14:
-            return number / 1e6
-        if number > 1e11:
-            return number / 1e3
-        return number if number > 0 else None
-    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] not in "T ":
-        return None
-    tail = value[19:]
-    fraction = 0.0
-    end = 0
-    if tail[:1] in (".", ","):  # "," is logging's asctime
-        end = 1
-        while end < len(tail) and tail[end].isdigit():
-            end += 1
-        if end > 1:
-            fraction = int(tail[1:end]) / 10 ** (end - 1)
-    key = value[:19] + tail[end:]
-    base = _epoch_cache.get(key)
-    if base is None:
-        try:
-            base = _seconds(value[:19], tail[end:])
-        except (ValueError, OverflowError, OSError):
-            return None
-        if len(_epoch_cache) > 100_000:
-            _epoch_cache.clear()
-        _epoch_cache[key] = base
-    return base + fraction
-
-
-def _seconds(head: str, zone: str) -> float:
-    if zone in ("Z", "z"):
-        zone = "+00:00"
-    elif zone and zone[0] in "+-" and len(zone) == 5 and zone[1:].isdigit():
-        zone = f"{zone[:3]}:{zone[3:]}"
-    elif zone and not (zone[0] in "+-" and len(zone) in (3, 6)):
-        raise ValueError(zone)
-    # A time without an offset (Python's asctime) is local time, as logging wrote it.
-    return _dt.datetime.fromisoformat(head.replace(" ", "T") + zone).timestamp()
-
-
-_second_cache: dict[int, str] = {}
-
-
-def format_time(seconds: float | None) -> str:
-    """``2026-11-25 07:40:34.123`` in UTC, the width of every row in the CLI."""
-    if seconds is None:
-        return " " * 23
-    whole = int(seconds)
-    text = _second_cache.get(whole)
-    if text is None:
-        if len(_second_cache) > 10_000:
-            _second_cache.clear()
-        text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(whole))
-        _second_cache[whole] = text
-    return f"{text}.{int((seconds - whole) * 1000):03d}"
 
 
 class Record:

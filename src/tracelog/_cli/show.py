@@ -7,7 +7,8 @@ import sys
 
 from tracelog._cli.pretty import BOLD, DIM, RED, Style, colour_wanted, duration, escape
 from tracelog._cli.reader import Skipped, scan
-from tracelog._cli.records import LEVEL_RANK, Record, format_time, parse
+from tracelog._cli.records import LEVEL_RANK, Record, parse
+from tracelog._cli.times import format_time
 
 __all__ = ["Span", "add_arguments", "build_tree", "render", "run"]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from tracelog._cli.pretty import Style, colour_wanted, duration, escape
 from tracelog._cli.reader import Skipped, read_batches
-from tracelog._cli.records import LEVEL_RANK, format_time, parse, parse_time
+from tracelog._cli.records import LEVEL_RANK, parse
+from tracelog._cli.times import format_time, parse_time
 
 __all__ = ["Aggregates", "TraceRow", "add_arguments", "run"]
 

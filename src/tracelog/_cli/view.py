@@ -12,7 +12,8 @@ from typing import Any
 
 from tracelog._cli.pretty import Style, colour_wanted
 from tracelog._cli.reader import Skipped, follow, read_batches, scan
-from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse, parse_time
+from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
+from tracelog._cli.times import parse_time
 
 __all__ = ["Filters", "add_filter_arguments", "parse_when", "run"]
 
