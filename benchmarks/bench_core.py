@@ -32,6 +32,7 @@ import orjson
 import structlog
 
 import tracelog
+from tracelog import _pipeline
 
 FIELDS = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
 UTC = dt.timezone.utc
@@ -43,9 +44,20 @@ def _file(folder: str, name: str) -> object:
 
 def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
     # --- tracelog (native and stdlib entry), configured first -----------------
+    # Two setups: lines written in the caller's thread, and through the
+    # background writer (nonblocking=True). Each contender installs its own.
     tracelog.configure(level="INFO", format="json", service="shop", stream=_file(folder, "tl.log"))
+    sync_pipeline = _pipeline.active()
+    tracelog.configure(
+        level="INFO", service="shop", stream=_file(folder, "tl-nb.log"), nonblocking=True
+    )
+    nonblocking_pipeline = _pipeline.active()
     tl_log = tracelog.get_logger("bench")
     tl_std = logging.getLogger("bench.stdlib")
+
+    def on(pipeline: _pipeline.Pipeline, fn: Callable[[], None]) -> Callable[[], None]:
+        fn.pipeline = pipeline  # type: ignore[attr-defined]
+        return fn
 
     # --- the floor: the same line built by hand -------------------------------
     floor_file = _file(folder, "floor.log")
@@ -129,7 +141,10 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
     return {
         "native": {
             "floor (orjson by hand)": floor,
-            "tracelog": lambda: tl_log.info("request handled", **FIELDS),
+            "tracelog": on(sync_pipeline, lambda: tl_log.info("request handled", **FIELDS)),
+            "tracelog nonblocking": on(
+                nonblocking_pipeline, lambda: tl_log.info("request handled", **FIELDS)
+            ),
             "structlog fastest": lambda: sl_log.info("request handled", **FIELDS),
             "python-json-logger": lambda: pjl.info("request handled", extra=extra),
             "loguru serialize": lambda: loguru_logger.info("request handled", **FIELDS),
@@ -137,17 +152,27 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
         },
         "stdlib": {
             "stdlib -> nothing": lambda: null.info("request handled", extra=extra),
-            "stdlib -> tracelog": lambda: tl_std.info("request handled", extra=extra),
+            "stdlib -> tracelog": on(
+                sync_pipeline, lambda: tl_std.info("request handled", extra=extra)
+            ),
+            "stdlib -> tracelog nonblocking": on(
+                nonblocking_pipeline, lambda: tl_std.info("request handled", extra=extra)
+            ),
             "stdlib -> python-json-logger": lambda: pjl.info("request handled", extra=extra),
         },
         "filtered": {
-            "tracelog debug at INFO": lambda: tl_log.debug("request handled", **FIELDS),
+            "tracelog debug at INFO": on(
+                sync_pipeline, lambda: tl_log.debug("request handled", **FIELDS)
+            ),
             "structlog.get_logger() debug": lambda: sl_proxy.debug("request handled", **FIELDS),
         },
     }
 
 
 def measure(fn: Callable[[], None], calls: int) -> float:
+    pipeline = getattr(fn, "pipeline", None)
+    if pipeline is not None and _pipeline.active() is not pipeline:
+        _pipeline.install(pipeline)
     start = time.perf_counter_ns()
     for _ in range(calls):
         fn()
@@ -169,6 +194,7 @@ def run(rounds: int, calls: int) -> dict[str, dict[str, float]]:
                 for name, fn in order:
                     samples[name].append(measure(fn, calls))
             results[group] = {name: statistics.median(v) for name, v in samples.items()}
+    tracelog.flush()
     return results
 
 

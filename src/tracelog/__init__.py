@@ -1,23 +1,55 @@
-"""tracelog: structured JSON logging on structlog, every line carrying its W3C trace id."""
+"""tracelog: structured JSON logging on structlog, every line carrying its W3C trace id.
+
+The public names are re-exported here and imported on first use, so that
+``import tracelog`` (and the ``tracelog`` command) starts fast.
+"""
 
 from __future__ import annotations
 
-from tracelog import outputs, propagation
-from tracelog._native import BoundLogger, get_logger
-from tracelog.buffering import RateLimit, Sampling, TraceBuffer
-from tracelog.config import ConfigurationError, configure, reset
-from tracelog.context import (
-    TraceContext,
-    bind,
-    current,
-    current_trace_id,
-    span,
-    trace,
-    traced,
-    unbind,
-    wrap,
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracelog import outputs, propagation, stdlib, testing
+    from tracelog._native import BoundLogger, get_logger
+    from tracelog.buffering import RateLimit, Sampling, TraceBuffer
+    from tracelog.config import ConfigurationError, configure, flush, reset, stats
+    from tracelog.context import (
+        TraceContext,
+        bind,
+        current,
+        current_trace_id,
+        span,
+        trace,
+        traced,
+        unbind,
+        wrap,
+    )
+
+_EXPORTS = {
+    "BoundLogger": "tracelog._native",
+    "get_logger": "tracelog._native",
+    "RateLimit": "tracelog.buffering",
+    "Sampling": "tracelog.buffering",
+    "TraceBuffer": "tracelog.buffering",
+    "ConfigurationError": "tracelog.config",
+    "configure": "tracelog.config",
+    "flush": "tracelog.config",
+    "reset": "tracelog.config",
+    "stats": "tracelog.config",
+    "TraceContext": "tracelog.context",
+    "bind": "tracelog.context",
+    "current": "tracelog.context",
+    "current_trace_id": "tracelog.context",
+    "span": "tracelog.context",
+    "trace": "tracelog.context",
+    "traced": "tracelog.context",
+    "unbind": "tracelog.context",
+    "wrap": "tracelog.context",
+}
+_SUBMODULES = frozenset(
+    ("outputs", "propagation", "stdlib", "testing", "integrations", "schema", "processors")
 )
-from tracelog.outputs import flush, stats
 
 __all__ = [
     "BoundLogger",
@@ -37,6 +69,8 @@ __all__ = [
     "reset",
     "span",
     "stats",
+    "stdlib",
+    "testing",
     "trace",
     "traced",
     "unbind",
@@ -44,3 +78,19 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is not None:
+        value = getattr(importlib.import_module(module_name), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tracelog.{name}")
+    else:
+        raise AttributeError(f"module 'tracelog' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

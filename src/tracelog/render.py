@@ -100,7 +100,7 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
         number = int.__index__(value)
         return number if _INT64_MIN <= number <= _UINT64_MAX else str(number)
     if isinstance(value, float):
-        return float(value) if math.isfinite(value) else repr(float(value))
+        return float(value) if math.isfinite(value) else None  # as orjson's fast path does
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time, uuid.UUID)):
         return value
     if _depth >= MAX_DEPTH:

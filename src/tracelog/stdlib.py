@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from itertools import islice
 from typing import Any
+
+from structlog import DropEvent
 
 from tracelog import _pipeline, context
 from tracelog.render import safe_repr, safe_str
@@ -28,7 +29,11 @@ __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_to_event"]
 _PLAIN_RECORD_ATTRS = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _STANDARD_ATTRS = frozenset({*_PLAIN_RECORD_ATTRS, "message", "asctime", "taskName"})
 _N_PLAIN = len(_PLAIN_RECORD_ATTRS)
-_LAST_PLAIN = _PLAIN_RECORD_ATTRS[-1]
+# Set on a record by a formatter that ran before ours (after ``extra=`` fields).
+_SET_LATE = frozenset(("message", "asctime"))
+# Stamped by TraceFilter; the pipeline writes its own.
+_STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
+_LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -45,18 +50,21 @@ def _message(record: logging.LogRecord) -> str:
 def record_to_event(record: logging.LogRecord) -> EventDict:
     """The event dict for a stdlib record: message, ``extra=`` fields, exception, stack."""
     attrs = record.__dict__
-    event_dict: EventDict
-    if len(attrs) == _N_PLAIN:
-        event_dict = {}
-    elif next(islice(attrs, _N_PLAIN - 1, None)) == _LAST_PLAIN:
-        # LogRecord.__init__ sets the standard attributes first, in a fixed
-        # order; makeRecord adds ``extra=`` after them.
-        event_dict = dict(islice(attrs.items(), _N_PLAIN, None))
-        if "message" in event_dict or "asctime" in event_dict:
-            event_dict.pop("message", None)
-            event_dict.pop("asctime", None)
-    else:
-        event_dict = {k: attrs[k] for k in attrs.keys() - _STANDARD_ATTRS}
+    event_dict: EventDict = {}
+    if len(attrs) != _N_PLAIN:
+        # LogRecord.__init__ sets the standard attributes first; makeRecord
+        # adds ``extra=`` after them, and filters add theirs after that. So
+        # the record's own fields are the trailing run of non-standard keys.
+        extra: list[str] = []
+        for key in reversed(attrs):
+            if key in _STANDARD_ATTRS:
+                if key in _SET_LATE:
+                    continue
+                break
+            if key not in _STAMPED:
+                extra.append(key)
+        for key in reversed(extra):
+            event_dict[key] = attrs[key]
     event_dict["event"] = _message(record)
     exc_info = record.exc_info
     if exc_info and exc_info[0] is not None:
@@ -76,18 +84,21 @@ class TracelogHandler(logging.Handler):
         # No handler lock: the pipeline is thread-safe and outputs write whole lines.
         if self.filters and not self.filter(record):
             return False
-        self.emit(record)
-        return True
-
-    def emit(self, record: logging.LogRecord) -> None:
         pipeline = _pipeline._active
         try:
             event_dict = record_to_event(record)
-            method_name = _pipeline.level_name(record.levelno, record.levelname)
+            method_name = _LEVEL_NAMES.get(record.levelno) or str(record.levelname).lower()
+            for processor in pipeline.processors:
+                event_dict = processor(record, method_name, event_dict)
+            pipeline.write(event_dict)
+        except DropEvent:
+            pass
         except Exception as error:
             pipeline.fail(record, "error", {"event": safe_repr(record)}, error)
-            return
-        pipeline.run(record, method_name, event_dict)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
 
 
 class TraceFilter(logging.Filter):
