@@ -34,7 +34,9 @@ def report(kind: str, error: BaseException | str) -> None:
         if stream is None:
             return
         detail = error if isinstance(error, str) else f"{type(error).__name__}: {_safe(error)}"
-        stream.write(f"tracelog: {kind}: {detail} (seen {total} time(s); repeats hidden for 60 s)\n")
+        stream.write(
+            f"tracelog: {kind}: {detail} (seen {total} time(s); repeats hidden for 60 s)\n"
+        )
         stream.flush()
     except Exception:  # the reporter itself must never fail the caller
         pass

@@ -22,7 +22,7 @@ from tracelog.schema import SCHEMAS, Projection
 from tracelog.stdlib import TracelogHandler
 from tracelog.typing import Processor
 
-__all__ = ["FORMATS", "ConfigurationError", "configure", "reset"]
+__all__ = ["FORMATS", "ConfigurationError", "configure", "flush", "reset", "stats"]
 
 FORMATS = ("json", "console", "auto")
 _LEVEL_CHOICES = ("debug", "info", "warning", "error", "critical")
@@ -87,7 +87,7 @@ def build_processors(
     gate: Processor | None = None,
     render: bool = True,
 ) -> tuple[Processor, ...]:
-    """The chain, in DESIGN order: trace/time/level/exception -> yours -> redact -> schema -> render."""
+    """The chain in DESIGN order: trace, time, level, exception, redact; yours; schema; render."""
     schema_value, schema_source = _setting(schema, "TRACELOG_SCHEMA")
     schema_name = _choice(schema_value or "default", SCHEMAS, schema_source)
     redactor: Redactor | None = None
@@ -123,7 +123,7 @@ _json_cache: tuple[Processor, ...] | None = None
 
 
 def json_processors() -> tuple[Processor, ...]:
-    """The active JSON chain (for JsonFormatter): the configured one, else defaults + environment."""
+    """The active JSON chain (for JsonFormatter): the configured one, else the defaults."""
     global _json_cache
     settings = _pipeline.active().settings
     if settings.get("format") == "json" and _configured:
@@ -333,7 +333,11 @@ def ensure_configured() -> None:
             chain = build_processors(format=fmt)
         except ConfigurationError as error:
             sys.stderr.write(f"tracelog: {error}; using defaults\n")
-            levelno, fmt, chain = logging.INFO, "json", build_processors(format="json", schema="default")
+            levelno, fmt, chain = (
+                logging.INFO,
+                "json",
+                build_processors(format="json", schema="default"),
+            )
         _pipeline.install(_pipeline.Pipeline(chain, StreamOutput(None), levelno, {"format": fmt}))
 
 
@@ -351,6 +355,24 @@ def reset() -> None:
         _configured = False
         _json_cache = None
         _forget_env_trace()
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Write everything logged so far: pending rate-limit summaries, then every output.
+
+    True if every output wrote (or shipped) all of it within ``timeout``.
+    """
+    buffering.flush()
+    return _outputs.flush(timeout)
+
+
+def stats() -> dict[str, dict[str, int]]:
+    """Counters per output (see :func:`tracelog.outputs.stats`), plus ``"buffering"``
+    (see :func:`tracelog.buffering.stats`) when a buffer, sampling or rate limit is set."""
+    counters = _outputs.stats()
+    if buffering._active is not None:
+        counters["buffering"] = buffering.stats()
+    return counters
 
 
 def is_configured() -> bool:

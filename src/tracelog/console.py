@@ -47,7 +47,17 @@ LEVEL_STYLES = {
     "error": "\x1b[31m",
     "critical": "\x1b[1;31m",
 }
-_OWN_KEYS = (TIMESTAMP, LEVEL, LOGGER, MESSAGE, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, SERVICE)
+_OWN_KEYS = (
+    TIMESTAMP,
+    LEVEL,
+    LOGGER,
+    MESSAGE,
+    TRACE_ID,
+    SPAN_ID,
+    PARENT_SPAN_ID,
+    SPAN_NAME,
+    SERVICE,
+)
 
 
 def _escape_one(match: re.Match[str]) -> str:
@@ -128,7 +138,9 @@ class ConsoleRenderer:
         except Exception as error:  # never let a person's view lose the line
             from tracelog.render import safe_repr
 
-            return escape_control(f"{safe_repr(dict(event_dict))} (console render error: {error!r})")
+            return escape_control(
+                f"{safe_repr(dict(event_dict))} (console render error: {error!r})"
+            )
 
     def _render(self, event: EventDict) -> str:
         esc = escape_control

@@ -87,6 +87,8 @@ class TraceContext:
     tracestate: str | None
     name: str | None
     fields: Mapping[str, Any]
+    _line: dict[str, Any] | None
+    _line_owner: object
 
     def __init__(
         self,

@@ -152,7 +152,9 @@ def _line_fields(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, An
             line[SPAN_NAME] = ids.name
     if service is not None:
         line[SERVICE] = service
-    fields = {key + "_" if key in OWNED_KEYS else key: value for key, value in ctx.fields.items()}
+    fields: EventDict = {
+        key + "_" if key in OWNED_KEYS else key: value for key, value in ctx.fields.items()
+    }
     if merger.redactor is not None:
         fields = merger.redactor.redact(fields)
     line.update(fields)
@@ -242,7 +244,10 @@ def _exc_info_tuple(value: Any) -> tuple[Any, Any, Any] | None:
 def exception_to_structure(
     logger: WrappedLogger, method_name: str, event_dict: EventDict
 ) -> EventDict:
-    """Chain step 4: ``exc_info`` (True, an exception or a sys.exc_info() tuple) to ``exception``."""
+    """``exc_info`` (True, an exception or an exc_info tuple) to a structured ``exception``.
+
+    TraceMerger does this itself; this processor is for chains of your own.
+    """
     if "exc_info" in event_dict:
         info = _exc_info_tuple(event_dict.pop("exc_info"))
         if info is not None:
@@ -375,7 +380,7 @@ class Redactor:
             return out if changed else value
         if isinstance(value, (list, tuple)):
             new_items = [self._scrub(item, depth + 1) for item in value]
-            if any(a is not b for a, b in zip(new_items, value)):
+            if any(a is not b for a, b in zip(new_items, value, strict=True)):
                 return new_items
             return value
         return value

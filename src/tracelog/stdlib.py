@@ -80,7 +80,7 @@ class TracelogHandler(logging.Handler):
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock: the pipeline is thread-safe and outputs write whole lines.
         if self.filters and not self.filter(record):
             return False
