@@ -72,6 +72,9 @@ def _make_async_method(name: str) -> Any:
         # Run in a thread as structlog does, keeping the caller's context.
         ctx = contextvars.copy_context()
         method = getattr(self, name)
+        # The exception being handled is this thread's: take it before the hand-off.
+        if kw.get("exc_info", name == "exception") is True:
+            kw["exc_info"] = sys.exc_info()
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: ctx.run(method, event, *args, **kw)
         )
