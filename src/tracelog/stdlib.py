@@ -36,6 +36,12 @@ _STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
 _LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
 
 
+def _stamped_by_filter(key: str, value: Any) -> bool:
+    """Whether a trace key on a record is the current context's (TraceFilter's), not a user's."""
+    ctx = context.current()
+    return ctx is not None and value == getattr(ctx, key, None)
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
@@ -61,7 +67,7 @@ def record_to_event(record: logging.LogRecord) -> EventDict:
                 if key in _SET_LATE:
                     continue
                 break
-            if key not in _STAMPED:
+            if key not in _STAMPED or not _stamped_by_filter(key, attrs[key]):
                 extra.append(key)
         for key in reversed(extra):
             event_dict[key] = attrs[key]
