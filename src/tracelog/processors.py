@@ -96,21 +96,26 @@ class TraceMerger:
     :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("redactor", "service")
+    __slots__ = ("_plans", "redactor", "service")
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
         self.redactor = redactor
+        # Per set of event keys (a call site logs the same keys every time):
+        # whether any key needs the slow path, and which keys are secrets.
+        self._plans: dict[tuple[Any, ...], tuple[bool, tuple[str, ...]]] = {}
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         try:
             created = logger.created  # a LogRecord's time; None for native loggers
+            name = logger.name
         except AttributeError:
-            created = None
+            created = getattr(logger, "created", None)
+            name = getattr(logger, "name", None)
         out: dict[str, Any] = {
             TIMESTAMP: _now(UTC) if created is None else _fromtimestamp(created, UTC),
             LEVEL: method_name,
-            LOGGER: getattr(logger, "name", None),
+            LOGGER: name,
             MESSAGE: event_dict.pop("event", None),
         }
         ctx = _get_context()
@@ -126,12 +131,28 @@ class TraceMerger:
             elif self.service is not None:
                 out[SERVICE] = self.service
         if event_dict:
-            if not _no_special(event_dict):
+            keys = tuple(event_dict)
+            plan = self._plans.get(keys)
+            if plan is None:
+                plan = self._plan(keys)
+            if plan[0]:
                 event_dict = _special_fields(event_dict)
-            if self.redactor is not None:
-                event_dict = self.redactor.redact(event_dict)
+                if self.redactor is not None:
+                    event_dict = self.redactor.redact(event_dict)
+            elif self.redactor is not None:
+                event_dict = self.redactor.redact(event_dict, plan[1])
             out.update(event_dict)
         return out
+
+    def _plan(self, keys: tuple[Any, ...]) -> tuple[bool, tuple[str, ...]]:
+        redactor = self.redactor
+        plan = (
+            not _no_special(keys),
+            () if redactor is None else tuple(k for k in keys if redactor.is_secret(k)),
+        )
+        if len(self._plans) < _CACHE_LIMIT:
+            self._plans[keys] = plan
+        return plan
 
 
 def _line_fields(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:
@@ -336,16 +357,20 @@ class Redactor:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         return self.redact(event_dict)
 
-    def redact(self, fields: EventDict) -> EventDict:
-        """Redact ``fields`` in place (nested mappings are copied, never changed) and return it."""
+    def redact(self, fields: EventDict, secret: tuple[str, ...] | None = None) -> EventDict:
+        """Redact ``fields`` in place (nested mappings are copied, never changed) and return it.
+
+        ``secret``, when the caller already knows them, are the top-level keys to redact.
+        """
         if not fields:
             return fields
-        keys = tuple(fields)
-        secret = self._by_keys.get(keys)
         if secret is None:
-            secret = tuple(k for k in keys if self.is_secret(k))
-            if len(self._by_keys) < _CACHE_LIMIT:
-                self._by_keys[keys] = secret
+            keys = tuple(fields)
+            secret = self._by_keys.get(keys)
+            if secret is None:
+                secret = tuple(k for k in keys if self.is_secret(k))
+                if len(self._by_keys) < _CACHE_LIMIT:
+                    self._by_keys[keys] = secret
         for key in secret:
             fields[key] = REDACTED
         for value in fields.values():
