@@ -58,7 +58,8 @@ def _make_method(method_name: str, levelno: int) -> Any:
         except DropEvent:
             pass
         except Exception as error:
-            pipeline.fail(self._logger, method_name, {**kw, "event": event}, error)
+            fields = {**self._context, **kw, "event": event}
+            pipeline.fail(self._logger, method_name, fields, error)
         return None
 
     log_method.__name__ = method_name

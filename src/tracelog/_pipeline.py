@@ -9,8 +9,9 @@ from typing import Any
 
 from structlog import DropEvent
 
-from tracelog import _faults
-from tracelog.render import render_json, safe_repr
+from tracelog import _faults, context
+from tracelog.processors import REDACTED, Redactor, TraceMerger
+from tracelog.render import render_json, safe_repr, safe_str
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
@@ -51,14 +52,18 @@ class Pipeline:
 
     def run(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> None:
         """Process and write one event. Never raises."""
+        current: Any = event_dict
         try:
             for processor in self.processors:
-                event_dict = processor(logger, method_name, event_dict)
-            self.write(event_dict)
+                current = processor(logger, method_name, current)
+            self.write(current)
         except DropEvent:
             pass
         except Exception as error:
-            self.fail(logger, method_name, event_dict, error)
+            # The last dict has the most fields; a processor may have returned something else.
+            self.fail(
+                logger, method_name, current if isinstance(current, dict) else event_dict, error
+            )
 
     def fail(
         self, logger: WrappedLogger, method_name: str, event_dict: Any, error: Exception
@@ -66,13 +71,26 @@ class Pipeline:
         """A processor or the output failed: report it and still write a line with every field."""
         _faults.report("pipeline", error)
         try:
-            self.write(fallback_line(logger, method_name, event_dict, error))
+            redactor = next(
+                (p.redactor for p in self.processors if isinstance(p, TraceMerger)), None
+            )
+            self.write(fallback_line(logger, method_name, event_dict, error, redactor))
         except Exception as second:
             _faults.report("output", second)
 
 
-def fallback_line(logger: Any, method_name: str, event_dict: Any, error: BaseException) -> bytes:
-    """A line that keeps every field (by repr) when the chain itself failed."""
+def fallback_line(
+    logger: Any,
+    method_name: str,
+    event_dict: Any,
+    error: BaseException,
+    redactor: Redactor | None = None,
+) -> bytes:
+    """A line that keeps every field (by repr) when the chain itself failed.
+
+    It still carries the caller's trace keys and bound fields, and is redacted
+    by ``redactor`` (the pipeline's).
+    """
     fields: dict[str, Any] = {}
     try:
         if isinstance(event_dict, dict):
@@ -81,13 +99,36 @@ def fallback_line(logger: Any, method_name: str, event_dict: Any, error: BaseExc
             fields = {"event": event_dict}
     except Exception:
         fields = {}
+    message = fields.pop("message", None)
+    event = fields.pop("event", None)
+    if message is None:
+        message = event
+    if message is None and isinstance(logger, logging.LogRecord):
+        message = safe_str(logger.msg)
     line: dict[str, Any] = {
         "timestamp": _dt.datetime.now(_dt.timezone.utc),
-        "level": str(method_name),
-        "logger": safe_repr(getattr(logger, "name", None)),
-        "message": fields.pop("message", fields.pop("event", None)),
+        "level": safe_str(method_name),
+        "logger": safe_str(getattr(logger, "name", None)),
+        "message": message,
     }
-    line.update(fields)
+    try:
+        ctx = context.current()
+        if ctx is not None:
+            if ctx.trace_id is not None:
+                line["trace_id"] = ctx.trace_id
+                line["span_id"] = ctx.span_id
+                if ctx.parent_span_id is not None:
+                    line["parent_span_id"] = ctx.parent_span_id
+            fields = {**ctx.fields, **fields}
+    except Exception:
+        pass
+    if redactor is not None:
+        try:
+            fields = dict(redactor.redact(fields))
+        except Exception:
+            fields = {k: REDACTED if redactor.is_secret(k) else v for k, v in fields.items()}
+    for key, value in fields.items():
+        line.setdefault(key, value)
     line["logging_error"] = safe_repr(error)
     return render_json(line)
 

@@ -16,7 +16,12 @@ import structlog
 from tracelog import _native, _pipeline, buffering, context
 from tracelog import outputs as _outputs
 from tracelog.outputs import StreamOutput
-from tracelog.processors import DEFAULT_REDACT_KEYS, Redactor, TraceMerger
+from tracelog.processors import (
+    DEFAULT_REDACT_KEYS,
+    Redactor,
+    TraceMerger,
+    require_event_dict,
+)
 from tracelog.render import ConsoleRenderer, JsonRenderer
 from tracelog.schema import SCHEMAS, Projection
 from tracelog.stdlib import TracelogHandler
@@ -103,6 +108,7 @@ def build_processors(
     chain: list[Processor] = [TraceMerger(resolve_service(service), redactor)]
     if processors:
         chain.extend(processors)
+        chain.append(require_event_dict)
         if redactor is not None:  # fields your processors add are redacted too
             chain.append(redactor)
     if gate is not None:  # after redaction: held lines are already safe to keep

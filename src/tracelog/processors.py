@@ -184,6 +184,13 @@ def _line_fields(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, An
     return line
 
 
+def require_event_dict(logger: WrappedLogger, method_name: str, event_dict: Any) -> EventDict:
+    """After your processors: one that returned something else than an event is a fault."""
+    if not isinstance(event_dict, dict):
+        raise TypeError(f"a processor returned {type(event_dict).__name__}, not an event dict")
+    return event_dict
+
+
 # --- exceptions ------------------------------------------------------------
 
 MAX_FRAMES = 50
@@ -404,8 +411,12 @@ class Redactor:
                     out[key] = new
             return out if changed else value
         if isinstance(value, (list, tuple)):
-            new_items = [self._scrub(item, depth + 1) for item in value]
-            if any(a is not b for a, b in zip(new_items, value, strict=True)):
+            try:
+                items = list(value)
+            except Exception:
+                return value
+            new_items = [self._scrub(item, depth + 1) for item in items]
+            if any(a is not b for a, b in zip(new_items, items, strict=True)):
                 return new_items
             return value
         return value

@@ -91,8 +91,11 @@ class TracelogHandler(logging.Handler):
         if self.filters and not self.filter(record):
             return False
         pipeline = _pipeline._active
+        original: Any = None
+        event_dict: Any = None
+        method_name = "error"
         try:
-            event_dict = record_to_event(record)
+            event_dict = original = record_to_event(record)
             method_name = _LEVEL_NAMES.get(record.levelno) or str(record.levelname).lower()
             for processor in pipeline.processors:
                 event_dict = processor(record, method_name, event_dict)
@@ -100,7 +103,9 @@ class TracelogHandler(logging.Handler):
         except DropEvent:
             pass
         except Exception as error:
-            pipeline.fail(record, "error", {"event": safe_repr(record)}, error)
+            # Keep what the record said: the last dict the chain made, else record_to_event's.
+            fields = event_dict if isinstance(event_dict, dict) else original or {}
+            pipeline.fail(record, method_name, {**fields, "event": _message(record)}, error)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:

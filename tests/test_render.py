@@ -1,0 +1,555 @@
+"""Bad input: every call yields exactly one valid JSON line and never raises."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import io
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracelog
+from _lines import Lines
+from tracelog import _faults
+from tracelog.console import ConsoleRenderer
+from tracelog.render import JsonRenderer, render_json, safe_repr, sanitize
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PROPERTY = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr fails")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str fails")
+
+
+class NonStringRepr:
+    def __repr__(self) -> Any:
+        return 7
+
+
+class BadItems(dict):  # type: ignore[type-arg]
+    def items(self) -> Any:
+        raise RuntimeError("items fails")
+
+
+class BadIter(list):  # type: ignore[type-arg]
+    def __iter__(self) -> Iterator[Any]:
+        raise RuntimeError("iter fails")
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BIG = 2**70
+
+
+@dataclasses.dataclass
+class Order:
+    id: int
+    note: str
+    tags: set[str]
+
+
+def cyclic_dict() -> dict[str, Any]:
+    value: dict[str, Any] = {"a": 1}
+    value["self"] = value
+    return value
+
+
+def cyclic_list() -> list[Any]:
+    value: list[Any] = [1]
+    value.append(value)
+    return value
+
+
+def mutual() -> dict[str, Any]:
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {"a": a}
+    a["b"] = [b]
+    return a
+
+
+def deep(levels: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(levels):
+        value = {"d": [value]}
+    return value
+
+
+MEGABYTE = "x" * (1 << 20)
+
+BAD_VALUES: dict[str, Callable[[], Any]] = {
+    "repr_and_str_raise": BadRepr,
+    "repr_returns_non_string": NonStringRepr,
+    "mapping_items_raise": lambda: BadItems(a=1),
+    "list_iteration_raises": lambda: BadIter([1, 2]),
+    "self_referencing_dict": cyclic_dict,
+    "self_referencing_list": cyclic_list,
+    "mutually_referencing": mutual,
+    "nested_deeper_than_json": lambda: deep(1000),
+    "bytes": lambda: b"\x00\xff raw \xc3\xa9",
+    "bytearray": lambda: bytearray(b"abc"),
+    "memoryview": lambda: memoryview(b"abc"),
+    "set": lambda: {1, 2, 3},
+    "frozenset": lambda: frozenset({"a"}),
+    "non_string_keys": lambda: {1: "int", (1, 2): "tuple", None: "none", 1.5: "float"},
+    "datetime_naive": lambda: dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+    "datetime_aware": lambda: dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+    "date": lambda: dt.date(2026, 1, 2),
+    "time": lambda: dt.time(3, 4),
+    "timedelta": lambda: dt.timedelta(seconds=1.5),
+    "decimal": lambda: decimal.Decimal("1.10"),
+    "decimal_nan": lambda: decimal.Decimal("NaN"),
+    "uuid": lambda: uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "enum": lambda: Colour.RED,
+    "enum_with_a_huge_value": lambda: Colour.BIG,
+    "dataclass": lambda: Order(1, "n", {"a"}),
+    "nan": lambda: math.nan,
+    "inf": lambda: math.inf,
+    "minus_inf": lambda: -math.inf,
+    "int_beyond_64_bits": lambda: 2**64,
+    "negative_int_beyond_64_bits": lambda: -(2**63) - 1,
+    "huge_int": lambda: 10**400,
+    "lone_surrogate": lambda: "a\ud800b",
+    "surrogate_key": lambda: {"\udcff": "v"},
+    "embedded_newlines": lambda: "line one\nline two\r\nline three",
+    "control_characters": lambda: "\x00\x1b[2J\x07",
+    "one_megabyte_string": lambda: MEGABYTE,
+    "exception_instance": lambda: ValueError("boom"),
+    "type_object": lambda: int,
+    "function": lambda: print,
+    "generator": lambda: (i for i in range(3)),
+    "object": object,
+    "complex": lambda: 1 + 2j,
+    "str_subclass": lambda: type("S", (str,), {})("sub"),
+    "int_subclass": lambda: type("I", (int,), {})(5),
+    "bool_key_and_values": lambda: {True: False},
+    "tuple_of_bad": lambda: (BadRepr(), math.nan, 2**80),
+}
+
+
+def check_line(raw: bytes) -> dict[str, Any]:
+    """A rendered line: exactly one, newline-terminated, valid JSON object."""
+    assert raw.endswith(b"\n")
+    assert 1 == raw.count(b"\n")
+    line = orjson.loads(raw)
+    assert isinstance(line, dict)
+    return line
+
+
+class TestNamedBadInputs:
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_native_field(self, name: str) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID):
+            tracelog.get_logger("t").info("bad value", value=BAD_VALUES[name]())
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert ("info", "t", "bad value", TRACE_ID) == (
+            line["level"],
+            line["logger"],
+            line["message"],
+            line["trace_id"],
+        )
+        assert "value" in line
+
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_native_message(self, name: str) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info(BAD_VALUES[name]())
+        (raw,) = lines.raw()
+        assert "info" == check_line(raw)["level"]
+
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_native_positional_arg(self, name: str) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("value %s", BAD_VALUES[name]())
+        (raw,) = lines.raw()
+        assert check_line(raw)["message"].startswith("value ")
+
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_bound_field(self, name: str) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID, value=BAD_VALUES[name]()):
+            tracelog.get_logger("t").bind(other=BAD_VALUES[name]()).info("bound")
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert TRACE_ID == line["trace_id"]
+        assert {"value", "other"} <= set(line)
+
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_stdlib(self, name: str) -> None:
+        lines = Lines()
+        value = BAD_VALUES[name]()
+        with tracelog.trace(TRACE_ID):
+            logging.getLogger("lib").warning("value %s", value, extra={"value": value})
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert ("warning", "lib", TRACE_ID) == (line["level"], line["logger"], line["trace_id"])
+        assert line["message"].startswith("value ")
+        assert "value" in line
+
+    @pytest.mark.parametrize("name", list(BAD_VALUES))
+    def test_console(self, name: str) -> None:
+        buffer = io.StringIO()
+        tracelog.configure(stream=buffer, format="console")
+        tracelog.get_logger("t").info("bad value", value=BAD_VALUES[name]())
+        text = buffer.getvalue()
+        assert text.endswith("\n")
+        assert 1 == text.count("\n")
+        assert "\x1b" not in text
+
+    def test_what_the_values_become(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info(
+            "values",
+            raw=b"caf\xc3\xa9",
+            numbers={3},
+            keys={1: "a", (1, 2): "b"},
+            when=dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc),
+            price=decimal.Decimal("1.10"),
+            id=uuid.UUID(int=1),
+            colour=Colour.RED,
+            order=Order(1, "n", {"a"}),
+            big=2**64,
+            surrogate="a\ud800b",
+            cycle=cyclic_dict(),
+            bad=BadRepr(),
+        )
+        line = lines.one()
+        assert "café" == line["raw"]
+        assert [3] == line["numbers"]
+        assert {"1": "a", "(1, 2)": "b"} == line["keys"]
+        assert "2026-01-02T03:04:05.000006Z" == line["when"]
+        assert "1.10" == line["price"]
+        assert "00000000-0000-0000-0000-000000000001" == line["id"]
+        assert "red" == line["colour"]
+        assert {"id": 1, "note": "n", "tags": ["a"]} == line["order"]
+        assert str(2**64) == line["big"]
+        assert line["surrogate"].startswith("a") and line["surrogate"].endswith("b")
+        assert 1 == line["cycle"]["a"]
+        assert "cycle" in line["cycle"]["self"]
+        assert "BadRepr" in line["bad"]
+
+    def test_nan_and_inf_are_valid_json(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("floats", nan=math.nan, inf=math.inf, nested=[-math.inf])
+        (raw,) = lines.raw()
+        assert b"NaN" not in raw
+        assert b"Infinity" not in raw
+        check_line(raw)
+
+    def test_a_megabyte_string_is_kept_whole(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("big", blob=MEGABYTE)
+        assert MEGABYTE == lines.one()["blob"]
+
+    def test_embedded_newlines_stay_inside_the_line(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("one\ntwo", field="a\nb")
+        logging.getLogger("lib").info("three\nfour")
+        native, stdlib = lines()
+        assert ("one\ntwo", "a\nb") == (native["message"], native["field"])
+        assert "three\nfour" == stdlib["message"]
+
+
+OWNED = ["timestamp", "level", "logger", "message", "trace_id", "span_id", "parent_span_id"]
+
+
+class TestOwnedKeys:
+    @pytest.mark.parametrize("key", [*OWNED, "span_name"])
+    def test_a_field_cannot_overwrite_a_pipeline_key(self, key: str) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID), tracelog.span("child"):
+            tracelog.get_logger("t").info("owned", **{key: "user value"})
+        line = lines.one()
+        assert "user value" != line[key]
+        assert "user value" == line[key + "_"]
+        assert TRACE_ID == line["trace_id"]
+        assert "info" == line["level"]
+        assert "owned" == line["message"]
+
+    @pytest.mark.parametrize("key", OWNED)
+    def test_a_bound_field_cannot_overwrite_a_pipeline_key(self, key: str) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID), tracelog.span("child"):
+            tracelog.bind(**{key: "bound value"})
+            tracelog.get_logger("t").info("owned")
+        line = lines.one()
+        assert "bound value" != line[key]
+        assert "bound value" == line[key + "_"]
+
+    @pytest.mark.parametrize("key", OWNED)
+    def test_a_logger_bound_field_cannot_overwrite_a_pipeline_key(self, key: str) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").bind(**{key: "bound value"}).info("owned")
+        line = lines.one()
+        assert "bound value" != line.get(key)
+        assert "bound value" == line[key + "_"]
+
+    @pytest.mark.parametrize("key", OWNED)
+    def test_a_stdlib_extra_cannot_overwrite_a_pipeline_key(self, key: str) -> None:
+        if key in ("message",):
+            pytest.skip("logging itself refuses extra={'message': ...}")
+        lines = Lines()
+        with tracelog.trace(TRACE_ID), tracelog.span("child"):
+            logging.getLogger("lib").info("owned", extra={key: "extra value"})
+        line = lines.one()
+        assert "extra value" != line[key]
+        assert "extra value" == line[key + "_"]
+        assert TRACE_ID == line["trace_id"]
+
+    def test_the_underscore_name_taken_too(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("m", level="a", level_="b")
+        line = lines.one()
+        assert "info" == line["level"]
+        assert {"a", "b"} == {line["level_"], line["level__"]}
+
+
+class TestPipelineFaults:
+    @staticmethod
+    def broken(logger: Any, method_name: str, event_dict: Any) -> Any:
+        raise RuntimeError("processor is broken")
+
+    def test_a_raising_processor_still_yields_one_line_with_every_field(
+        self, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        lines = Lines(processors=[self.broken])
+        log = tracelog.get_logger("t").bind(bound=1)
+        with tracelog.trace(TRACE_ID, request="r1"):
+            log.info("still here", order=7, bad=BadRepr(), password="hunter2")
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert "still here" == line["message"]
+        assert "info" == line["level"]
+        assert (7, 1, "r1", TRACE_ID) == (
+            line["order"],
+            line["bound"],
+            line["request"],
+            line["trace_id"],
+        )
+        assert "BadRepr" in line["bad"]
+        assert "RuntimeError" in line["logging_error"]
+        assert "hunter2" not in raw.decode()
+        err = capfd.readouterr().err
+        assert "tracelog: pipeline: RuntimeError: processor is broken" in err
+
+    def test_the_stdlib_path_too(self, capfd: pytest.CaptureFixture[str]) -> None:
+        lines = Lines(processors=[self.broken])
+        with tracelog.trace(TRACE_ID):
+            logging.getLogger("lib").warning("still %s", "here", extra={"order": 7})
+        line = lines.one()
+        assert ("still here", 7, TRACE_ID) == (line["message"], line["order"], line["trace_id"])
+        assert "processor is broken" in capfd.readouterr().err
+
+    def test_reports_are_rate_limited(self, capfd: pytest.CaptureFixture[str]) -> None:
+        lines = Lines(processors=[self.broken])
+        log = tracelog.get_logger("t")
+        for n in range(5):
+            log.info("call", n=n)
+        assert 5 == len(lines())
+        err = capfd.readouterr().err
+        assert 1 == err.count("tracelog: pipeline:")
+        assert 5 == _faults.counts()["pipeline"]
+
+    def test_a_new_report_after_the_interval(
+        self, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        now = [1000.0]
+        monkeypatch.setattr(_faults.time, "monotonic", lambda: now[0])
+        Lines(processors=[self.broken])
+        log = tracelog.get_logger("t")
+        log.info("first")
+        now[0] += 30
+        log.info("within a minute")
+        now[0] += 31
+        log.info("after a minute")
+        err = capfd.readouterr().err
+        assert 2 == err.count("tracelog: pipeline:")
+        assert "seen 3 time(s)" in err
+
+    def test_a_fault_is_never_logged_through_logging(
+        self, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        records: list[logging.LogRecord] = []
+
+        class Spy(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record)
+
+        lines = Lines(processors=[self.broken])
+        spy = Spy()
+        logging.getLogger().addHandler(spy)
+        try:
+            tracelog.get_logger("t").info("native")
+            logging.getLogger("lib").info("stdlib")
+        finally:
+            logging.getLogger().removeHandler(spy)
+        assert ["stdlib"] == [r.getMessage() for r in records]
+        assert 2 == len(lines())
+        assert "pipeline" in capfd.readouterr().err
+
+    def test_a_failing_output(self, capfd: pytest.CaptureFixture[str]) -> None:
+        class Broken:
+            def write(self, data: Any) -> None:
+                raise OSError("disk full")
+
+            def flush(self) -> None:
+                raise OSError("disk full")
+
+        tracelog.configure(stream=Broken())  # type: ignore[arg-type]
+        tracelog.get_logger("t").info("nowhere to go")
+        logging.getLogger("lib").info("nowhere either")
+        assert "disk full" in capfd.readouterr().err
+
+    def test_a_processor_returning_garbage(self) -> None:
+        lines = Lines(processors=[lambda logger, name, event: None])
+        tracelog.get_logger("t").info("garbage", order=7)
+        line = lines.one()
+        assert ("garbage", 7) == (line["message"], line["order"])
+
+
+# --- property tests -----------------------------------------------------------
+
+hostile = st.sampled_from(
+    [
+        BadRepr,
+        NonStringRepr,
+        lambda: BadItems(a=1),
+        lambda: BadIter([1]),
+        lambda: Colour.BIG,
+        lambda: Order(1, "n", {"a"}),
+        cyclic_dict,
+        cyclic_list,
+        mutual,
+    ]
+).map(lambda make: make())
+hashables = st.one_of(
+    st.text(), st.integers(), st.booleans(), st.none(), st.tuples(st.integers(), st.text())
+)
+leaves = st.one_of(
+    st.text(),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
+    st.binary(),
+    st.integers(),
+    st.integers(min_value=2**63, max_value=2**200),
+    st.integers(min_value=-(2**200), max_value=-(2**63)),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.uuids(),
+    hostile,
+)
+values = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.tuples(children, children),
+        st.frozensets(hashables, max_size=4).map(set),
+        st.dictionaries(
+            st.one_of(st.text(), st.integers(), st.tuples(st.integers(), st.integers())),
+            children,
+            max_size=4,
+        ),
+    ),
+    max_leaves=20,
+)
+field_names = st.text(min_size=1, max_size=12).filter(str.isidentifier)
+
+
+class TestProperties:
+    @PROPERTY
+    @given(fields=st.dictionaries(field_names, values, max_size=5), message=values)
+    def test_native_entry_point(self, fields: dict[str, Any], message: Any) -> None:
+        lines = Lines(level="debug")
+        with tracelog.trace(TRACE_ID) as ctx:
+            tracelog.get_logger("prop").info(message, **fields)
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert ("info", "prop", TRACE_ID, ctx.span_id) == (
+            line["level"],
+            line["logger"],
+            line["trace_id"],
+            line["span_id"],
+        )
+        assert ["timestamp", "level", "logger", "message"] == list(line)[:4]
+
+    @PROPERTY
+    @given(fields=st.dictionaries(field_names, values, max_size=5), arg=values)
+    def test_stdlib_entry_point(self, fields: dict[str, Any], arg: Any) -> None:
+        lines = Lines(level="debug")
+        with tracelog.trace(TRACE_ID, bound=arg):
+            logging.getLogger("prop").error("value %s %r", arg, arg, extra=fields)
+        (raw,) = lines.raw()
+        line = check_line(raw)
+        assert ("error", "prop", TRACE_ID) == (line["level"], line["logger"], line["trace_id"])
+        assert line["message"].startswith("value ")
+
+    @PROPERTY
+    @given(fields=st.dictionaries(field_names, values, max_size=5))
+    def test_bound_fields(self, fields: dict[str, Any]) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID, **fields):
+            tracelog.get_logger("prop").bind(**fields).warning("bound")
+        (raw,) = lines.raw()
+        assert TRACE_ID == check_line(raw)["trace_id"]
+
+    @PROPERTY
+    @given(value=values)
+    def test_sanitize_is_always_serialisable(self, value: Any) -> None:
+        orjson.loads(orjson.dumps(sanitize(value)))
+
+    @PROPERTY
+    @given(fields=st.dictionaries(st.one_of(st.text(), st.integers()), values, max_size=6))
+    def test_render_json(self, fields: dict[Any, Any]) -> None:
+        event = {"timestamp": dt.datetime.now(dt.timezone.utc), "level": "info", **fields}
+        for raw in (render_json(event), JsonRenderer()(None, "info", event)):
+            line = check_line(raw)
+            assert "info" == line["level"]
+
+    @PROPERTY
+    @given(fields=st.dictionaries(st.one_of(st.text(), st.integers()), values, max_size=6))
+    def test_console_renderer(self, fields: dict[Any, Any]) -> None:
+        event = {
+            "timestamp": dt.datetime.now(dt.timezone.utc),
+            "level": "info",
+            "logger": "prop",
+            "message": fields.get("message", "m"),
+            "trace_id": TRACE_ID,
+            **fields,
+        }
+        for colour in (False, True):
+            text = ConsoleRenderer(colour=colour)(None, "info", event)
+            assert text.endswith("\n")
+            assert 1 == text.count("\n")
+            visible = re.sub(r"\x1b\[[0-9;]*m", "", text) if colour else text
+            assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", visible)
+
+
+class TestSafeRepr:
+    def test_repr_that_raises(self) -> None:
+        assert "<unrepresentable BadRepr object>" == safe_repr(BadRepr())
+
+    def test_repr_that_returns_a_non_string(self) -> None:
+        assert "<unrepresentable NonStringRepr object>" == safe_repr(NonStringRepr())
