@@ -39,7 +39,7 @@ UTC = dt.timezone.utc
 
 
 def _file(folder: str, name: str) -> object:
-    return open(os.path.join(folder, name), "ab")  # noqa: SIM115 - closed at exit
+    return open(os.path.join(folder, name), "ab")
 
 
 def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:

@@ -172,7 +172,7 @@ def _emergency_line(event_dict: EventDict, error: BaseException) -> bytes:
 
 
 class JsonRenderer:
-    """Chain step 7 for ``format="json"``: the event as one orjson line (bytes, newline included)."""
+    """The last step for ``format="json"``: one orjson line (bytes, newline included)."""
 
     __slots__ = ()
 
