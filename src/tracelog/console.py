@@ -138,13 +138,12 @@ class ConsoleRenderer:
         except Exception as error:  # never let a person's view lose the line
             from tracelog.render import safe_repr
 
-            return escape_control(
-                f"{safe_repr(dict(event_dict))} (console render error: {error!r})"
-            )
+            fields = " ".join(f"{safe_repr(k)}={safe_repr(v)}" for k, v in event_dict.items())
+            return escape_control(f"{fields} (console render error: {safe_repr(error)})") + "\n"
 
     def _render(self, event: EventDict) -> str:
         esc = escape_control
-        level = str(event.get(LEVEL, ""))
+        level = _text(event.get(LEVEL, ""))
         parts = [
             self._style(DIM, _timestamp(event.get(TIMESTAMP, ""))),
             self._style(LEVEL_STYLES.get(level, ""), f"{esc(level):<8}"),
