@@ -348,6 +348,30 @@ class TestTraceBuffer:
         lines = [orjson.loads(line) for line in writer.received.splitlines()]
         assert [*range(50), None] == [x.get("i") for x in lines]
 
+    def test_several_outputs(self, log: Any) -> None:
+        """Held lines go, in each output's layout, to the outputs that take the level."""
+        plain, ecs, console, alerts = Output(), Output(), io.StringIO(), Output()
+        tracelog.configure(
+            level="INFO",
+            outputs=[
+                tracelog.outputs.Stream(plain),
+                tracelog.outputs.Stream(ecs, schema="ecs"),
+                tracelog.outputs.Stream(console, format="console"),
+                tracelog.outputs.Stream(alerts, level="ERROR"),
+            ],
+            buffer=tracelog.TraceBuffer(),
+        )
+        with tracelog.trace():
+            log.debug("detail")
+            log.info("step")
+            log.error("boom")
+        assert ["step", "detail", "boom"] == plain.messages()
+        assert [True] == [x["buffered"] for x in plain.lines() if "buffered" in x]
+        assert ["info", "debug", "error"] == [x["log.level"] for x in ecs.lines()]
+        text = console.getvalue()
+        assert text.index("step") < text.index("detail") < text.index("boom")
+        assert ["boom"] == alerts.messages()
+
     def test_nonblocking_output(self, out: Output, log: Any) -> None:
         setup(out, nonblocking=True, buffer=tracelog.TraceBuffer())
         with tracelog.trace() as ctx:
@@ -735,3 +759,25 @@ class TestRateLimit:
     def test_bad_settings_say_what_is_wrong(self, options: dict[str, Any], message: str) -> None:
         with pytest.raises(tracelog.ConfigurationError, match=message):
             tracelog.RateLimit(**options)
+
+
+class TestFlushAndStats:
+    def test_tracelog_flush_writes_pending_summaries(
+        self, out: Output, log: Any, clock: FakeClock
+    ) -> None:
+        setup(out, rate_limit=tracelog.RateLimit(limit=1, per_seconds=60))
+        log.info("tick")
+        log.info("tick")
+        assert tracelog.flush()
+        assert 1 == out.lines()[-1]["suppressed"]
+
+    def test_tracelog_stats_include_buffering(self, out: Output, log: Any) -> None:
+        setup(out, buffer=tracelog.TraceBuffer())
+        with tracelog.trace():
+            log.debug("held")
+            log.error("boom")
+        assert 1 == tracelog.stats()["buffering"]["flushed"]
+
+    def test_no_buffering_entry_without_a_setting(self, out: Output) -> None:
+        setup(out)
+        assert "buffering" not in tracelog.stats()

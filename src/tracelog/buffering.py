@@ -214,6 +214,7 @@ class Gate:
             self._limiter = Limiter(rate_limit.limit, rate_limit.per_seconds, self._emit)
         self._pipeline: _pipeline.Pipeline | None = None
         self._rest: tuple[Processor, ...] = ()
+        self._layouts: tuple[tuple[tuple[Processor, ...], tuple[Any, ...]], ...] | None = None
 
     def set_level(self, level: int) -> int:
         """Lines from ``level`` up are written; returns the pipeline's level (the lowest held)."""
@@ -228,6 +229,16 @@ class Gate:
         chain = pipeline.processors
         self._rest = chain[chain.index(self) + 1 :]
         self._pipeline = pipeline
+        # Several outputs: the write step (outputs.Fanout) renders once per layout and keeps
+        # each output's level, which a held line is below. So held lines are rendered here,
+        # per layout, and go to the outputs that take this gate's level.
+        groups = getattr(pipeline.write, "groups", None)
+        self._layouts = None
+        if not self._rest and groups:
+            self._layouts = tuple(
+                (tuple(tail), tuple(write for out_level, write in pairs if out_level <= self.level))
+                for _, tail, pairs in groups
+            )
 
     # --- the chain step -------------------------------------------------------
 
@@ -270,11 +281,7 @@ class Gate:
         if state is None and not self.buffer.all_traces:
             self._drop(counter)
         event_dict[BUFFERED] = True
-        data: Any = event_dict
-        for processor in self._rest:
-            data = processor(logger, method_name, data)
-        if type(data) is bytes:
-            data = bytes(memoryview(data))  # orjson's bytes keep a 4 KiB allocation; this is exact
+        data = self._render(logger, method_name, event_dict)
         with self._lock:
             state = self._traces.get(trace_id)
             if state is None:
@@ -384,12 +391,34 @@ class Gate:
             with wait:
                 pass
 
+    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        """A held line as it will be written: through the rest of the chain, now."""
+        layouts = self._layouts
+        if layouts is None:
+            data: Any = event_dict
+            for processor in self._rest:
+                data = processor(logger, method_name, data)
+            return _exact(data)
+        rendered = []
+        for tail, writes in layouts:
+            if writes:
+                line: Any = event_dict
+                for step in tail:
+                    line = step(None, method_name, line)
+                rendered.append((_exact(line), writes))
+        return rendered
+
     def _write(self, data: Any) -> None:
         pipeline = self._pipeline
         if pipeline is None:
             return
         try:
-            pipeline.write(data)
+            if self._layouts is None:
+                pipeline.write(data)
+                return
+            for line, writes in data:
+                for write in writes:
+                    write(line)
         except Exception as error:
             _faults.report("output", error)
 
@@ -454,6 +483,11 @@ class Gate:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {**self._counts, "held": self._held, "traces": len(self._traces)}
+
+
+def _exact(data: Any) -> Any:
+    """orjson's bytes keep a 4 KiB allocation whatever their length: hold an exact copy."""
+    return bytes(memoryview(data)) if type(data) is bytes else data
 
 
 # --- the active gate ------------------------------------------------------------
