@@ -96,11 +96,14 @@ class TraceMerger:
     :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("_plans", "redactor", "service")
+    __slots__ = ("_bare", "_plans", "redactor", "service")
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
         self.redactor = redactor
+        self._bare: dict[str, Any] = dict.fromkeys((TIMESTAMP, LEVEL, LOGGER, MESSAGE))
+        if service is not None:
+            self._bare[SERVICE] = service
         # Per set of event keys (a call site logs the same keys every time):
         # whether any key needs the slow path, and which keys are secrets.
         self._plans: dict[tuple[Any, ...], tuple[bool, tuple[str, ...]]] = {}
@@ -112,35 +115,39 @@ class TraceMerger:
         except AttributeError:
             created = getattr(logger, "created", None)
             name = getattr(logger, "name", None)
-        out: dict[str, Any] = {
-            TIMESTAMP: _now(UTC) if created is None else _fromtimestamp(created, UTC),
-            LEVEL: method_name,
-            LOGGER: name,
-            MESSAGE: event_dict.pop("event", None),
-        }
         ctx = _get_context()
         if ctx is not None:
-            line = ctx._line
-            if line is None or ctx._line_owner is not self:
-                line = _line_fields(ctx, self)
-            out.update(line)
+            template = ctx._line
+            if template is None or ctx._line_owner is not self:
+                template = _line_template(ctx, self)
         else:
             fallback = _otel_context()
-            if fallback is not None:
-                out.update(_line_fields(fallback, self))
-            elif self.service is not None:
-                out[SERVICE] = self.service
+            template = self._bare if fallback is None else _line_template(fallback, self)
+        # Copying a template that already holds the keys in line order is
+        # cheaper than building the dict key by key.
+        out = template.copy()
+        out[TIMESTAMP] = _now(UTC) if created is None else _fromtimestamp(created, UTC)
+        out[LEVEL] = method_name
+        out[LOGGER] = name
+        out[MESSAGE] = event_dict.pop("event", None)
         if event_dict:
             keys = tuple(event_dict)
             plan = self._plans.get(keys)
             if plan is None:
                 plan = self._plan(keys)
+            redactor = self.redactor
             if plan[0]:
                 event_dict = _special_fields(event_dict)
-                if self.redactor is not None:
-                    event_dict = self.redactor.redact(event_dict)
-            elif self.redactor is not None:
-                event_dict = self.redactor.redact(event_dict, plan[1])
+                if redactor is not None:
+                    event_dict = redactor.redact(event_dict)
+            elif redactor is not None:
+                secret = plan[1]
+                for key in secret:
+                    event_dict[key] = REDACTED
+                for value in event_dict.values():
+                    if type(value) not in _LEAF_TYPES:
+                        redactor._redact_nested(event_dict, secret)
+                        break
             out.update(event_dict)
         return out
 
@@ -155,10 +162,13 @@ class TraceMerger:
         return plan
 
 
-def _line_fields(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:
-    """What a context adds to every line, in line order, redacted; cached on the context."""
+def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:
+    """A line's first keys (values to fill in) and what the context adds, in line order.
+
+    The context's part is redacted; the template is cached on the (immutable) context.
+    """
     service = merger.service
-    line: dict[str, Any] = {}
+    line: dict[str, Any] = dict.fromkeys((TIMESTAMP, LEVEL, LOGGER, MESSAGE))
     ids: context.TraceContext | None = ctx
     if ctx.trace_id is None:
         # Bound fields without a tracelog trace: the ids may come from an
