@@ -547,6 +547,30 @@ class TestSampling:
             log.info("upstream did not")
         assert ["upstream sampled it"] == out.messages()
 
+    def test_a_local_span_is_not_an_upstream_parent(self, out: Output, log: Any) -> None:
+        setup(out, sampling=tracelog.Sampling(rate=0.0))
+        token = context._current.set(context.trace(trace_id=_trace_id(1)).context)
+        try:
+            with tracelog.span("child"):  # its parent_span_id is local
+                log.info("first line, in a span")
+        finally:
+            context._current.reset(token)
+        assert [] == out.messages()
+
+    def test_begin_trace_for_middlewares(self, out: Output, log: Any) -> None:
+        setup(out, sampling=tracelog.Sampling(rate=0.0))
+        upstream = context.trace(trace_id=_trace_id(1), parent_span_id="00f067aa0ba902b7")
+        token = context._current.set(upstream.context)
+        try:
+            buffering.begin_trace()
+            with tracelog.span("handler"):
+                log.info("kept: upstream sampled it")
+            buffering.finish_trace(200)
+        finally:
+            context._current.reset(token)
+        assert ["kept: upstream sampled it"] == out.messages()
+        assert 0 == buffering.stats()["traces"]
+
     def test_upstream_flag_ignored_when_not_parent_based(self, out: Output, log: Any) -> None:
         setup(out, sampling=tracelog.Sampling(rate=0.0, parent_based=False))
         with tracelog.trace(trace_id=_trace_id(5), parent_span_id="00f067aa0ba902b7"):

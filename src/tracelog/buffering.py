@@ -28,6 +28,7 @@ __all__ = [
     "RateLimit",
     "Sampling",
     "TraceBuffer",
+    "begin_trace",
     "buffer_trace",
     "finish_trace",
     "flush",
@@ -313,19 +314,26 @@ class Gate:
         raise DropEvent
 
     def _new_trace(self, trace_id: str, root: context.TraceContext | None = None) -> _Trace:
-        """Start tracking a trace (under the lock): decide its sampling once, for good."""
+        """Start tracking a trace (under the lock): decide its sampling once, for good.
+
+        ``root`` is the context that starts the trace here, when known: its parent span,
+        if any, is the upstream caller's. Otherwise the current context may be a local
+        span, so only its ``sampled`` flag (which spans inherit) is followed.
+        """
         traces = self._traces
         if len(traces) >= _MAX_TRACES:
             oldest, state = traces.popitem(last=False)
             self._let_go(oldest, state, "dropped")
         sampled = True
-        if self.sampling is not None:
-            if root is None:
+        sampling = self.sampling
+        if sampling is not None:
+            flag_from = root
+            if flag_from is None:
                 found = context._current.get()
-                root = found if found is not None and found.trace_id == trace_id else None
-            if root is not None and self.sampling.parent_based and not root.sampled:
+                flag_from = found if found is not None and found.trace_id == trace_id else None
+            if sampling.parent_based and flag_from is not None and not flag_from.sampled:
                 sampled = False
-            elif root is not None and self.sampling.parent_based and root.parent_span_id:
+            elif sampling.parent_based and root is not None and root.parent_span_id:
                 sampled = True  # continued from upstream, which sampled it
             else:
                 sampled = int(trace_id[16:], 16) < self._threshold
@@ -555,6 +563,25 @@ def mark_failed() -> None:
         _faults.report("buffering", error)
 
 
+def begin_trace() -> None:
+    """A middleware made the current context a request's trace without a ``trace()`` block.
+
+    Lets sampling follow an upstream ``traceparent`` that said sampled (a
+    ``trace()`` block tells this by itself). Pair with :func:`finish_trace`.
+    """
+    gate = _active
+    if gate is None or gate.sampling is None:
+        return
+    try:
+        ctx = context._current.get()
+        if ctx is not None and ctx.trace_id is not None:
+            with gate._lock:
+                if ctx.trace_id not in gate._traces:
+                    gate._new_trace(ctx.trace_id, ctx)
+    except Exception as error:
+        _faults.report("buffering", error)
+
+
 def finish_trace(status: int | None = None, *, failed: bool = False) -> None:
     """The current request is over: write its held lines if it failed, else let them go.
 
@@ -562,16 +589,16 @@ def finish_trace(status: int | None = None, *, failed: bool = False) -> None:
     middlewares that set the trace context themselves rather than with a
     ``trace()`` block (whose end is seen without help); call it while the
     request's context is still current. Cheap, and a no-op, without a
-    TraceBuffer.
+    TraceBuffer or Sampling.
     """
     gate = _active
-    if gate is None or gate.buffer is None:
+    if gate is None or (gate.buffer is None and gate.sampling is None):
         return
     try:
         trace_id = context.current_trace_id()
         if trace_id is None:
             return
-        if failed or (status is not None and status >= 500):
+        if gate.buffer is not None and (failed or (status is not None and status >= 500)):
             gate._fail(trace_id)
         with gate._lock:
             gate._forget(trace_id, "discarded")
