@@ -598,6 +598,18 @@ class TestSampling:
         assert ["detail", "step", "boom"] == out.messages()
         assert [True, True, None] == [x.get("buffered") for x in out.lines()]
 
+    def test_lines_below_the_buffer_level_are_not_held(self, out: Output, log: Any) -> None:
+        setup(
+            out,
+            buffer=tracelog.TraceBuffer(level="WARNING"),
+            sampling=tracelog.Sampling(rate=0.0, keep_level="ERROR"),
+        )
+        with tracelog.trace():
+            log.info("not held: below the buffer's level")
+            log.warning("held")
+            log.error("boom")
+        assert ["held", "boom"] == out.messages()
+
     @pytest.mark.parametrize(
         ("options", "message"),
         [

@@ -257,6 +257,8 @@ class Gate:
         if levelno < self._keep_level:
             trace_id = event_dict.get(TRACE_ID)
             if trace_id is not None and not self._is_sampled(trace_id):
+                if self.buffer is None or levelno < self.buffer.level:
+                    self._drop("sampled_out")
                 return self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
         limiter = self._limiter
         if (
