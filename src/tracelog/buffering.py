@@ -13,7 +13,7 @@ import atexit
 import logging
 import threading
 from collections import OrderedDict, deque
-from typing import Any, NoReturn
+from typing import Any
 
 from structlog import DropEvent
 
@@ -248,7 +248,8 @@ class Gate:
         if levelno is None:  # a custom stdlib level
             levelno = getattr(logger, "levelno", logging.INFO)
         if levelno < self.level:
-            return self._hold(event_dict.get(TRACE_ID), logger, method_name, event_dict, None)
+            self._hold(event_dict.get(TRACE_ID), logger, method_name, event_dict, None)
+            raise DropEvent
         if levelno >= self._flush_level:
             trace_id = event_dict.get(TRACE_ID)
             if trace_id is not None:
@@ -258,15 +259,18 @@ class Gate:
             trace_id = event_dict.get(TRACE_ID)
             if trace_id is not None and not self._is_sampled(trace_id):
                 if self.buffer is None or levelno < self.buffer.level:
-                    self._drop("sampled_out")
-                return self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
+                    self._count("sampled_out")
+                else:
+                    self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
+                raise DropEvent
         limiter = self._limiter
         if (
             limiter is not None
             and levelno < self._limit_below
             and limiter.check(logger, levelno, event_dict)
         ):
-            self._drop("rate_limited")
+            self._count("rate_limited")
+            raise DropEvent
         return event_dict
 
     def _hold(
@@ -276,19 +280,33 @@ class Gate:
         method_name: str,
         event_dict: EventDict,
         counter: str | None,
-    ) -> EventDict:
-        """Hold a line of its trace (or write it, if the trace already failed); else drop it."""
-        state = None if trace_id is None else self._traces.get(trace_id)
-        if self.buffer is None or trace_id is None or (state is not None and not state.enabled):
-            self._drop(counter)
-        if state is None and not self.buffer.all_traces:
-            self._drop(counter)
+    ) -> None:
+        """Hold a line of its trace, or write it if the trace already failed.
+
+        A line that is not held (no trace, no buffer, a trace opted out) is
+        counted under ``counter`` and dropped.
+        """
+        buffer = self.buffer
+        if buffer is None or trace_id is None:
+            self._count(counter)
+            return
         event_dict[BUFFERED] = True
-        data = self._render(logger, method_name, event_dict)
+        if self._layouts is None:
+            data: Any = event_dict
+            for processor in self._rest:
+                data = processor(logger, method_name, data)
+            if type(data) is bytes:
+                data = bytes(memoryview(data))  # orjson's bytes keep 4 KiB whatever their size
+        else:
+            data = self._render_layouts(method_name, event_dict)
         with self._lock:
             state = self._traces.get(trace_id)
-            if state is None:
+            if state is None and buffer.all_traces:
                 state = self._new_trace(trace_id)
+            if state is None or not state.enabled:
+                if counter is not None:
+                    self._counts[counter] += 1
+                return
             if not state.failed:
                 lines = state.lines
                 if lines is None:
@@ -299,21 +317,19 @@ class Gate:
                     self._held -= 1
                 lines.append(data)
                 self._held += 1
-                if self._held > self.buffer.max_total:
+                if self._held > buffer.max_total:
                     self._evict()
-                raise DropEvent
+                return
             wait = state.flush_lock
         if wait is not None:  # let the trace's held lines out first
             with wait:
                 pass
         self._write(data)
-        raise DropEvent
 
-    def _drop(self, counter: str | None) -> NoReturn:
+    def _count(self, counter: str | None) -> None:
         if counter is not None:
             with self._lock:
                 self._counts[counter] += 1
-        raise DropEvent
 
     def _new_trace(self, trace_id: str, root: context.TraceContext | None = None) -> _Trace:
         """Start tracking a trace (under the lock): decide its sampling once, for good.
@@ -391,8 +407,12 @@ class Gate:
                     wait.acquire()
         if lines and wait is not None:
             try:
+                write = self._write if self._layouts is not None else self._pipeline_write()
                 for data in lines:
-                    self._write(data)
+                    try:
+                        write(data)
+                    except Exception as error:
+                        _faults.report("output", error)
             finally:
                 wait.release()
             with self._lock:
@@ -401,22 +421,20 @@ class Gate:
             with wait:
                 pass
 
-    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
-        """A held line as it will be written: through the rest of the chain, now."""
-        layouts = self._layouts
-        if layouts is None:
-            data: Any = event_dict
-            for processor in self._rest:
-                data = processor(logger, method_name, data)
-            return _exact(data)
+    def _render_layouts(self, method_name: str, event_dict: EventDict) -> list[Any]:
+        """A held line in each layout of several outputs, with the outputs it goes to."""
         rendered = []
-        for tail, writes in layouts:
+        for tail, writes in self._layouts or ():
             if writes:
                 line: Any = event_dict
                 for step in tail:
                     line = step(None, method_name, line)
                 rendered.append((_exact(line), writes))
         return rendered
+
+    def _pipeline_write(self) -> Any:
+        pipeline = self._pipeline
+        return pipeline.write if pipeline is not None else _pipeline._discard
 
     def _write(self, data: Any) -> None:
         pipeline = self._pipeline
