@@ -437,3 +437,38 @@ class TestJsonFormatter:
         line = orjson.loads(JsonFormatter().format(record))
         assert "%d" in line["message"]
         assert "x" == line["logger"]
+
+
+class TestJsonFormatterWithOutputs:
+    def test_uses_the_configured_service_and_redaction_with_several_outputs(self) -> None:
+        first, second = io.StringIO(), io.StringIO()
+        tracelog.configure(
+            service="billing",
+            redact=["iban"],
+            outputs=[tracelog.outputs.Stream(first), tracelog.outputs.Stream(second)],
+        )
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        record = logging.LogRecord("pay", logging.INFO, __file__, 1, "paid", (), None)
+        record.iban = "DE89"
+
+        line = orjson.loads(handler.format(record))
+
+        assert "billing" == line["service"]
+        assert "[REDACTED]" == line["iban"]
+
+
+class TestUnsampledTrace:
+    def test_line_says_the_trace_is_not_sampled(self) -> None:
+        out = io.StringIO()
+        tracelog.configure(stream=out)
+        with tracelog.trace(sampled=False):
+            logging.getLogger("x").info("quiet")
+        with tracelog.trace():
+            logging.getLogger("x").info("loud")
+
+        quiet, loud = (orjson.loads(line) for line in out.getvalue().splitlines())
+
+        assert quiet["trace_sampled"] is False
+        assert "trace_sampled" not in loud

@@ -129,12 +129,30 @@ _json_cache: tuple[Processor, ...] | None = None
 
 
 def json_processors() -> tuple[Processor, ...]:
-    """The active JSON chain (for JsonFormatter): the configured one, else the defaults."""
+    """The JSON chain for JsonFormatter: the configured settings, else the defaults.
+
+    Built from configure()'s settings (service, redaction, schema, your
+    processors), not taken from the pipeline: with several outputs the
+    pipeline has no single renderer, and a formatter formats every record it
+    is given, so no buffering or sampling step belongs in it.
+    """
     global _json_cache
-    settings = _pipeline.active().settings
-    if settings.get("format") == "json" and _configured:
-        # A formatter formats every record it is given: no holding or sampling there.
-        return settings.get("formatter_processors") or _pipeline.active().processors
+    pipeline = _pipeline.active()
+    settings = pipeline.settings
+    if _configured and not settings.get("capture"):
+        chain = settings.get("json_chain")
+        if chain is None:
+            chain = build_processors(
+                service=settings.get("service"),
+                schema=settings.get("schema"),
+                redact=settings.get("redact"),
+                static=settings.get("static"),
+                rename=settings.get("rename"),
+                processors=settings.get("processors", ()),
+                format="json",
+            )
+            settings["json_chain"] = chain
+        return tuple(chain)
     if _json_cache is None:
         _json_cache = build_processors(format="json")
     return _json_cache

@@ -30,6 +30,7 @@ from tracelog.schema import (
     STACK,
     TIMESTAMP,
     TRACE_ID,
+    TRACE_SAMPLED,
 )
 from tracelog.typing import EventDict, WrappedLogger
 
@@ -181,6 +182,8 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
             line[PARENT_SPAN_ID] = ids.parent_span_id
         if ids.name is not None:
             line[SPAN_NAME] = ids.name
+        if not ids.sampled:
+            line[TRACE_SAMPLED] = False  # the W3C flag, for schemas that carry it
     if service is not None:
         line[SERVICE] = service
     fields: EventDict = {
