@@ -8,11 +8,19 @@ executed: a log line cannot move the cursor or rewrite the screen.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import re
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from tracelog._terminal import (
+    BLUE,
+    BOLD,
+    CYAN,
+    DIM,
+    LEVEL_STYLES,
+    RESET,
+    colour_wanted,
+    escape_control,
+)
 from tracelog.schema import (
     EXCEPTION,
     LEVEL,
@@ -31,22 +39,7 @@ from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["ConsoleRenderer", "colour_wanted", "escape_control"]
 
-# C0 controls except none, DEL, C1 controls, and the Unicode bidi overrides
-# that can reorder what a terminal shows.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-RESET = "\x1b[0m"
-DIM = "\x1b[2m"
-BOLD = "\x1b[1m"
-CYAN = "\x1b[36m"
-BLUE = "\x1b[34m"
-LEVEL_STYLES = {
-    "debug": "\x1b[2;37m",
-    "info": "\x1b[32m",
-    "warning": "\x1b[33m",
-    "error": "\x1b[31m",
-    "critical": "\x1b[1;31m",
-}
 _OWN_KEYS = (
     TIMESTAMP,
     LEVEL,
@@ -58,35 +51,6 @@ _OWN_KEYS = (
     SPAN_NAME,
     SERVICE,
 )
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    if char == "\n":
-        return "\\n"
-    if char == "\t":
-        return "\\t"
-    if char == "\r":
-        return "\\r"
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escape_control(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
-    return _CONTROL.sub(_escape_one, text)
-
-
-def colour_wanted(stream: Any) -> bool:
-    """Colour when the stream is a terminal; NO_COLOR turns it off, FORCE_COLOR on."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    try:
-        return bool(stream.isatty())
-    except Exception:
-        return False
 
 
 def _text(value: Any) -> str:

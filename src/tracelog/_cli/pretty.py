@@ -2,65 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 
 from tracelog._cli.records import Record
 from tracelog._cli.times import format_time
 
 __all__ = ["Style", "colour_wanted", "duration", "escape", "value_text"]
 
-import re
-
-# C0 and C1 controls, DEL, and the bidi overrides that can reorder what a terminal shows.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LEVEL_STYLES = {
-    "trace": "\x1b[2;37m",
-    "debug": "\x1b[2;37m",
-    "info": "\x1b[32m",
-    "notice": "\x1b[36m",
-    "warning": "\x1b[33m",
-    "error": "\x1b[31m",
-    "critical": "\x1b[1;31m",
-}
-RESET = "\x1b[0m"
-DIM = "\x1b[2m"
-BOLD = "\x1b[1m"
-CYAN = "\x1b[36m"
-BLUE = "\x1b[34m"
-RED = "\x1b[31m"
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char == "\n":
-        return "\\n"
-    if char == "\t":
-        return "\\t"
-    if char == "\r":
-        return "\\r"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escape(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
-    if text.isascii() and text.isprintable():
-        return text
-    return _CONTROL.sub(_escape_one, text)
-
-
-def colour_wanted(stream: TextIO | Any) -> bool:
-    """Colour on a terminal; ``NO_COLOR`` turns it off and ``FORCE_COLOR`` on (no-color.org)."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    try:
-        return bool(stream.isatty())
-    except Exception:
-        return False
+from tracelog._terminal import BLUE, BOLD, CYAN, DIM, RED, RESET, colour_wanted
+from tracelog._terminal import LEVEL_STYLES as _LEVEL_STYLES
+from tracelog._terminal import escape_control as escape
 
 
 def value_text(value: Any) -> str:
