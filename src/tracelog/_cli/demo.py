@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from tracelog._cli import show, traces
-from tracelog._cli.pretty import BOLD, Style, colour_wanted
+from tracelog._cli.pretty import Style, colour_wanted
 from tracelog._cli.reader import Skipped
+from tracelog._terminal import BOLD
 
 __all__ = ["run"]
 

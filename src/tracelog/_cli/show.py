@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tracelog._cli.pretty import BOLD, DIM, RED, Style, colour_wanted, duration, escape
+from tracelog._cli.pretty import Style, colour_wanted, duration, escape
 from tracelog._cli.reader import Skipped, scan
 from tracelog._cli.records import LEVEL_RANK, Record, parse
 from tracelog._cli.times import format_time
+from tracelog._terminal import BOLD, DIM, RED
 
 __all__ = ["Span", "add_arguments", "build_tree", "render", "run"]
 
