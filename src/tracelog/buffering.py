@@ -13,6 +13,7 @@ import atexit
 import logging
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from structlog import DropEvent
@@ -198,7 +199,6 @@ class Gate:
         self.buffer = buffer
         self.sampling = sampling
         self.rate_limit = rate_limit
-        self.level = self.capture_level = self._flush_level = level
         self.set_level(level)
         self._keep_level = sampling.keep_level if sampling is not None else 0
         self._threshold = int(sampling.rate * (1 << 64)) if sampling is not None else 1 << 64
@@ -324,7 +324,10 @@ class Gate:
         if wait is not None:  # let the trace's held lines out first
             with wait:
                 pass
-        self._write(data)
+        try:
+            self._line_writer()(data)
+        except Exception as error:
+            _faults.report("output", error)
 
     def _count(self, counter: str | None) -> None:
         if counter is not None:
@@ -407,7 +410,7 @@ class Gate:
                     wait.acquire()
         if lines and wait is not None:
             try:
-                write = self._write if self._layouts is not None else self._pipeline_write()
+                write = self._line_writer()
                 for data in lines:
                     try:
                         write(data)
@@ -432,23 +435,12 @@ class Gate:
                 rendered.append((_exact(line), writes))
         return rendered
 
-    def _pipeline_write(self) -> Any:
+    def _line_writer(self) -> Callable[[Any], None]:
+        """What writes one held line: the pipeline's write, or each output layout's writes."""
+        if self._layouts is not None:
+            return _write_layouts
         pipeline = self._pipeline
         return pipeline.write if pipeline is not None else _pipeline._discard
-
-    def _write(self, data: Any) -> None:
-        pipeline = self._pipeline
-        if pipeline is None:
-            return
-        try:
-            if self._layouts is None:
-                pipeline.write(data)
-                return
-            for line, writes in data:
-                for write in writes:
-                    write(line)
-        except Exception as error:
-            _faults.report("output", error)
 
     # --- trace ends (hooks run by trace()/span()/use() blocks) -----------------
 
@@ -511,6 +503,12 @@ class Gate:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {**self._counts, "held": self._held, "traces": len(self._traces)}
+
+
+def _write_layouts(data: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    for line, writes in data:
+        for write in writes:
+            write(line)
 
 
 def _exact(data: Any) -> Any:
