@@ -41,8 +41,26 @@ class _YieldingStream(io.BytesIO):
         return super().write(data)
 
 
-def _check_story(lines: list[dict[str, Any]], trace_ids: dict[int, str], owners: int) -> None:
+def _step(log: Any, std: logging.Logger, owner: int, i: int) -> None:
+    """One step of a request: a debug line from either entry point, sometimes an info line."""
+    if i % 2:
+        std.debug("query", extra={"owner": owner, "i": i})
+    else:
+        log.debug("step", owner=owner, i=i)
+    if i % 5 == 0:
+        log.info("progress", owner=owner)
+
+
+def _end(log: Any, owner: int) -> None:
     """Owner k%4==0 logs an error, k%4==1 raises, the rest end cleanly."""
+    if owner % 4 == 0:
+        log.error("failed", owner=owner)
+    elif owner % 4 == 1:
+        raise _Failure(owner)
+
+
+def _check_story(lines: list[dict[str, Any]], trace_ids: dict[int, str], owners: int) -> None:
+    """Each owner's lines under its own trace id; the stories of failed requests complete."""
     by_owner: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for line in lines:
         owner = line["owner"]
@@ -75,17 +93,9 @@ class TestConcurrency:
             async with tracelog.trace() as ctx:
                 trace_ids[owner] = ctx.trace_id  # type: ignore[assignment]
                 for i in range(STEPS):
-                    if i % 2:
-                        std.debug("query", extra={"owner": owner, "i": i})
-                    else:
-                        log.debug("step", owner=owner, i=i)
-                    if i % 5 == 0:
-                        log.info("progress", owner=owner)
+                    _step(log, std, owner, i)
                     await asyncio.sleep(0)
-                if owner % 4 == 0:
-                    log.error("failed", owner=owner)
-                elif owner % 4 == 1:
-                    raise _Failure(owner)
+                _end(log, owner)
 
         async def main() -> None:
             await asyncio.gather(*(request(k) for k in range(owners)), return_exceptions=True)
@@ -110,16 +120,8 @@ class TestConcurrency:
             with tracelog.trace() as ctx:
                 trace_ids[owner] = ctx.trace_id  # type: ignore[assignment]
                 for i in range(STEPS):
-                    if i % 2:
-                        std.debug("read", extra={"owner": owner, "i": i})
-                    else:
-                        log.debug("step", owner=owner, i=i)
-                    if i % 5 == 0:
-                        log.info("progress", owner=owner)
-                if owner % 4 == 0:
-                    log.error("failed", owner=owner)
-                elif owner % 4 == 1:
-                    raise _Failure(owner)
+                    _step(log, std, owner, i)
+                _end(log, owner)
 
         def worker(first: int) -> None:
             for owner in range(first, owners, 16):
