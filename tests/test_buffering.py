@@ -817,3 +817,56 @@ class TestFlushAndStats:
     def test_no_buffering_entry_without_a_setting(self, out: Output) -> None:
         setup(out)
         assert "buffering" not in tracelog.stats()
+
+
+class TestMiddlewaresFollowTheUpstreamFlag:
+    """A middleware sets the context itself; sampling still follows the caller's flag."""
+
+    @staticmethod
+    def asgi(traceparent: str) -> None:
+        from tracelog.integrations.asgi import TraceMiddleware
+
+        app_log = tracelog.get_logger("app")
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            app_log.info("looking up the order")
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            pass
+
+        headers = [(b"traceparent", traceparent.encode())]
+        scope = {"type": "http", "method": "GET", "path": "/orders/7", "headers": headers}
+        asyncio.run(TraceMiddleware(app, access_log=False)(scope, receive, send))
+
+    @staticmethod
+    def wsgi(traceparent: str) -> None:
+        from tracelog.integrations.wsgi import TraceMiddleware
+
+        app_log = tracelog.get_logger("app")
+
+        def app(environ: Any, start_response: Any) -> list[bytes]:
+            app_log.info("looking up the order")
+            start_response("200 OK", [])
+            return [b"ok"]
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_TRACEPARENT": traceparent}
+        body = TraceMiddleware(app, access_log=False)(environ, lambda *args: None)
+        list(body)
+        body.close()  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+    def test_upstream_sampled_is_kept_even_at_rate_zero(self, out: Output, kind: str) -> None:
+        setup(out, sampling=tracelog.Sampling(rate=0.0))
+        getattr(self, kind)(f"00-{_trace_id(2**63)}-00f067aa0ba902b7-01")
+        assert ["looking up the order"] == out.messages()
+
+    @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+    def test_upstream_not_sampled_is_dropped_even_at_rate_one(self, out: Output, kind: str) -> None:
+        setup(out, sampling=tracelog.Sampling(rate=1.0))
+        getattr(self, kind)(f"00-{_trace_id(1)}-00f067aa0ba902b7-00")
+        assert [] == out.messages()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import finish_trace
+from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
     MAX_PATH_LENGTH,
     header_name,
@@ -105,6 +105,7 @@ class TraceMiddleware:
             await send(message)
 
         token = _set_context(ctx)
+        begin_trace()  # sampling follows an upstream sampled flag
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as error:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import finish_trace
+from tracelog.buffering import begin_trace, finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import header_name
 from tracelog.propagation import REQUEST_ID_HEADER, from_values, inject
@@ -71,6 +71,7 @@ def _prerun(task_id: Any = None, task: Any = None, **_: Any) -> None:
         else:
             ctx = incoming.context(**fields)
         token = context._current.set(ctx)
+        begin_trace()  # sampling follows an upstream sampled flag
         with _lock:
             _tokens[str(task_id)] = token
     except Exception:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import finish_trace
+from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
     environ_key,
     extract_environ,
@@ -70,6 +70,7 @@ class TraceMiddleware:
         started = _perf_counter()
         ctx, rid_value = self._context(request)
         token = _set_context(ctx)
+        begin_trace()  # sampling follows an upstream sampled flag
         response = None
         try:
             response = self.get_response(request)
@@ -82,6 +83,7 @@ class TraceMiddleware:
         started = _perf_counter()
         ctx, rid_value = self._context(request)
         token = _set_context(ctx)
+        begin_trace()  # sampling follows an upstream sampled flag
         try:
             response = await self.get_response(request)
             self._finish(request, response, rid_value, started)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import finish_trace
+from tracelog.buffering import begin_trace, finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import (
     environ_key,
@@ -99,6 +99,7 @@ class TraceMiddleware:
             return start_response(status, headers, *exc_info)
 
         token = _set_context(ctx)
+        begin_trace()  # sampling follows an upstream sampled flag
         try:
             body = self.app(environ, start_with_ids)
         except Exception as error:
