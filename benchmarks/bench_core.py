@@ -198,30 +198,46 @@ def run(rounds: int, calls: int) -> dict[str, dict[str, float]]:
     return results
 
 
+BASES = {
+    "native": "floor (orjson by hand)",
+    "stdlib": "stdlib -> nothing",
+    "filtered": "structlog.get_logger() debug",
+}
+
+
 def report(results: dict[str, dict[str, float]]) -> str:
     lines = [
         f"# {dt.date.today()} · Python {platform.python_version()} · {platform.machine()} · "
         f"{os.cpu_count()} cores · structlog {structlog.__version__} · orjson {orjson.__version__}"
     ]
-    bases = {
-        "native": "floor (orjson by hand)",
-        "stdlib": "stdlib -> nothing",
-        "filtered": "structlog.get_logger() debug",
-    }
     for group, medians in results.items():
-        base = medians[bases[group]]
-        lines.append(f"\n## {group} (ratio to {bases[group]})")
+        base = medians[BASES[group]]
+        lines.append(f"\n## {group} (ratio to {BASES[group]})")
         for name, ns in sorted(medians.items(), key=lambda kv: kv[1]):
             lines.append(f"  {name:<32} {ns / 1000:8.2f} µs   {ns / base:5.2f}x")
     return "\n".join(lines)
+
+
+def markdown(results: dict[str, dict[str, float]]) -> str:
+    rows = ["| group | contender | median µs | ratio |", "|---|---|---:|---:|"]
+    for group, medians in results.items():
+        base = medians[BASES[group]]
+        for name, ns in sorted(medians.items(), key=lambda kv: kv[1]):
+            rows.append(f"| {group} | {name} | {ns / 1000:.2f} | {ns / base:.2f}x |")
+    return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
-    print(report(run(args.rounds, args.calls)))
+    results = run(args.rounds, args.calls)
+    print(report(results))
+    if args.markdown:
+        print()
+        print(markdown(results))
     sys.stdout.flush()
 
 
