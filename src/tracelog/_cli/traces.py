@@ -38,17 +38,23 @@ class Aggregates:
     def add_lines(self, lines: Iterable[bytes], skipped: Skipped) -> None:
         by_trace = self.by_trace
         # Locals, not globals: this loop runs once per line.
-        keys, span_keys, ranks, pieces, error = _KEYS, _SPAN_KEYS, _RANK, _PIECES, _ERROR
+        span_keys, ranks, pieces, error = _SPAN_KEYS, _RANK, _PIECES, _ERROR
+        k_ts, k_level, k_logger, k_message, k_trace = _KEYS
         for line in lines:
             f = line.split(b'"', pieces)
             # Fast path for tracelog's own key order with no escapes in the line; anything else
             # (other shapes, escaped text, odd timestamps) takes the full parse below.
             if (
-                f[1:18:4] == keys
+                len(f) > 21
+                and f[17] == k_trace
+                and f[1] == k_ts
+                and f[5] == k_level
+                and f[9] == k_logger
+                and f[13] == k_message
                 and len(f[3]) == 27
                 and f[3][-1] == 90  # "Z": UTC, so the text sorts as the time does
+                and line[-1] == 125  # "}": a whole line
                 and b"\\" not in line  # no escapes: every '"' splits where it seems to
-                and line.endswith(b"}")
                 and (rank := ranks.get(f[7])) is not None
             ):
                 try:
