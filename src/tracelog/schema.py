@@ -27,7 +27,6 @@ __all__ = [
     "SCHEMAS",
     "Projection",
     "ecs_field_types",
-    "projection_for",
 ]
 
 # Canonical keys, written by the pipeline's processors.
@@ -419,14 +418,6 @@ def _sampled(event: EventDict) -> bool:
     if ctx is not None and ctx.trace_id == event.get(TRACE_ID):
         return bool(ctx.sampled)
     return True
-
-
-def projection_for(
-    name: str,
-    rename: Mapping[str, str] | None = None,
-    static: Mapping[str, Any] | None = None,
-) -> Projection:
-    return Projection(name, rename, static)
 
 
 def format_exception_text(exc: Mapping[str, Any]) -> str:

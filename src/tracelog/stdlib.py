@@ -20,7 +20,7 @@ from structlog import DropEvent
 
 from tracelog import _pipeline, context
 from tracelog.render import safe_repr, safe_str
-from tracelog.schema import OWNED_KEYS, PARENT_SPAN_ID, SPAN_ID, TRACE_ID
+from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
 
 __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_to_event"]
@@ -192,7 +192,3 @@ class JsonFormatter(logging.Formatter):
             data = _pipeline.fallback_line(record, "error", {"event": safe_repr(record)}, error)
         text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
         return text[:-1] if text.endswith("\n") else text
-
-
-def owned_keys() -> frozenset[str]:
-    return OWNED_KEYS
