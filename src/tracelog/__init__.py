@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tracelog import outputs, propagation, stdlib, testing
     from tracelog._native import BoundLogger, get_logger
+    from tracelog._traced import traced
     from tracelog.buffering import RateLimit, Sampling, TraceBuffer
     from tracelog.config import ConfigurationError, configure, flush, reset, stats
     from tracelog.context import (
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
         current_trace_id,
         span,
         trace,
-        traced,
         unbind,
         wrap,
     )
@@ -43,7 +43,7 @@ _EXPORTS = {
     "current_trace_id": "tracelog.context",
     "span": "tracelog.context",
     "trace": "tracelog.context",
-    "traced": "tracelog.context",
+    "traced": "tracelog._traced",
     "unbind": "tracelog.context",
     "wrap": "tracelog.context",
 }
