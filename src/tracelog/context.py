@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 __all__ = [
     "TraceContext",
@@ -29,8 +29,6 @@ __all__ = [
     "unbind",
     "wrap",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
