@@ -17,8 +17,24 @@ from tracelog.typing import EventDict, Processor, WrappedLogger
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error", "msg": "info"}
+_ALIASES = {"warn": "warning", "fatal": "critical"}
 _STD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+
+def parse_level(value: int | str, source: str) -> int:
+    """A level as a number: ``"DEBUG"``, ``"warn"``, ``"10"`` or ``10``.
+
+    A bad value raises ValueError naming ``source`` and the names accepted.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    text = _ALIASES.get(text, text)
+    if text.isdigit():
+        return int(text)
+    if text not in LEVELS:
+        raise ValueError(f"{source}={value!r} is not one of {', '.join(LEVELS)} (or a number)")
+    return LEVELS[text]
 
 
 def level_name(levelno: int, fallback: str) -> str:

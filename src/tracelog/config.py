@@ -30,7 +30,6 @@ from tracelog.typing import Processor
 __all__ = ["FORMATS", "ConfigurationError", "configure", "flush", "reset", "stats"]
 
 FORMATS = ("json", "console", "auto")
-_LEVEL_CHOICES = ("debug", "info", "warning", "error", "critical")
 
 _lock = threading.RLock()
 _configured = False
@@ -51,19 +50,10 @@ def _choice(value: str, choices: Sequence[str], source: str) -> str:
 
 
 def _level(value: int | str, source: str) -> int:
-    if isinstance(value, bool):
-        raise ConfigurationError(f"{source}={value!r} is not one of {', '.join(_LEVEL_CHOICES)}")
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    text = {"warn": "warning", "fatal": "critical"}.get(text, text)
-    if text.isdigit():
-        return int(text)
-    if text not in _pipeline.LEVELS:
-        raise ConfigurationError(
-            f"{source}={value!r} is not one of {', '.join(_LEVEL_CHOICES)} (or a number)"
-        )
-    return _pipeline.LEVELS[text]
+    try:
+        return _pipeline.parse_level(value, source)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def _setting(explicit: Any, variable: str) -> tuple[Any, str]:

@@ -120,18 +120,7 @@ def stats() -> dict[str, dict[str, int]]:
 
 def parse_level(level: int | str | None) -> int | None:
     """A minimum level as a number (``"DEBUG"``, ``"warn"``, ``10``); None stays None."""
-    if level is None:
-        return None
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level
-    text = str(level).strip().lower()
-    text = {"warn": "warning", "fatal": "critical"}.get(text, text)
-    if text.isdigit():
-        return int(text)
-    if text not in _pipeline.LEVELS:
-        names = ", ".join(_pipeline.LEVELS)
-        raise ValueError(f"level={level!r} is not one of {names} (or a number)")
-    return _pipeline.LEVELS[text]
+    return None if level is None else _pipeline.parse_level(level, "level")
 
 
 def check_options(

@@ -33,7 +33,7 @@ _N_PLAIN = len(_PLAIN_RECORD_ATTRS)
 _SET_LATE = frozenset(("message", "asctime"))
 # Stamped by TraceFilter; the pipeline writes its own.
 _STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
-_LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+_LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
 
 
 def _stamped_by_filter(key: str, value: Any) -> bool:

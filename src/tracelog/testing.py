@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracelog import _pipeline, config
-from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["CapturedEvents", "capture", "tracelog_events"]
 
@@ -35,9 +34,6 @@ class CapturedEvents(list[dict[str, Any]]):
     def find(self, **fields: Any) -> list[dict[str, Any]]:
         """Events whose fields include all of ``fields``."""
         return [e for e in self if all(k in e and e[k] == v for k, v in fields.items())]
-
-    def _append_event(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> None:
-        self.append(dict(event_dict))
 
 
 @contextmanager
