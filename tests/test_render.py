@@ -317,6 +317,43 @@ class TestOwnedKeys:
         assert "extra value" == line[key + "_"]
         assert TRACE_ID == line["trace_id"]
 
+    def test_a_configured_service_is_the_pipelines_key(self) -> None:
+        lines = Lines(service="shop")
+        log = tracelog.get_logger("t")
+        with tracelog.trace(TRACE_ID, service="bound"):
+            log.info("m")
+            log.info("m", service="field")  # the call's field wins over the bound one, as usual
+            logging.getLogger("lib").info("m", extra={"service": "extra"})
+        bound, native, stdlib = lines()
+        assert ("shop", "bound") == (bound["service"], bound["service_"])
+        assert ("shop", "field") == (native["service"], native["service_"])
+        assert ("shop", "extra") == (stdlib["service"], stdlib["service_"])
+
+    def test_without_a_configured_service_a_service_field_is_yours(self) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").info("m", service="mine")
+        assert "mine" == lines.one()["service"]
+
+    def test_the_sampled_flag_cannot_be_overwritten(self) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID, sampled=False):
+            tracelog.get_logger("t").info("m", trace_sampled=True)
+        line = lines.one()
+        assert (False, True) == (line["trace_sampled"], line["trace_sampled_"])
+
+    def test_an_exception_field_is_kept_beside_the_structured_one(self) -> None:
+        lines = Lines()
+        log = tracelog.get_logger("t")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed", exception="my text")
+        log.error("no exc_info", exception="plain")
+        failed, plain = lines()
+        assert "ValueError" == failed["exception"]["type"]
+        assert "my text" == failed["exception_"]
+        assert "plain" == plain["exception"]
+
     def test_the_underscore_name_taken_too(self) -> None:
         lines = Lines()
         tracelog.get_logger("t").info("m", level="a", level_="b")

@@ -53,10 +53,12 @@ _get_context = context._current.get
 _otel_context = context.otel_context
 
 
-def _special_fields(event_dict: EventDict) -> dict[str, Any]:
+def _special_fields(event_dict: EventDict, owned: frozenset[str]) -> dict[str, Any]:
     """The slow path of TraceMerger: exceptions, stacks and user keys named like pipeline keys.
 
-    A user field named like a pipeline key moves to ``<name>_`` so nothing is lost.
+    A user field named like a pipeline key (one of ``owned``, or ``exception``
+    and ``stack`` when the pipeline writes them) moves to ``<name>_`` so
+    nothing is lost.
     """
     out: dict[str, Any] = {}
     exception: dict[str, Any] | None = None
@@ -71,10 +73,16 @@ def _special_fields(event_dict: EventDict) -> dict[str, Any]:
             if isinstance(value, str):
                 stack = value
             continue
-        if key in OWNED_KEYS:
-            while key in OWNED_KEYS or key in event_dict:
-                key = key + "_"
         out[key] = value
+    if exception is not None:
+        owned = owned | {EXCEPTION}
+    if stack is not None:
+        owned = owned | {STACK}
+    for key in owned.intersection(out):
+        free = key + "_"
+        while free in owned or free in out:
+            free = free + "_"
+        out[free] = out.pop(key)
     if exception is not None:
         out[EXCEPTION] = exception
     if stack is not None:
@@ -82,8 +90,10 @@ def _special_fields(event_dict: EventDict) -> dict[str, Any]:
     return out
 
 
-_SPECIAL_KEYS = OWNED_KEYS | {"exc_info", "stack_info"}
-_no_special = _SPECIAL_KEYS.isdisjoint
+def owned_keys(service: str | None) -> frozenset[str]:
+    """The keys a merger writes itself: a field of that name is moved to ``<name>_``."""
+    owned = OWNED_KEYS | {TRACE_SAMPLED}
+    return owned | {SERVICE} if service is not None else owned
 
 
 class TraceMerger:
@@ -100,11 +110,13 @@ class TraceMerger:
     :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("_bare", "_plans", "redactor", "service")
+    __slots__ = ("_bare", "_no_special", "_plans", "owned", "redactor", "service")
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
         self.redactor = redactor
+        self.owned = owned_keys(service)
+        self._no_special = (self.owned | {"exc_info", "stack_info"}).isdisjoint
         self._bare: dict[str, Any] = dict.fromkeys((TIMESTAMP, LEVEL, LOGGER, MESSAGE))
         if service is not None:
             self._bare[SERVICE] = service
@@ -141,7 +153,7 @@ class TraceMerger:
                 plan = self._plan(keys)
             redactor = self.redactor
             if plan[0]:
-                event_dict = _special_fields(event_dict)
+                event_dict = _special_fields(event_dict, self.owned)
                 if redactor is not None:
                     event_dict = redactor.redact(event_dict)
             elif redactor is not None:
@@ -158,7 +170,7 @@ class TraceMerger:
     def _plan(self, keys: tuple[Any, ...]) -> tuple[bool, tuple[str, ...]]:
         redactor = self.redactor
         plan = (
-            not _no_special(keys),
+            not self._no_special(keys),
             () if redactor is None else tuple(k for k in keys if redactor.is_secret(k)),
         )
         if len(self._plans) < _CACHE_LIMIT:
@@ -189,8 +201,9 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
             line[TRACE_SAMPLED] = False  # the W3C flag, for schemas that carry it
     if service is not None:
         line[SERVICE] = service
+    owned = merger.owned
     fields: EventDict = {
-        key + "_" if key in OWNED_KEYS else key: value for key, value in ctx.fields.items()
+        key + "_" if key in owned else key: value for key, value in ctx.fields.items()
     }
     if merger.redactor is not None:
         fields = merger.redactor.redact(fields)
