@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -125,6 +126,25 @@ class TestRedactionInLines:
             "headers": {"X-Api-Key": REDACTED, "Accept": "json"},
             "body": [{"password": REDACTED}],
         } == lines.one()["request"]
+
+    def test_nested_where_orjson_needs_help_or_braces_are_only_text(self) -> None:
+        # Secrets inside values orjson does not render by itself (a mapping
+        # proxy, a set beside them), inside tuples, and lines whose only
+        # braces are text: every entry point redacts the same.
+        lines = Lines()
+        log = tracelog.get_logger("t")
+        proxy = MappingProxyType({"password": "p1", "ok": 1})
+        log.info("proxy", conf=proxy, tags={"a"})
+        log.info("tuple", rows=({"token": "t1"},), plain=[1, 2])
+        log.info("text {braces}", note="{not: json}", password="p2")
+        logging.getLogger("lib").info("stdlib {x}", extra={"conf": proxy, "tags": {"a"}})
+        raw = b"".join(lines.raw())
+        for value in (b"p1", b"t1", b"p2"):
+            assert value not in raw
+        first, second, third, fourth = lines()
+        assert {"password": REDACTED, "ok": 1} == first["conf"] == fourth["conf"]
+        assert [{"token": REDACTED}] == second["rows"]
+        assert ("text {braces}", "{not: json}") == (third["message"], third["note"])
 
     def test_key_stays_value_replaced(self) -> None:
         lines = Lines()

@@ -49,10 +49,22 @@ def _make_method(method_name: str, levelno: int) -> Any:
     def log_method(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
         pipeline = _pipeline._active
         try:
-            event_dict = {**self._context, **kw} if self._context else kw
-            event_dict["event"] = _message(event, args) if args else event
+            event_dict: Any = {**self._context, **kw} if self._context else kw
             logger = self._logger
-            for processor in pipeline.processors:
+            message = _message(event, args) if args else event
+            inline = pipeline.json_merger
+            if inline is not None:
+                # The usual chain (merger, JSON renderer) in one call.
+                name = getattr(logger, "name", None)
+                pipeline.write(inline.json_line(name, None, method_name, message, event_dict))
+                return None
+            merger = pipeline.merger
+            if merger is not None:
+                name = getattr(logger, "name", None)
+                event_dict = merger.merge(name, None, method_name, message, event_dict)
+            else:
+                event_dict["event"] = message
+            for processor in pipeline.after_merger:
                 event_dict = processor(logger, method_name, event_dict)
             pipeline.write(event_dict)
         except DropEvent:

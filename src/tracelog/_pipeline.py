@@ -11,7 +11,7 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog.processors import REDACTED, Redactor, TraceMerger
-from tracelog.render import render_json, safe_repr, safe_str
+from tracelog.render import JsonRenderer, render_json, safe_repr, safe_str
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
@@ -49,10 +49,20 @@ class Pipeline:
     """A processor chain and where its result goes.
 
     ``processors`` ends with a renderer; ``write`` takes what it returns
-    (bytes for JSON, text for the console).
+    (bytes for JSON, text for the console). When the chain starts with a
+    :class:`TraceMerger` (configure() always puts one first), the entry
+    points call its ``merge`` directly and then run ``after_merger``.
     """
 
-    __slots__ = ("level", "processors", "settings", "write")
+    __slots__ = (
+        "after_merger",
+        "json_merger",
+        "level",
+        "merger",
+        "processors",
+        "settings",
+        "write",
+    )
 
     def __init__(
         self,
@@ -62,6 +72,14 @@ class Pipeline:
         settings: dict[str, Any] | None = None,
     ) -> None:
         self.processors: tuple[Processor, ...] = tuple(processors)
+        first = self.processors[0] if self.processors else None
+        self.merger = first if type(first) is TraceMerger else None
+        self.after_merger = self.processors[1:] if self.merger is not None else self.processors
+        # The merger when only tracelog's JSON renderer follows it: the entry
+        # points then merge, render and write inline.
+        tail = self.after_merger
+        only_json = len(tail) == 1 and type(tail[0]) is JsonRenderer
+        self.json_merger = self.merger if only_json else None
         self.write = write
         self.level = level
         self.settings = settings or {}

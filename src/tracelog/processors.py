@@ -19,6 +19,7 @@ from tracelog.redaction import (
     REDACTED,
     Redactor,
 )
+from tracelog.render import _OPTIONS, _dumps, render_json
 from tracelog.schema import (
     EXCEPTION,
     LEVEL,
@@ -92,7 +93,7 @@ def _special_fields(event_dict: EventDict, owned: frozenset[str]) -> dict[str, A
 
 def owned_keys(service: str | None) -> frozenset[str]:
     """The keys a merger writes itself: a field of that name is moved to ``<name>_``."""
-    owned = OWNED_KEYS | {TRACE_SAMPLED}
+    owned = OWNED_KEYS | {TRACE_SAMPLED, "event"}  # "event": structlog's name for the message
     return owned | {SERVICE} if service is not None else owned
 
 
@@ -110,7 +111,7 @@ class TraceMerger:
     :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("_bare", "_no_special", "_plans", "owned", "redactor", "service")
+    __slots__ = ("_bare", "_no_special", "_plain", "owned", "redactor", "service")
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
@@ -120,9 +121,9 @@ class TraceMerger:
         self._bare: dict[str, Any] = dict.fromkeys((TIMESTAMP, LEVEL, LOGGER, MESSAGE))
         if service is not None:
             self._bare[SERVICE] = service
-        # Per set of event keys (a call site logs the same keys every time):
-        # whether any key needs the slow path, and which keys are secrets.
-        self._plans: dict[tuple[Any, ...], tuple[bool, tuple[str, ...]]] = {}
+        # Keys seen that are neither secrets nor the pipeline's: fields with
+        # only these need no work beyond a look for nested mappings.
+        self._plain: set[Any] = set()
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         try:
@@ -131,6 +132,26 @@ class TraceMerger:
         except AttributeError:
             created = getattr(logger, "created", None)
             name = getattr(logger, "name", None)
+        message = event_dict.pop("event", None)
+        return self.merge(name, created, method_name, message, event_dict)
+
+    def merge(
+        self,
+        name: Any,
+        created: float | None,
+        method_name: str,
+        message: Any,
+        fields: EventDict,
+        nested: bool = True,
+    ) -> EventDict:
+        """The event for one call: what ``__call__`` makes, with the parts given apart.
+
+        The entry points call this directly (it saves the ``event`` key's
+        round trip). ``created`` is a record's time (``time.time()`` seconds),
+        None for now; ``fields`` is the call's own dict, changed in place.
+        With ``nested=False`` the values of ``fields`` are not searched for
+        nested mappings (:meth:`json_line` does that when the line shows one).
+        """
         ctx = _get_context()
         if ctx is not None:
             template = ctx._line
@@ -139,43 +160,59 @@ class TraceMerger:
         else:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
-        # Copying a template that already holds the keys in line order is
-        # cheaper than building the dict key by key.
-        out = template.copy()
+        if fields:
+            if not self._plain.issuperset(fields):
+                fields = self._unusual(fields)
+            elif nested and self.redactor is not None:
+                for value in fields.values():
+                    if type(value) not in _LEAF_TYPES:
+                        self.redactor._redact_nested(fields, ())
+                        break
+            # The template holds the first keys in line order (values to fill
+            # in): one merge of two dicts is cheaper than building key by key.
+            out = {**template, **fields}
+        else:
+            out = template.copy()
         out[TIMESTAMP] = _now(UTC) if created is None else _fromtimestamp(created, UTC)
         out[LEVEL] = method_name
         out[LOGGER] = name
-        out[MESSAGE] = event_dict.pop("event", None)
-        if event_dict:
-            keys = tuple(event_dict)
-            plan = self._plans.get(keys)
-            if plan is None:
-                plan = self._plan(keys)
-            redactor = self.redactor
-            if plan[0]:
-                event_dict = _special_fields(event_dict, self.owned)
-                if redactor is not None:
-                    event_dict = redactor.redact(event_dict)
-            elif redactor is not None:
-                secret = plan[1]
-                for key in secret:
-                    event_dict[key] = REDACTED
-                for value in event_dict.values():
-                    if type(value) not in _LEAF_TYPES:
-                        redactor._redact_nested(event_dict, secret)
-                        break
-            out.update(event_dict)
+        out[MESSAGE] = message
         return out
 
-    def _plan(self, keys: tuple[Any, ...]) -> tuple[bool, tuple[str, ...]]:
+    def json_line(
+        self, name: Any, created: float | None, method_name: str, message: Any, fields: EventDict
+    ) -> bytes:
+        """The JSON line for one call, when tracelog's JSON renderer is all that follows.
+
+        The values are searched for nested mappings only when the line shows
+        one: a mapping anywhere in an event renders as a JSON object, so a
+        line with no ``{`` past its first byte holds no nested key to redact.
+        """
+        event_dict = self.merge(name, created, method_name, message, fields, False)
+        try:
+            line = _dumps(event_dict, option=_OPTIONS)
+            if line.find(b"{", 1) == -1:
+                return line
+        except Exception:
+            pass
+        if self.redactor is not None:
+            self.redactor._redact_nested(event_dict, ())
+        return render_json(event_dict)
+
+    def _unusual(self, fields: EventDict) -> EventDict:
+        """Fields with a key not seen before, a secret, or one the pipeline owns.
+
+        Keys found plain (neither) are remembered, so the next call with them
+        takes the short way.
+        """
         redactor = self.redactor
-        plan = (
-            not self._no_special(keys),
-            () if redactor is None else tuple(k for k in keys if redactor.is_secret(k)),
-        )
-        if len(self._plans) < _CACHE_LIMIT:
-            self._plans[keys] = plan
-        return plan
+        if not self._no_special(fields):
+            fields = _special_fields(fields, self.owned)
+        elif len(self._plain) < _CACHE_LIMIT:
+            for key in fields:
+                if redactor is None or not redactor.is_secret(key):
+                    self._plain.add(key)
+        return fields if redactor is None else redactor.redact(fields)
 
 
 def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:

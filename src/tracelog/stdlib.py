@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from structlog import DropEvent
@@ -23,7 +24,7 @@ from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
 
-__all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_to_event"]
+__all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_fields", "record_to_event"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _PLAIN_RECORD_ATTRS = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
@@ -33,6 +34,8 @@ _N_PLAIN = len(_PLAIN_RECORD_ATTRS)
 _SET_LATE = frozenset(("message", "asctime"))
 # Stamped by TraceFilter; the pipeline writes its own.
 _STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
+# A key past the standard ones that is one of these: the record needs a closer look.
+_NOT_EXTRA = _STANDARD_ATTRS | _STAMPED
 _LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
 
 
@@ -53,30 +56,54 @@ def _message(record: logging.LogRecord) -> str:
         )
 
 
-def record_to_event(record: logging.LogRecord) -> EventDict:
-    """The event dict for a stdlib record: message, ``extra=`` fields, exception, stack."""
+def record_fields(record: logging.LogRecord) -> EventDict:
+    """A record's own fields: its ``extra=`` fields, and ``exc_info``/``stack_info`` when set."""
     attrs = record.__dict__
-    event_dict: EventDict = {}
+    fields: EventDict = {}
     if len(attrs) != _N_PLAIN:
-        # LogRecord.__init__ sets the standard attributes first; makeRecord
-        # adds ``extra=`` after them, and filters add theirs after that. So
-        # the record's own fields are the trailing run of non-standard keys.
-        extra: list[str] = []
-        for key in reversed(attrs):
-            if key in _STANDARD_ATTRS:
-                if key in _SET_LATE:
-                    continue
+        # LogRecord.__init__ sets the standard attributes first and makeRecord
+        # adds ``extra=`` after them, so the extras are the keys past those.
+        for key in islice(attrs, _N_PLAIN, None):
+            if key in _NOT_EXTRA:
+                fields = _scanned_extras(attrs)
                 break
-            if key not in _STAMPED or not _stamped_by_filter(key, attrs[key]):
-                extra.append(key)
-        for key in reversed(extra):
-            event_dict[key] = attrs[key]
-    event_dict["event"] = _message(record)
+            fields[key] = attrs[key]
     exc_info = record.exc_info
     if exc_info and exc_info[0] is not None:
-        event_dict["exc_info"] = exc_info
+        fields["exc_info"] = exc_info
     if record.stack_info:
-        event_dict["stack_info"] = record.stack_info
+        fields["stack_info"] = record.stack_info
+    return fields
+
+
+def _scanned_extras(attrs: dict[str, Any]) -> EventDict:
+    """The extras of a record whose attributes came in another order, or carry stamped ids.
+
+    The record's own fields are the trailing run of non-standard keys; a
+    formatter that ran before ours may have set ``message``/``asctime`` after
+    them, and TraceFilter may have stamped the current ids.
+    """
+    extra: list[str] = []
+    for key in reversed(attrs):
+        if key in _STANDARD_ATTRS:
+            if key in _SET_LATE:
+                continue
+            break
+        if key not in _STAMPED or not _stamped_by_filter(key, attrs[key]):
+            extra.append(key)
+    return {key: attrs[key] for key in reversed(extra)}
+
+
+def record_to_event(record: logging.LogRecord) -> EventDict:
+    """The event dict for a stdlib record: message, ``extra=`` fields, exception, stack.
+
+    The message is under structlog's ``event`` key; an ``extra=`` field named
+    ``event`` moves to ``event_``.
+    """
+    event_dict = record_fields(record)
+    if "event" in event_dict:
+        event_dict = {"event_" if key == "event" else key: v for key, v in event_dict.items()}
+    event_dict["event"] = _message(record)
     return event_dict
 
 
@@ -91,21 +118,36 @@ class TracelogHandler(logging.Handler):
         if self.filters and not self.filter(record):
             return False
         pipeline = _pipeline._active
-        original: Any = None
+        fields: Any = None
         event_dict: Any = None
         method_name = "error"
         try:
-            event_dict = original = record_to_event(record)
             method_name = _LEVEL_NAMES.get(record.levelno) or str(record.levelname).lower()
-            for processor in pipeline.processors:
+            merger = pipeline.merger
+            if merger is None:
+                event_dict = record_to_event(record)
+                for processor in pipeline.processors:
+                    event_dict = processor(record, method_name, event_dict)
+                pipeline.write(event_dict)
+                return True
+            fields = record_fields(record)
+            msg = record.msg
+            message = msg if type(msg) is str and not record.args else _message(record)
+            created = record.created
+            if merger is pipeline.json_merger:
+                # The usual chain (merger, JSON renderer) in one call.
+                pipeline.write(merger.json_line(record.name, created, method_name, message, fields))
+                return True
+            event_dict = merger.merge(record.name, created, method_name, message, fields)
+            for processor in pipeline.after_merger:
                 event_dict = processor(record, method_name, event_dict)
             pipeline.write(event_dict)
         except DropEvent:
             pass
         except Exception as error:
-            # Keep what the record said: the last dict the chain made, else record_to_event's.
-            fields = event_dict if isinstance(event_dict, dict) else original or {}
-            pipeline.fail(record, method_name, {**fields, "event": _message(record)}, error)
+            # Keep what the record said: the last dict the chain made, else its own fields.
+            kept = event_dict if isinstance(event_dict, dict) else fields or {}
+            pipeline.fail(record, method_name, {**kept, "event": _message(record)}, error)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
