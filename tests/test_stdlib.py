@@ -97,6 +97,19 @@ class TestTracelogHandler:
         assert "trace_id" not in line
         assert ("fake", "fake", 1) == (line["level_"], line["trace_id_"], line["logger_"])
 
+    def test_a_field_named_event_is_kept_beside_the_message(self) -> None:
+        # "event" is structlog's name for the message; a field of that name is not lost.
+        lines = Lines()
+        logging.getLogger("x").info("m", extra={"event": "signup"})
+        tracelog.get_logger("x").bind(event="bound").info("n")
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "r", (), None)
+        record.event = "extra"
+        event = record_to_event(record)
+        stdlib, native = lines()
+        assert ("m", "signup") == (stdlib["message"], stdlib["event_"])
+        assert ("n", "bound") == (native["message"], native["event_"])
+        assert ("r", "extra") == (event["event"], event["event_"])
+
     def test_trace_filter_on_the_handler_adds_no_duplicates(self) -> None:
         lines = Lines()
         (handler,) = logging.getLogger().handlers
