@@ -23,7 +23,13 @@ import tracelog
 from _lines import Lines
 from tracelog import _faults
 from tracelog.console import ConsoleRenderer
-from tracelog.render import JsonRenderer, render_json, safe_repr, sanitize
+from tracelog.render import (
+    JsonRenderer,
+    render_json,
+    safe_repr,
+    sanitize,
+    with_microseconds,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PROPERTY = settings(
@@ -592,3 +598,34 @@ class TestSafeRepr:
 
     def test_repr_that_returns_a_non_string(self) -> None:
         assert "<unrepresentable NonStringRepr object>" == safe_repr(NonStringRepr())
+
+
+class TestWholeSeconds:
+    """orjson leaves out a zero fraction; every line still has its microseconds."""
+
+    WHOLE = dt.datetime(2026, 11, 25, 7, 40, 34, tzinfo=dt.timezone.utc)
+
+    def test_a_record_on_a_whole_second(self) -> None:
+        lines = Lines()
+        record = logging.LogRecord("lib", logging.INFO, __file__, 1, "on the second", (), None)
+        record.created = self.WHOLE.timestamp()
+        logging.getLogger("lib").handle(record)
+        assert "2026-11-25T07:40:34.000000Z" == lines.one()["timestamp"]
+
+    @pytest.mark.parametrize("schema", ["default", "ecs", "otel", "gcp"])
+    def test_every_renderer_and_schema(self, schema: str) -> None:
+        stamp = with_microseconds(self.WHOLE)
+        assert isinstance(stamp, dt.datetime) and stamp == self.WHOLE
+        event = {"timestamp": stamp, "level": "info", "message": "m", "bad": BadRepr()}
+        for raw in (render_json(event), JsonRenderer()(None, "info", event)):
+            assert b'"2026-11-25T07:40:34.000000Z"' in raw
+        assert "2026-11-25 07:40:34.000000" in ConsoleRenderer()(None, "info", event)
+        lines = Lines(schema=schema)
+        record = logging.LogRecord("lib", logging.INFO, __file__, 1, "m", (), None)
+        record.created = self.WHOLE.timestamp()
+        logging.getLogger("lib").handle(record)
+        assert b"2026-11-25T07:40:34.000000Z" in lines.raw()[0]
+
+    def test_other_times_are_left_alone(self) -> None:
+        stamp = self.WHOLE.replace(microsecond=5)
+        assert stamp is with_microseconds(stamp)

@@ -11,7 +11,7 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog.processors import REDACTED, Redactor, TraceMerger
-from tracelog.render import JsonRenderer, render_json, safe_repr, safe_str
+from tracelog.render import JsonRenderer, render_json, safe_repr, safe_str, with_microseconds
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
@@ -140,7 +140,7 @@ def fallback_line(
     if message is None and isinstance(logger, logging.LogRecord):
         message = safe_str(logger.msg)
     line: dict[str, Any] = {
-        "timestamp": _dt.datetime.now(_dt.timezone.utc),
+        "timestamp": with_microseconds(_dt.datetime.now(_dt.timezone.utc)),
         "level": safe_str(method_name),
         "logger": safe_str(getattr(logger, "name", None)),
         "message": message,

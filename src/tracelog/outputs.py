@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 from tracelog import _faults, _pipeline, _writer
 from tracelog._files import File
 from tracelog._pipeline import fallback_line
-from tracelog.render import ConsoleRenderer, JsonRenderer
+from tracelog.render import ConsoleRenderer, JsonRenderer, with_microseconds
 from tracelog.schema import LEVEL, SCHEMAS, Projection
 from tracelog.typing import EventDict, Processor
 
@@ -430,7 +430,7 @@ def _notice(tail: tuple[Processor, ...]) -> Callable[[int], bytes | str]:
         import datetime as dt
 
         event: EventDict = {
-            "timestamp": dt.datetime.now(dt.timezone.utc),
+            "timestamp": with_microseconds(dt.datetime.now(dt.timezone.utc)),
             "level": "warning",
             "logger": "tracelog",
             "message": f"{dropped} line(s) dropped: the output's queue was full",

@@ -19,7 +19,7 @@ from tracelog.redaction import (
     REDACTED,
     Redactor,
 )
-from tracelog.render import _OPTIONS, _dumps, render_json
+from tracelog.render import _OPTIONS, _dumps, render_json, with_microseconds
 from tracelog.schema import (
     EXCEPTION,
     LEVEL,
@@ -173,7 +173,8 @@ class TraceMerger:
             out = {**template, **fields}
         else:
             out = template.copy()
-        out[TIMESTAMP] = _now(UTC) if created is None else _fromtimestamp(created, UTC)
+        stamp = _now(UTC) if created is None else _fromtimestamp(created, UTC)
+        out[TIMESTAMP] = stamp if stamp.microsecond else with_microseconds(stamp)
         out[LEVEL] = method_name
         out[LOGGER] = name
         out[MESSAGE] = message

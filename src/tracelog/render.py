@@ -24,7 +24,14 @@ from tracelog import _faults
 from tracelog.console import ConsoleRenderer
 from tracelog.typing import EventDict, WrappedLogger
 
-__all__ = ["ConsoleRenderer", "JsonRenderer", "safe_repr", "sanitize"]
+__all__ = [
+    "ConsoleRenderer",
+    "JsonRenderer",
+    "WholeSecond",
+    "safe_repr",
+    "sanitize",
+    "with_microseconds",
+]
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
 _dumps = orjson.dumps
@@ -64,8 +71,32 @@ def _type_name(value: object) -> str:
         return "object"
 
 
+class WholeSecond(_dt.datetime):
+    """A time on a whole second. orjson leaves out a zero fraction; the renderers write
+    ``.000000`` so every timestamp has its microseconds (RFC 3339, as the line promises)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self.isoformat(timespec="microseconds")
+
+
+def with_microseconds(stamp: _dt.datetime) -> _dt.datetime:
+    """``stamp``, as a :class:`WholeSecond` when its microseconds are zero."""
+    if stamp.microsecond:
+        return stamp
+    return WholeSecond(*stamp.timetuple()[:6], tzinfo=stamp.tzinfo)
+
+
+def _iso(value: WholeSecond) -> str:
+    text = value.isoformat(timespec="microseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def _default(value: Any) -> Any:
     """orjson's hook for types it does not know."""
+    if type(value) is WholeSecond:
+        return _iso(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, (set, frozenset)):
@@ -101,6 +132,8 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
         return number if _INT64_MIN <= number <= _UINT64_MAX else str(number)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None  # as orjson's fast path does
+    if type(value) is WholeSecond:
+        return _iso(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time, uuid.UUID)):
         return value
     if _depth >= MAX_DEPTH:
@@ -158,7 +191,7 @@ def _emergency_line(event_dict: EventDict, error: BaseException) -> bytes:
     except Exception:
         fields = {}
     line = {
-        "timestamp": _dt.datetime.now(_dt.timezone.utc),
+        "timestamp": with_microseconds(_dt.datetime.now(_dt.timezone.utc)),
         "level": "error",
         "logger": "tracelog",
         "message": "event could not be rendered",
@@ -166,7 +199,7 @@ def _emergency_line(event_dict: EventDict, error: BaseException) -> bytes:
         "render_error": _fix_str(safe_repr(error)),
     }
     try:
-        return _dumps(line, option=_OPTIONS)
+        return _dumps(line, default=_default, option=_OPTIONS)
     except Exception:
         return b'{"level":"error","logger":"tracelog","message":"event could not be rendered"}\n'
 
