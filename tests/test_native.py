@@ -214,6 +214,13 @@ class TestStructlogGetLogger:
         structlog.get_logger().info("x")
         assert __name__ == lines.one()["logger"]
 
+    def test_a_wrapped_logger_without_a_name(self) -> None:
+        lines = Lines()
+        structlog.wrap_logger(object(), wrapper_class=BoundLogger).info("nameless", a=1)
+        line = lines.one()
+        assert (None, "nameless", 1) == (line["logger"], line["message"], line["a"])
+        assert "logging_error" not in line
+
     def test_follows_the_level(self) -> None:
         lines = Lines(level="warning")
         log = structlog.get_logger("lib")

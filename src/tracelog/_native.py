@@ -52,15 +52,17 @@ def _make_method(method_name: str, levelno: int) -> Any:
             event_dict: Any = {**self._context, **kw} if self._context else kw
             logger = self._logger
             message = _message(event, args) if args else event
+            try:
+                name = logger.name
+            except AttributeError:  # a logger of your own, wrapped by structlog
+                name = None
             inline = pipeline.json_merger
             if inline is not None:
                 # The usual chain (merger, JSON renderer) in one call.
-                name = getattr(logger, "name", None)
                 pipeline.write(inline.json_line(name, None, method_name, message, event_dict))
                 return None
             merger = pipeline.merger
             if merger is not None:
-                name = getattr(logger, "name", None)
                 event_dict = merger.merge(name, None, method_name, message, event_dict)
             else:
                 event_dict["event"] = message
