@@ -1,15 +1,16 @@
 """Side-by-side cost of one log call: tracelog against the floor and its peers.
 
-Run:  python benchmarks/bench_core.py [--rounds 41] [--calls 2000]
+Run:  python benchmarks/bench_core.py [--rounds 161] [--calls 500]
 
 All contenders run in this one process, in alternating rounds (the order is
 shuffled every round), and each figure is the median over rounds of the
 per-call cost. Many short rounds keep a burst of load on a shared machine
 from moving a median. After each round, untimed, the background writer is
-let catch up, so no contender pays for work another one left behind. Every contender writes its lines to its own file in a temp
-folder and flushes each line (what a logger must do so that a crash loses
-nothing already logged). The figures that matter are the ratios; absolute
-times move with the machine's load.
+let catch up, so no contender pays for work another one left behind. Every
+contender writes its lines to its own file in a temp folder and flushes each
+line (what a logger must do so that a crash loses nothing already logged).
+The figures that matter are the ratios; absolute times move with the
+machine's load.
 
 The event:  log.info("request handled", user_id=42, path="/api/items",
                      status=200, duration_ms=12.5)   inside a trace.
@@ -270,8 +271,8 @@ def markdown(results: dict[str, dict[str, float]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=41)
-    parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=161)
+    parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
     results = run(args.rounds, args.calls)
