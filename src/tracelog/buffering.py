@@ -30,6 +30,7 @@ __all__ = [
     "stats",
 ]
 
+
 def _level(value: int | str, source: str) -> int:
     from tracelog import config  # config imports this module
 
