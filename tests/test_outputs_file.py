@@ -234,6 +234,30 @@ class TestExternalRotation:
 
 
 class TestSeveralProcesses:
+    def test_with_max_bytes_a_big_batch_is_written_in_chunks(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Between two chunks the real size is read again, so what other
+        # processes append while one writes is bounded by a chunk each.
+        sizes: list[int] = []
+        real_write = os.write
+
+        def observed(fd: int, data: bytes) -> int:
+            sizes.append(len(data))
+            return real_write(fd, data)
+
+        lines = [orjson.dumps({"i": i, "pad": "x" * 2000}) + b"\n" for i in range(200)]
+        rotating = File(tmp_path / "rotating.jsonl", max_bytes=10_000_000)
+        plain = File(tmp_path / "plain.jsonl")
+        monkeypatch.setattr(os, "write", observed)
+        rotating.write_lines(lines)
+        chunked, sizes[:] = list(sizes), []
+        plain.write_lines(lines)
+        monkeypatch.undo()
+        assert len(chunked) > 1 and max(chunked) <= 64 * 1024
+        assert [sum(map(len, lines))] == sizes
+        assert lines == (tmp_path / "rotating.jsonl").read_bytes().splitlines(keepends=True)
+
     @pytest.mark.parametrize("nonblocking", [False, True])
     def test_lines_are_never_torn_or_interleaved(self, tmp_path: Path, nonblocking: bool) -> None:
         path = tmp_path / "shared.jsonl"
@@ -260,5 +284,5 @@ class TestSeveralProcesses:
         assert workers * count == len(lines)
         assert workers * count == len({(line["worker"], line["i"]) for line in lines})
         sizes = [f.stat().st_size for f in files]
-        # each other process may have a batch (64 KiB at most) in flight while one rotates
+        # each other process may have a chunk (64 KiB at most) in flight while one rotates
         assert max(sizes) <= 200_000 + (workers - 1) * 64 * 1024, sizes

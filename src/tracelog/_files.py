@@ -31,6 +31,7 @@ __all__ = ["File"]
 _WHEN = {"S": 1, "M": 60, "H": 3600, "D": 86400, "MIDNIGHT": 86400}
 _STAMP = {"S": "%Y-%m-%d_%H-%M-%S", "M": "%Y-%m-%d_%H-%M", "H": "%Y-%m-%d_%H"}
 _CHECK_EVERY = 1.0  # seconds between looks at the path (watch) and at the real size
+_CHUNK_BYTES = 64 * 1024  # with max_bytes: the most written between two looks at the real size
 
 
 class File:
@@ -120,6 +121,12 @@ class File:
                 size = 0
                 for line in lines:
                     data = line if type(line) is bytes else str(line).encode("utf-8", "replace")
+                    if size and size + len(data) > _CHUNK_BYTES and self.max_bytes is not None:
+                        # Written in chunks, the real size re-read between them: what
+                        # other processes append meanwhile is at most a chunk each.
+                        self._write(chunk)
+                        chunk, size = [], 0
+                        self._size = os.fstat(self._fd).st_size
                     if self._must_rotate(size, len(data)):
                         self._write(chunk)
                         chunk, size = [], 0
