@@ -192,13 +192,14 @@ class TraceMerger:
         event_dict = self.merge(name, created, method_name, message, fields, False)
         try:
             line = _dumps(event_dict, option=_OPTIONS)
-            if line.find(b"{", 1) == -1:
-                return line
-        except Exception:
-            pass
-        if self.redactor is not None:
-            self.redactor._redact_nested(event_dict, ())
-        return render_json(event_dict)
+        except Exception:  # a value orjson needs help with: redact, then the full renderer
+            if self.redactor is not None:
+                self.redactor._redact_nested(event_dict, ())
+            return render_json(event_dict)
+        if line.find(b"{", 1) == -1 or self.redactor is None:
+            return line
+        # Rendered again only when a nested secret was redacted.
+        return render_json(event_dict) if self.redactor._redact_nested(event_dict, ()) else line
 
     def _unusual(self, fields: EventDict) -> EventDict:
         """Fields with a key not seen before, a secret, or one the pipeline owns.

@@ -107,10 +107,16 @@ class Redactor:
                 break
         return fields
 
-    def _redact_nested(self, fields: EventDict, secret: tuple[str, ...]) -> None:
+    def _redact_nested(self, fields: EventDict, secret: tuple[str, ...]) -> bool:
+        """Redact inside the values of ``fields`` (but ``secret``); whether any changed."""
+        changed = False
         for key, value in fields.items():
             if key not in secret and isinstance(value, (Mapping, list, tuple)):
-                fields[key] = self._scrub(value, 0)
+                new = self._scrub(value, 0)
+                if new is not value:
+                    fields[key] = new
+                    changed = True
+        return changed
 
     def _scrub(self, value: Any, depth: int) -> Any:
         if depth > 32:
