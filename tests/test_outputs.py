@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
+import threading
 from typing import Any
 
 import orjson
@@ -47,6 +49,14 @@ class Recorder:
 
     def parsed(self) -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in self.lines]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    with open(fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Broken(io.StringIO):
@@ -97,6 +107,63 @@ class TestStream:
 
         assert b"a\nb\nc\n" == out.getvalue()
         assert 3 == stream.stats()["written"]
+
+    def test_a_file_gets_each_line_whole_and_in_order_with_other_writes(
+        self, tmp_path: Any
+    ) -> None:
+        # A text file with unflushed text in it (print) and its buffer: the
+        # lines come after what was written before them, short and long alike.
+        path = tmp_path / "out.log"
+        with open(path, "a", encoding="utf-8") as text:
+            stream = Stream(text)
+            long = b'{"n":"' + b"x" * 10_000 + b'"}\n'
+            text.write("before\n")
+            stream.write(b'{"n":1}\n')
+            text.buffer.write(b"raw\n")
+            stream.write(long)
+            text.write("after\n")
+
+        assert [b"before", b'{"n":1}', b"raw", long.rstrip(), b"after"] == (
+            path.read_bytes().splitlines()
+        )
+        assert 2 == stream.stats()["written"]
+
+    def test_a_short_write_is_finished(self, tmp_path: Any) -> None:
+        path = tmp_path / "out.log"
+        with open(path, "ab") as file:
+            stream = Stream(file)
+            stream.write(b"first\n")
+            direct = stream._direct
+            stream._direct = lambda data: direct(data[:3])  # the kernel took 3 bytes
+
+            stream.write(b'{"n":1}\n')
+
+        assert b'first\n{"n":1}\n' == path.read_bytes()
+
+    def test_threads_sharing_a_pipe_never_mix_their_lines(self) -> None:
+        read_end, write_end = os.pipe()
+        pipe = open(write_end, "wb")
+        stream = Stream(pipe)
+        lines = [
+            orjson.dumps({"t": t, "i": i, "pad": "x" * (i % 3 * 3000)}) + b"\n"
+            for t in range(4)
+            for i in range(100)
+        ]
+        received = bytearray()
+        reader = threading.Thread(target=lambda: received.extend(_read_all(read_end)))
+        reader.start()
+        writers = [
+            threading.Thread(target=lambda t=t: [stream.write(x) for x in lines[t::4]])
+            for t in range(4)
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(timeout=30)
+        pipe.close()
+        reader.join(timeout=30)
+
+        assert sorted(lines) == sorted(line + b"\n" for line in bytes(received).splitlines())
 
     def test_stream_output_is_the_old_name(self) -> None:
         assert StreamOutput is Stream

@@ -20,6 +20,7 @@ import time
 import weakref
 
 from tracelog import _faults
+from tracelog._stream import check_options
 
 try:
     import fcntl
@@ -66,8 +67,6 @@ class File:
         max_age: float | _dt.timedelta | None = None,
         watch: bool = False,
     ) -> None:
-        from tracelog.outputs import check_options
-
         self.level, self.format, self.schema = check_options(level, format, schema)
         self.path = os.path.abspath(os.fspath(path))
         if max_bytes is not None and max_bytes <= 0:

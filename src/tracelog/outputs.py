@@ -21,17 +21,17 @@ thread.
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tracelog import _faults, _pipeline, _writer
 from tracelog._files import File
 from tracelog._pipeline import fallback_line
+from tracelog._stream import Stream, StreamOutput, parse_level
 from tracelog.render import ConsoleRenderer, JsonRenderer, with_microseconds
-from tracelog.schema import LEVEL, SCHEMAS, Projection
+from tracelog.schema import LEVEL, Projection
 from tracelog.typing import EventDict, Processor
 
 if TYPE_CHECKING:
@@ -116,171 +116,6 @@ def flush(timeout: float | None = None) -> bool:
 def stats() -> dict[str, dict[str, int]]:
     """Counters per output: ``written``, ``dropped``, ``retried``, ``failed``, and their own."""
     return _writer.stats_all()
-
-
-def parse_level(level: int | str | None) -> int | None:
-    """A minimum level as a number (``"DEBUG"``, ``"warn"``, ``10``); None stays None."""
-    return None if level is None else _pipeline.parse_level(level, "level")
-
-
-def check_options(
-    level: int | str | None, format: str | None, schema: str | None
-) -> tuple[int | None, str | None, str | None]:
-    """An output's level, format and schema, checked, with errors that name the option."""
-    if format is not None and format not in ("json", "console", "auto"):
-        raise ValueError(f"format={format!r} is not one of json, console, auto")
-    if schema is not None and schema not in SCHEMAS:
-        raise ValueError(f"schema={schema!r} is not one of {', '.join(SCHEMAS)}")
-    return parse_level(level), format, schema
-
-
-def _is_binary(stream: Any) -> bool:
-    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
-        return True
-    if isinstance(stream, io.TextIOBase):
-        return False
-    mode = getattr(stream, "mode", "")
-    return isinstance(mode, str) and "b" in mode
-
-
-class Stream:
-    """Write each line to a stream and flush it, so a crash loses nothing already logged.
-
-    ``stream=None`` means ``sys.stdout`` as it is at each write (so pytest's
-    capture and ``contextlib.redirect_stdout`` see the lines). Text streams
-    with a binary ``buffer`` get the bytes directly; other text streams get
-    decoded text. Write errors (closed pipe, full disk) are counted and
-    reported on stderr, never raised.
-    """
-
-    __slots__ = (
-        "_binary",
-        "_flush",
-        "_last",
-        "_raw_write",
-        "_text",
-        "failed",
-        "format",
-        "level",
-        "schema",
-        "stream",
-        "written",
-    )
-
-    def __init__(
-        self,
-        stream: IO[Any] | None = None,
-        *,
-        format: str | None = None,
-        schema: str | None = None,
-        level: int | str | None = None,
-    ) -> None:
-        self.level, self.format, self.schema = check_options(level, format, schema)
-        self.stream = stream
-        self.written = 0
-        self.failed = 0
-        self._last: Any = None
-        self._raw_write: Any = None
-        self._flush: Any = None
-        self._binary = True
-        self._text: Any = None
-
-    @property
-    def name(self) -> str:
-        stream = self.stream
-        if stream is None:
-            return "stream:stdout"
-        if stream is sys.stderr or stream is sys.__stderr__:
-            return "stream:stderr"
-        label = getattr(stream, "name", None)
-        return f"stream:{label}" if isinstance(label, str) else f"stream:{type(stream).__name__}"
-
-    def __repr__(self) -> str:
-        return f"<tracelog.outputs.Stream {self.name.removeprefix('stream:')}>"
-
-    def _bind(self, stream: Any) -> None:
-        self._last = stream
-        self._text = stream
-        if _is_binary(stream):
-            target, binary = stream, True
-        elif getattr(stream, "buffer", None) is not None and _is_binary(stream.buffer):
-            target, binary = stream.buffer, True
-        else:
-            target, binary = stream, False
-        self._binary = binary
-        self._raw_write = target.write
-        self._flush = getattr(target, "flush", None)
-
-    def write(self, data: bytes | str) -> None:
-        stream = self.stream if self.stream is not None else sys.stdout
-        try:
-            if stream is not self._last:
-                if stream is None:
-                    return
-                self._bind(stream)
-            if self._binary:
-                if type(data) is str:
-                    data = data.encode("utf-8", "replace")
-                self._raw_write(data)
-            else:
-                if type(data) is bytes:
-                    data = data.decode("utf-8", "replace")
-                self._raw_write(data)
-            flush = self._flush
-            if flush is not None:
-                flush()
-            self.written += 1
-        except Exception as error:
-            self.failed += 1
-            _faults.report("output", error)
-
-    __call__ = write
-
-    def write_lines(self, lines: Sequence[bytes | str]) -> None:
-        """Several lines in one write and one flush (what the background writer uses)."""
-        stream = self.stream if self.stream is not None else sys.stdout
-        try:
-            if stream is not self._last:
-                if stream is None:
-                    return
-                self._bind(stream)
-            if self._binary:
-                data: Any = b"".join(
-                    line if type(line) is bytes else str(line).encode("utf-8", "replace")
-                    for line in lines
-                )
-            else:
-                data = "".join(
-                    line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
-                    for line in lines
-                )
-            self._raw_write(data)
-            flush = self._flush
-            if flush is not None:
-                flush()
-            self.written += len(lines)
-        except Exception as error:
-            self.failed += len(lines)
-            _faults.report("output", error)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        try:
-            if self._flush is not None:
-                self._flush()
-            return True
-        except Exception as error:
-            _faults.report("output", error)
-            return False
-
-    def close(self, timeout: float | None = None) -> None:
-        """Flush; the stream stays open (it belongs to the caller)."""
-        self.flush(timeout)
-
-    def stats(self) -> dict[str, int]:
-        return {"written": self.written, "dropped": 0, "retried": 0, "failed": self.failed}
-
-
-StreamOutput = Stream  # the name configure(stream=...) has always used
 
 
 # --- routing: from the shared chain to every output ------------------------------
