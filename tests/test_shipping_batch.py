@@ -6,9 +6,11 @@ import email.utils
 import os
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 import tracelog
@@ -80,6 +82,22 @@ class TestShipper:
         shipper.write(b"x\n")
         assert wait_until(lambda: shipper.batches)
         assert [[b"x\n"]] == shipper.batches
+
+    def test_the_buffer_holds_compact_lines(self, made: list[Shipper]) -> None:
+        shipper = recorder(made, batch_size=1000, batch_interval=3600)
+        count = 500
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(count):
+                shipper.write(orjson.dumps({"n": n}, option=orjson.OPT_APPEND_NEWLINE))
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+
+        assert held < count * 1024  # orjson's own bytes keep a 4 KiB buffer each
+        assert shipper.flush(10)
+        assert count == len(shipper.shipped())
 
     def test_flush_on_nothing_is_true_at_once(self, made: list[Shipper]) -> None:
         assert recorder(made).flush(0)

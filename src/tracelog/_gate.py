@@ -19,6 +19,7 @@ from structlog import DropEvent
 
 from tracelog import _faults, _pipeline, context
 from tracelog._ratelimit import Limiter
+from tracelog.render import compact
 from tracelog.schema import TRACE_ID
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
@@ -166,8 +167,7 @@ class Gate:
             data: Any = event_dict
             for processor in self._rest:
                 data = processor(logger, method_name, data)
-            if type(data) is bytes:
-                data = bytes(memoryview(data))  # orjson's bytes keep 4 KiB whatever their size
+            data = compact(data)
         else:
             data = self._render_layouts(method_name, event_dict)
         with self._lock:
@@ -303,7 +303,7 @@ class Gate:
                 line: Any = event_dict
                 for step in tail:
                     line = step(None, method_name, line)
-                rendered.append((_exact(line), writes))
+                rendered.append((compact(line), writes))
         return rendered
 
     def _line_writer(self) -> Callable[[Any], None]:
@@ -380,8 +380,3 @@ def _write_layouts(data: list[tuple[Any, tuple[Any, ...]]]) -> None:
     for line, writes in data:
         for write in writes:
             write(line)
-
-
-def _exact(data: Any) -> Any:
-    """orjson's bytes keep a 4 KiB allocation whatever their length: hold an exact copy."""
-    return bytes(memoryview(data)) if type(data) is bytes else data

@@ -38,9 +38,6 @@ EXIT_TIMEOUT = 5.0
 NOTICE_INTERVAL = 1.0
 LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, not per line
 _IDLE_WAIT = 1.0
-#: Queued lines beyond this many are stored compacted: orjson's bytes keep a ~4 KiB buffer
-#: each, and a full queue of those would hold 4 KiB a line.
-LOOSE_LINES = 1024
 
 
 class BackgroundWriter:
@@ -66,7 +63,6 @@ class BackgroundWriter:
             raise ValueError(f"queue_size={queue_size!r} must be a positive integer")
         self.output = output
         self.capacity = queue_size
-        self._loose = min(queue_size, LOOSE_LINES)
         self.block = overflow == "block"
         self.notice = notice
         self._write_lines = getattr(output, "write_lines", None)
@@ -113,12 +109,13 @@ class BackgroundWriter:
 
     def write(self, line: bytes | str) -> None:
         queue = self._queue
-        if len(queue) < self._loose:
-            queue.append(line)
+        if len(queue) < self.capacity:
+            # render.compact(), inline: orjson's bytes keep ~4 KiB each.
+            queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
             if self._idle:
                 self._wake()
             return
-        self._backlog(line)
+        self._overflow(line)
 
     __call__ = write
 
@@ -205,15 +202,6 @@ class BackgroundWriter:
                 self._sync = True
                 return
             self._thread = thread
-
-    def _backlog(self, line: bytes | str) -> None:
-        """The queue is long: keep the line compact, or apply the overflow policy when full."""
-        if len(self._queue) < self.capacity:
-            self._queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
-            if self._idle:
-                self._wake()
-            return
-        self._overflow(line)
 
     def _overflow(self, line: bytes | str) -> None:
         if self._sync:

@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Callable
 
 from tracelog import _faults, _pipeline
+from tracelog.render import compact
 from tracelog.shipping._spill import Spill
 
 __all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
@@ -178,8 +179,7 @@ class Shipper:
     def write(self, line: bytes | str) -> None:
         """Accept one rendered line. Cheap, thread-safe, never raises, never touches the network."""
         try:
-            if type(line) is not bytes:
-                line = _as_bytes(line)
+            line = compact(line) if type(line) is bytes else _as_bytes(line)
             with self._lock:
                 if not self._spilling and len(self._buffer) < self.max_buffer:
                     self._buffer.append(line)
