@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import tracelog
-from tracelog import _faults, _pipeline, _writer
+from tracelog import _faults, _lifecycle, _pipeline
 from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput
 from tracelog.render import ConsoleRenderer, JsonRenderer
 
@@ -338,7 +338,7 @@ class TestFlushStatsClose:
         tracelog.reset()
 
         assert 1 == recorder.closed
-        assert () == _writer.installed()
+        assert () == _lifecycle.installed()
         assert 1 == len((tmp_path / "a.jsonl").read_bytes().splitlines())
 
 

@@ -17,7 +17,7 @@ import pytest
 from orjson import OPT_APPEND_NEWLINE as APPEND_NEWLINE
 
 import tracelog
-from tracelog import _faults, _writer
+from tracelog import _faults, _lifecycle
 from tracelog._writer import BackgroundWriter
 from tracelog.outputs import File, Stream
 
@@ -183,7 +183,7 @@ class TestConfigureNonblocking:
             outputs=[Stream(io.BytesIO()), File(tmp_path / "a.jsonl"), shipper], nonblocking=True
         )
 
-        kinds = [type(output) for output in _writer.installed()]
+        kinds = [type(output) for output in _lifecycle.installed()]
         assert [BackgroundWriter, BackgroundWriter, Shipper] == kinds
 
     def test_flush_and_stats_through_the_top_level_functions(self, tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ class TestConfigureNonblocking:
         out = io.BytesIO()
         stream = Stream(out)
         tracelog.configure(outputs=[stream], nonblocking=True, queue_size=3)
-        writer = _writer.installed()[0]
+        writer = _lifecycle.installed()[0]
         with writer._io_lock:  # hold the writer back while the queue overflows
             for n in range(20):
                 tracelog.get_logger("t").info("n", n=n)
@@ -310,7 +310,7 @@ class TestExit:
     def test_reset_restores_the_previous_sigterm_handler(self) -> None:
         before = signal.getsignal(signal.SIGTERM)
         tracelog.configure(outputs=[Stream(io.BytesIO())], nonblocking=True)
-        assert _writer._on_sigterm == signal.getsignal(signal.SIGTERM)
+        assert _lifecycle._on_sigterm == signal.getsignal(signal.SIGTERM)
 
         tracelog.reset()
 

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tracelog import _faults, _pipeline, _writer
+from tracelog import _faults, _lifecycle, _pipeline, _writer
 from tracelog._files import File
 from tracelog._pipeline import fallback_line
 from tracelog._stream import Stream, StreamOutput, parse_level
@@ -105,17 +105,17 @@ class Output(Protocol):
 
 def uninstall() -> None:
     """Close every active output and take tracelog's SIGTERM handler out (for reset())."""
-    _writer.install((), (), handle_sigterm=False)
+    _lifecycle.install((), (), handle_sigterm=False)
 
 
 def flush(timeout: float | None = None) -> bool:
     """Write (or ship) everything logged so far, by every output; True if all of it was."""
-    return _writer.flush_all(timeout)
+    return _lifecycle.flush_all(timeout)
 
 
 def stats() -> dict[str, dict[str, int]]:
     """Counters per output: ``written``, ``dropped``, ``retried``, ``failed``, and their own."""
-    return _writer.stats_all()
+    return _lifecycle.stats_all()
 
 
 # --- routing: from the shared chain to every output ------------------------------
@@ -174,7 +174,7 @@ class Route:
     def install(self) -> None:
         """Make these outputs the ones flush()/stats() see; close the ones they replace."""
         background = any(not isinstance(o, (Stream, File)) for o in self.outputs)
-        _writer.install(self.outputs, self.names, handle_sigterm=background)
+        _lifecycle.install(self.outputs, self.names, handle_sigterm=background)
 
     def __init__(
         self,
