@@ -1,15 +1,15 @@
-"""Outgoing propagation: httpx (sync and async) and requests against a real local HTTP server."""
+"""Outgoing propagation: httpx, httpx2 (sync and async) and requests against a local server."""
 
 from __future__ import annotations
 
 import asyncio
 import http.server
+import importlib
 import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import requests
 import requests.adapters
@@ -80,22 +80,27 @@ def _check(sent: dict[str, str], ctx: tracelog.TraceContext) -> str:
     return span_id
 
 
+@pytest.fixture(params=["httpx", "httpx2"])
+def lib(request: pytest.FixtureRequest) -> Any:
+    return importlib.import_module(request.param)
+
+
 class TestHttpx:
-    def test_sync_client(self, echo: tuple[str, list[dict[str, str]]]) -> None:
+    def test_sync_client(self, echo: tuple[str, list[dict[str, str]]], lib: Any) -> None:
         base, _ = echo
         with (
-            httpx_integration.instrument(httpx.Client(base_url=base)) as client,
+            httpx_integration.instrument(lib.Client(base_url=base)) as client,
             _incoming_trace() as ctx,
         ):
             first = client.get("/echo").json()
             second = client.get("/echo").json()
         assert _check(first, ctx) != _check(second, ctx)
 
-    def test_async_client(self, echo: tuple[str, list[dict[str, str]]]) -> None:
+    def test_async_client(self, echo: tuple[str, list[dict[str, str]]], lib: Any) -> None:
         base, _ = echo
 
         async def main() -> tuple[Any, list[dict[str, str]]]:
-            async with httpx_integration.instrument(httpx.AsyncClient(base_url=base)) as client:
+            async with httpx_integration.instrument(lib.AsyncClient(base_url=base)) as client:
                 async with _incoming_trace() as ctx:
                     answers = await asyncio.gather(*(client.get("/echo") for _ in range(5)))
             return ctx, [a.json() for a in answers]
@@ -103,10 +108,12 @@ class TestHttpx:
         ctx, sent = asyncio.run(main())
         assert 5 == len({_check(s, ctx) for s in sent})
 
-    def test_each_redirect_hop_is_a_new_child(self, echo: tuple[str, list[dict[str, str]]]) -> None:
+    def test_each_redirect_hop_is_a_new_child(
+        self, echo: tuple[str, list[dict[str, str]]], lib: Any
+    ) -> None:
         base, seen = echo
         with httpx_integration.instrument(
-            httpx.Client(base_url=base, follow_redirects=True)
+            lib.Client(base_url=base, follow_redirects=True)
         ) as client:
             with _incoming_trace() as ctx:
                 seen.clear()
@@ -114,21 +121,23 @@ class TestHttpx:
         assert 2 == len(seen)
         assert _check(seen[0], ctx) != _check(seen[1], ctx)
 
-    def test_outside_a_trace_sends_nothing(self, echo: tuple[str, list[dict[str, str]]]) -> None:
+    def test_outside_a_trace_sends_nothing(
+        self, echo: tuple[str, list[dict[str, str]]], lib: Any
+    ) -> None:
         base, _ = echo
-        with httpx_integration.instrument(httpx.Client(base_url=base)) as client:
+        with httpx_integration.instrument(lib.Client(base_url=base)) as client:
             sent = client.get("/echo").json()
         assert "traceparent" not in sent
 
-    def test_instrument_once(self) -> None:
-        client = httpx.Client()
+    def test_instrument_once(self, lib: Any) -> None:
+        client = lib.Client()
         httpx_integration.instrument(httpx_integration.instrument(client))
         assert 1 == len(client.event_hooks["request"])
         client.close()
 
-    def test_keeps_existing_hooks_and_refuses_other_objects(self) -> None:
+    def test_keeps_existing_hooks_and_refuses_other_objects(self, lib: Any) -> None:
         calls: list[str] = []
-        client = httpx.Client(event_hooks={"request": [lambda r: calls.append("mine")]})
+        client = lib.Client(event_hooks={"request": [lambda r: calls.append("mine")]})
         httpx_integration.instrument(client)
         assert 2 == len(client.event_hooks["request"])
         client.close()
