@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from types import MappingProxyType
@@ -145,6 +146,71 @@ class TestRedactionInLines:
         assert {"password": REDACTED, "ok": 1} == first["conf"] == fourth["conf"]
         assert [{"token": REDACTED}] == second["rows"]
         assert ("text {braces}", "{not: json}") == (third["message"], third["note"])
+
+    def test_dataclasses_are_searched_like_the_objects_they_render_as(self) -> None:
+        @dataclasses.dataclass
+        class Login:
+            user: str
+            password: str
+
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Request:
+            login: Login
+            headers: dict[str, str]
+
+        lines = Lines()
+        login = Login("ann", "p1")
+        request = Request(login, {"Authorization": "Bearer t1", "Accept": "*"})
+        tracelog.get_logger("t").info("login", login=login, requests=[request])
+        logging.getLogger("lib").info("login", extra={"login": login})
+        with tracelog.trace(login=login):
+            tracelog.get_logger("t").info("bound")
+        raw = b"".join(lines.raw())
+        for value in (b"p1", b"t1"):
+            assert value not in raw
+        first, second, third = lines()
+        redacted = {"user": "ann", "password": REDACTED}
+        assert redacted == first["login"] == second["login"] == third["login"]
+        assert [
+            {"login": redacted, "headers": {"Authorization": REDACTED, "Accept": "*"}}
+        ] == first["requests"]
+        assert "p1" == login.password, "the caller's object is never changed"
+
+    def test_a_dataclass_without_secrets_renders_as_itself(self) -> None:
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: int
+
+        lines = Lines()
+        tracelog.get_logger("t").info("m", point=Point(1, 2))
+        assert {"x": 1, "y": 2} == lines.one()["point"]
+
+    def test_pydantic_models_render_as_their_fields_and_are_searched(self) -> None:
+        pydantic = pytest.importorskip("pydantic")
+
+        class Card(pydantic.BaseModel):  # type: ignore[misc, name-defined]
+            holder: str
+            cvv: str
+
+        class Order(pydantic.BaseModel):  # type: ignore[misc, name-defined]
+            id: int
+            card: Card
+            api_key: pydantic.SecretStr  # type: ignore[name-defined]
+
+        lines = Lines()
+        order = Order(id=7, card=Card(holder="ann", cvv="123"), api_key="k1")
+        tracelog.get_logger("t").info("paid", order=order, cards=[order.card])
+        logging.getLogger("lib").info("paid", extra={"order": order})
+        raw = b"".join(lines.raw())
+        assert b"123" not in raw and b"k1" not in raw
+        for line in lines():
+            assert {
+                "id": 7,
+                "card": {"holder": "ann", "cvv": REDACTED},
+                "api_key": REDACTED,
+            } == line["order"]
+        assert [{"holder": "ann", "cvv": REDACTED}] == lines()[0]["cards"]
 
     def test_key_stays_value_replaced(self) -> None:
         lines = Lines()

@@ -74,6 +74,20 @@ class Order:
     tags: set[str]
 
 
+class BadModel:
+    """Looks like a pydantic model; its dump fails."""
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        raise RuntimeError("dump fails")
+
+
+class OddModel:
+    """Looks like a pydantic model; its dump is not a mapping."""
+
+    def model_dump(self, mode: str = "python") -> Any:
+        return [1, 2]
+
+
 def cyclic_dict() -> dict[str, Any]:
     value: dict[str, Any] = {"a": 1}
     value["self"] = value
@@ -128,6 +142,8 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "enum": lambda: Colour.RED,
     "enum_with_a_huge_value": lambda: Colour.BIG,
     "dataclass": lambda: Order(1, "n", {"a"}),
+    "model_whose_dump_raises": BadModel,
+    "model_whose_dump_is_a_list": OddModel,
     "nan": lambda: math.nan,
     "inf": lambda: math.inf,
     "minus_inf": lambda: -math.inf,

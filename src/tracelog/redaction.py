@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from tracelog.render import object_fields
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Redactor"]
@@ -49,12 +50,23 @@ _CACHE_LIMIT = 10_000
 _LEAF_TYPES = frozenset((str, int, float, bool, type(None), datetime))
 
 
+def _holds_keys(value: Any) -> bool:
+    """Whether a value may render with keys inside: a mapping, list, tuple, dataclass, model."""
+    if isinstance(value, (Mapping, list, tuple)):
+        return True
+    kind = type(value)
+    return hasattr(kind, "__dataclass_fields__") or hasattr(kind, "model_dump")
+
+
 class Redactor:
     """Chain step 5: replace the values of secret-looking keys, at any depth.
 
     A key matches when, split into words (``db_password``, ``X-Api-Key``,
     ``accessToken``), its whole name or its trailing words equal a listed
-    name. The key stays; its value becomes ``[REDACTED]``.
+    name. The key stays; its value becomes ``[REDACTED]``. Nested mappings,
+    lists, tuples, dataclass instances and pydantic models (which render as
+    JSON objects) are searched; one that holds a secret is replaced by a
+    redacted copy.
 
     The verdict for a whole set of top-level keys is cached (a call site logs
     the same keys every time), so the common case costs one lookup plus a
@@ -111,7 +123,7 @@ class Redactor:
         """Redact inside the values of ``fields`` (but ``secret``); whether any changed."""
         changed = False
         for key, value in fields.items():
-            if key not in secret and isinstance(value, (Mapping, list, tuple)):
+            if key not in secret and _holds_keys(value):
                 new = self._scrub(value, 0)
                 if new is not value:
                     fields[key] = new
@@ -146,7 +158,16 @@ class Redactor:
             if any(a is not b for a, b in zip(new_items, items, strict=True)):
                 return new_items
             return value
-        return value
+        # A dataclass or a pydantic model renders as an object of its fields:
+        # redacted as one, and replaced by those fields when a secret is found.
+        try:
+            fields = object_fields(value)
+        except Exception:
+            return value
+        if fields is None:
+            return value
+        new = self._scrub(fields, depth + 1)
+        return value if new is fields else new
 
 
 def _normalise(name: str) -> str:

@@ -94,10 +94,35 @@ def _iso(value: WholeSecond) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def object_fields(value: Any) -> dict[str, Any] | None:
+    """The fields of a value that renders as a JSON object of its own, else None.
+
+    A dataclass instance renders as orjson renders it (its fields, but those
+    named with a leading underscore); a pydantic model as its
+    ``model_dump(mode="json")`` (secret types stay masked). The redactor
+    searches these like mappings.
+    """
+    if isinstance(value, type):
+        return None
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: getattr(value, f.name)
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
+    if callable(getattr(type(value), "model_dump", None)):
+        fields = value.model_dump(mode="json")
+        return fields if isinstance(fields, dict) else None
+    return None
+
+
 def _default(value: Any) -> Any:
     """orjson's hook for types it does not know."""
     if type(value) is WholeSecond:
         return _iso(value)
+    fields = object_fields(value)
+    if fields is not None:
+        return fields
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, (set, frozenset)):
@@ -158,11 +183,11 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
             return [sanitize(item, _depth + 1, inner) for item in list(value)]
         except Exception:
             return safe_repr(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        try:
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        except Exception:
-            return safe_repr(value)
+    try:
+        fields = object_fields(value)
+    except Exception:
+        return safe_repr(value)
+    if fields is not None:
         return sanitize(fields, _depth + 1, inner)
     try:
         converted = _default(value)
