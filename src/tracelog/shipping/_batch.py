@@ -21,78 +21,21 @@ parent had buffered is shipped twice.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import http.client
 import os
 import random
 import threading
 import time
-import weakref
-from collections.abc import Callable
 
-from tracelog import _faults, _pipeline
+from tracelog import _faults
+from tracelog._stream import parse_level
 from tracelog.render import compact
+from tracelog.shipping import _live
+from tracelog.shipping._outcome import Outcome, RetryableError, split
 from tracelog.shipping._spill import Spill
 
 __all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
-
-
-class RetryableError(Exception):
-    """The whole batch should be sent again (after ``retry_after`` seconds if given)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Outcome:
-    """What became of a batch: how many lines were shipped, failed for good, or are to retry."""
-
-    __slots__ = ("failed", "retry", "retry_after", "shipped")
-
-    def __init__(
-        self,
-        shipped: int = 0,
-        failed: int = 0,
-        retry: list[bytes] | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        self.shipped = shipped
-        self.failed = failed
-        self.retry = retry or []
-        self.retry_after = retry_after
-
-
-def split(ship: Callable[[list[bytes]], Outcome], lines: list[bytes]) -> Outcome:
-    """Ship ``lines`` as two halves (the server refused the whole as too large)."""
-    half = len(lines) // 2
-    first = ship(lines[:half])
-    try:
-        second = ship(lines[half:])
-    except (RetryableError, OSError, http.client.HTTPException) as error:
-        retry_after = error.retry_after if isinstance(error, RetryableError) else None
-        second = Outcome(retry=lines[half:], retry_after=retry_after)
-    waits = [w for w in (first.retry_after, second.retry_after) if w is not None]
-    return Outcome(
-        first.shipped + second.shipped,
-        first.failed + second.failed,
-        first.retry + second.retry,
-        max(waits) if waits else None,
-    )
-
-
-def parse_level(level: int | str | None) -> int | None:
-    """A minimum level as a number; names as configure() accepts them."""
-    if level is None or (isinstance(level, int) and not isinstance(level, bool)):
-        return level
-    text = str(level).strip().lower()
-    text = {"warn": "warning", "fatal": "critical"}.get(text, text)
-    if text.isdigit():
-        return int(text)
-    if text not in _pipeline.LEVELS:
-        raise ValueError(f"level={level!r} is not one of {', '.join(_pipeline.LEVELS)}")
-    return _pipeline.LEVELS[text]
 
 
 def _as_bytes(line: object) -> bytes:
@@ -149,7 +92,7 @@ class Shipper:
         self.close_timeout = close_timeout
         self.spill_path = os.fspath(spill_path) if spill_path is not None else None
         self._fresh_state()
-        _register(self)
+        _live.register(self)
         if self._spill is not None and self._spill.adopt_leftovers():
             self._spilling = True
             self._accepted = self._spill.pending
@@ -267,7 +210,7 @@ class Shipper:
             self._closing = False
             self._closed = True
         self._release()
-        _unregister(self)
+        _live.unregister(self)
 
     def stats(self) -> dict[str, int]:
         """Counters: written (shipped), dropped, retried, failed, batches, spilled, queued."""
@@ -281,7 +224,7 @@ class Shipper:
     def _start(self) -> None:
         if self._closed:  # written to after close(): open again
             self._closed = False
-            _register(self)
+            _live.register(self)
             if self.spill_path is not None:
                 self._spill = Spill(self.spill_path)
                 leftovers = self._spill.adopt_leftovers()
@@ -433,50 +376,3 @@ class Shipper:
             self.spill_path = f"{self.spill_path}.{os.getpid()}"
         self._fresh_state()
         self._forked()
-
-
-_registry_lock = threading.Lock()
-_live: weakref.WeakSet[Shipper] = weakref.WeakSet()
-_hooks_installed = False
-
-
-def _register(shipper: Shipper) -> None:
-    global _hooks_installed
-    with _registry_lock:
-        _live.add(shipper)
-        if not _hooks_installed:
-            atexit.register(_flush_at_exit)
-            if hasattr(os, "register_at_fork"):
-                os.register_at_fork(after_in_child=_reset_in_child)
-            _hooks_installed = True
-
-
-def _unregister(shipper: Shipper) -> None:
-    with _registry_lock:
-        _live.discard(shipper)
-
-
-def _flush_at_exit() -> None:
-    """Ship what is buffered before the interpreter goes; keep on disk what cannot be shipped.
-
-    Only a flush when it succeeds, so lines an exit-time flush of a queue
-    hands over afterwards are still accepted (and shipped by its close()).
-    """
-    with _registry_lock:
-        shippers = list(_live)
-    for shipper in shippers:
-        try:
-            if not shipper.flush(shipper.close_timeout):
-                shipper.close(0)
-        except Exception as error:
-            _faults.report("shipping", error)
-
-
-def _reset_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for shipper in list(_live):
-        try:
-            shipper._after_fork_in_child()
-        except Exception as error:
-            _faults.report("shipping", error)
