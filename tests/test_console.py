@@ -119,6 +119,13 @@ class TestConsoleRenderer:
         assert text.index("KeyError") < text.index("ValueError: declined")
         assert "in test_exceptions_are_readable" in text
 
+    def test_fields_named_exception_or_stack_stay_on_the_line(self) -> None:
+        out = console()
+        tracelog.get_logger("t").warning("retrying", exception="timeout", stack=3)
+        assert ["exception=timeout stack=3"] == [
+            line.split("retrying ")[1] for line in out.getvalue().splitlines()
+        ]
+
     def test_stdlib_exceptions_and_stacks(self) -> None:
         out = console()
         try:

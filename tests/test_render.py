@@ -591,8 +591,9 @@ class TestProperties:
     @PROPERTY
     @given(fields=st.dictionaries(st.one_of(st.text(), st.integers()), values, max_size=6))
     def test_console_renderer(self, fields: dict[Any, Any]) -> None:
-        # An exception or stack gets a block of its own below the line.
-        fields = {k: v for k, v in fields.items() if k not in ("exception", "stack")}
+        # A structured exception (a mapping) or a stack text gets a block below the line.
+        below = {"exception": dict, "stack": str}
+        fields = {k: v for k, v in fields.items() if not isinstance(v, below.get(k, ()))}
         event = {
             "timestamp": dt.datetime.now(dt.timezone.utc),
             "level": "info",

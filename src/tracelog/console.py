@@ -114,10 +114,19 @@ class ConsoleRenderer:
             self._style(BLUE, f"{esc(_text(event.get(LOGGER, ''))):<{self.logger_width}}"),
             self._style(BOLD, esc(_text(event.get(MESSAGE, "")))),
         ]
+        # A structured exception and a stack text get blocks below the line;
+        # any other value under those names is a field like the rest.
+        exception = event.get(EXCEPTION)
+        stack = event.get(STACK)
+        below = set()
+        if isinstance(exception, Mapping):
+            below.add(EXCEPTION)
+        if isinstance(stack, str):
+            below.add(STACK)
         fields = [
             f"{self._style(CYAN, esc(_text(key)))}={esc(_text(value))}"
             for key, value in event.items()
-            if key not in _OWN_KEYS and key not in (EXCEPTION, STACK)
+            if key not in _OWN_KEYS and key not in below
         ]
         if fields:
             parts.append(" ".join(fields))
@@ -130,14 +139,10 @@ class ConsoleRenderer:
         if event.get(SERVICE) is not None:
             parts.append(self._style(DIM, f"({esc(_text(event[SERVICE]))})"))
         line = " ".join(parts)
-        exception = event.get(EXCEPTION)
         if isinstance(exception, Mapping):
             text = format_exception_text(exception)
             lines = [esc(part) for part in text.split("\n")]
             line += "\n" + "\n".join(self._style(LEVEL_STYLES["error"], f"  {ln}") for ln in lines)
-        elif exception is not None:
-            line += "\n  " + esc(_text(exception))
-        stack = event.get(STACK)
         if isinstance(stack, str):
             line += "\n" + "\n".join(f"  {esc(part)}" for part in stack.split("\n"))
         return line + "\n"
