@@ -18,12 +18,27 @@ on bad input: an invalid ``traceparent`` restarts the trace, an invalid
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from tracelog import context
+from tracelog._tracecontext import (
+    _REQUEST_ID_RE,
+    MAX_REQUEST_ID_LENGTH,
+    MAX_TRACESTATE_LENGTH,
+    MAX_TRACESTATE_MEMBERS,
+    REQUEST_ID_FIELD,
+    REQUEST_ID_HEADER,
+    TRACEPARENT,
+    TRACESTATE,
+    TraceParent,
+    _text,
+    format_traceparent,
+    parse_request_id,
+    parse_traceparent,
+    parse_tracestate,
+)
 from tracelog.context import TraceContext, _Activation
 
 __all__ = [
@@ -46,171 +61,7 @@ __all__ = [
     "parse_tracestate",
 ]
 
-TRACEPARENT = "traceparent"
-TRACESTATE = "tracestate"
-REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID_FIELD = "request_id"
-
-#: Longer values are refused unparsed (future versions may add fields, so a
-#: version other than 00 may be longer than 55 characters, but not unboundedly).
-MAX_TRACEPARENT_LENGTH = 512
-MAX_TRACESTATE_MEMBERS = 32
-#: The longest tracestate propagated. Longer (valid) ones are truncated by
-#: whole entries as the spec says: entries over 128 characters first, then
-#: from the end.
-MAX_TRACESTATE_LENGTH = 512
-#: Combined tracestate input longer than this is discarded without parsing.
-MAX_TRACESTATE_INPUT = 32 * 1024
-MAX_REQUEST_ID_LENGTH = 200
-
-_OWS = " \t"
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
-
-# The sampled flag is the low bit of trace-flags: its second hex digit is odd.
-_TRACEPARENT_RE = re.compile(
-    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]([0-9a-f])(-[\x20-\x7e]*)?"
-)
-_ODD_HEX = "13579bdf"
-# tracestate list-member (Level 1): simple-key or tenant@system key, "=", value.
-_MEMBER = (
-    r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
-    r"=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
-)
-_MEMBER_RE = re.compile(_MEMBER)
-# The common case in one scan: 1 to 32 valid members, no whitespace, no empty members.
-_PLAIN_LIST_RE = re.compile(f"{_MEMBER}(?:,{_MEMBER}){{0,{MAX_TRACESTATE_MEMBERS - 1}}}")
-_KEYS_RE = re.compile(r"(?:^|,)([^=,]+)=")
-# RFC 7230 token characters plus "/", ":", "=" and "@": uuids, ULIDs, base64
-# and AWS-style ids pass; spaces, quotes, commas, control and non-ASCII do not.
-_REQUEST_ID_RE = re.compile(
-    r"[A-Za-z0-9!#$%&'*+\-.^_`|~/:=@]{1," + str(MAX_REQUEST_ID_LENGTH) + "}"
-)
-
 H = TypeVar("H")
-_new_tuple = tuple.__new__
-
-
-class TraceParent(NamedTuple):
-    """A valid ``traceparent``: the caller's trace id, its span (parent) id and sampled flag."""
-
-    version: str
-    trace_id: str
-    parent_id: str
-    sampled: bool
-
-
-def _text(value: object) -> str | None:
-    if type(value) is str:
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("latin-1")
-    if isinstance(value, str):
-        return str(value)
-    return None
-
-
-def parse_traceparent(value: object) -> TraceParent | None:
-    """A ``traceparent`` value checked against W3C Trace Context Level 1, or None if invalid.
-
-    Optional whitespace around the value is ignored. Version 00 must be exactly
-    55 characters; a later version is read by its version-00 prefix, which
-    must end the value or be followed by ``-``. Version ``ff``, upper-case hex
-    and all-zero ids are invalid.
-    """
-    text = value if type(value) is str else _text(value)
-    if text is None or len(text) > MAX_TRACEPARENT_LENGTH:
-        return None
-    match = _TRACEPARENT_RE.fullmatch(text.strip(_OWS))
-    if match is None:
-        return None
-    version, trace_id, parent_id, flags_low, rest = match.groups()
-    if (
-        version == "ff"
-        or (rest is not None and version == "00")
-        or trace_id == _ZERO_TRACE
-        or parent_id == _ZERO_SPAN
-    ):
-        return None
-    return _new_tuple(TraceParent, (version, trace_id, parent_id, flags_low in _ODD_HEX))
-
-
-def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str:
-    """A version-00 ``traceparent`` value. Flags other than ``sampled`` are always zero."""
-    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
-
-
-def parse_tracestate(values: object) -> str | None:
-    """One or more ``tracestate`` values combined and checked, or None if invalid or empty.
-
-    Several header fields are joined with commas, as RFC 7230 combines them.
-    Optional whitespace and empty members are dropped. A member that breaks
-    the key or value grammar, a duplicated key or more than 32 members
-    discard the whole tracestate. A valid one longer than
-    :data:`MAX_TRACESTATE_LENGTH` loses whole entries: those over 128
-    characters first, then from the end.
-    """
-    text = _text(values)
-    if text is None:
-        if isinstance(values, (list, tuple)):
-            parts = [_text(v) for v in values]
-            if any(p is None for p in parts):
-                return None
-            text = ",".join(parts)  # type: ignore[arg-type]
-        else:
-            return None
-    if len(text) <= MAX_TRACESTATE_LENGTH and _PLAIN_LIST_RE.fullmatch(text):
-        plain_keys = _KEYS_RE.findall(text)
-        return text if len(set(plain_keys)) == len(plain_keys) else None
-    if len(text) > MAX_TRACESTATE_INPUT:
-        return None
-    members: list[str] = []
-    keys: set[str] = set()
-    fullmatch = _MEMBER_RE.fullmatch
-    for raw in text.split(","):
-        member = raw.strip(_OWS)
-        if not member:
-            continue
-        if len(members) == MAX_TRACESTATE_MEMBERS or fullmatch(member) is None:
-            return None
-        key = member[: member.index("=")]
-        if key in keys:
-            return None
-        keys.add(key)
-        members.append(member)
-    if not members:
-        return None
-    combined = ",".join(members)
-    if len(combined) > MAX_TRACESTATE_LENGTH:
-        combined = _truncate(members)
-    return combined or None
-
-
-def _truncate(members: list[str]) -> str:
-    def size() -> int:
-        return sum(map(len, members)) + len(members) - 1
-
-    while members and size() > MAX_TRACESTATE_LENGTH:
-        for index in range(len(members) - 1, -1, -1):
-            if len(members[index]) > 128:
-                del members[index]
-                break
-        else:
-            members.pop()
-    return ",".join(members)
-
-
-def parse_request_id(value: object) -> str | None:
-    """A request id if it is safe to log and echo, else None.
-
-    At most :data:`MAX_REQUEST_ID_LENGTH` characters of letters, digits and
-    ``!#$%&'*+-.^_`|~/:=@`` (optional whitespace around it is ignored).
-    """
-    text = value if type(value) is str else _text(value)
-    if text is None or len(text) > MAX_REQUEST_ID_LENGTH + 16:
-        return None
-    text = text.strip(_OWS)
-    return text if _REQUEST_ID_RE.fullmatch(text) else None
 
 
 class Incoming:
