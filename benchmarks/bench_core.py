@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import datetime as dt
+import functools
 import logging
 import os
 import platform
@@ -68,45 +69,35 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
     dumps, opts = orjson.dumps, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
     now = dt.datetime.now
 
-    def floor() -> None:
-        ids = floor_var.get()
-        line = {
-            "timestamp": now(UTC),
-            "level": "info",
-            "logger": "bench",
-            "message": "request handled",
-            "trace_id": ids[0],  # type: ignore[index]
-            "span_id": ids[1],  # type: ignore[index]
-            "service": "shop",
-            "user_id": 42,
-            "path": "/api/items",
-            "status": 200,
-            "duration_ms": 12.5,
-        }
-        floor_file.write(dumps(line, option=opts))  # type: ignore[attr-defined]
-        floor_file.flush()  # type: ignore[attr-defined]
+    def by_hand(
+        write: Callable[[bytes], object], flush: Callable[[], None] | None
+    ) -> Callable[[], None]:
+        def floor() -> None:
+            ids = floor_var.get()
+            line = {
+                "timestamp": now(UTC),
+                "level": "info",
+                "logger": "bench",
+                "message": "request handled",
+                "trace_id": ids[0],  # type: ignore[index]
+                "span_id": ids[1],  # type: ignore[index]
+                "service": "shop",
+                "user_id": 42,
+                "path": "/api/items",
+                "status": 200,
+                "duration_ms": 12.5,
+            }
+            write(dumps(line, option=opts))
+            if flush is not None:
+                flush()
 
+        return floor
+
+    floor = by_hand(floor_file.write, floor_file.flush)  # type: ignore[attr-defined]
     # The same floor written with one os.write per line (no copy into a buffer):
     # the cheapest write there is, shown beside the floor the issue defines.
     raw_fd = os.open(os.path.join(folder, "floor-raw.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os_write = os.write
-
-    def floor_raw() -> None:
-        ids = floor_var.get()
-        line = {
-            "timestamp": now(UTC),
-            "level": "info",
-            "logger": "bench",
-            "message": "request handled",
-            "trace_id": ids[0],  # type: ignore[index]
-            "span_id": ids[1],  # type: ignore[index]
-            "service": "shop",
-            "user_id": 42,
-            "path": "/api/items",
-            "status": 200,
-            "duration_ms": 12.5,
-        }
-        os_write(raw_fd, dumps(line, option=opts))
+    floor_raw = by_hand(functools.partial(os.write, raw_fd), None)
 
     # --- structlog's "as fast as it gets" configuration ------------------------
     structlog.configure(
