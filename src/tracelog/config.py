@@ -7,13 +7,12 @@ import logging
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 import structlog
 
-from tracelog import _native, _pipeline, buffering, context
+from tracelog import _native, _pipeline, buffering, context, stdlib
 from tracelog import outputs as _outputs
 from tracelog.outputs import StreamOutput
 from tracelog.processors import (
@@ -24,7 +23,6 @@ from tracelog.processors import (
 )
 from tracelog.render import ConsoleRenderer, JsonRenderer
 from tracelog.schema import SCHEMAS, Projection
-from tracelog.stdlib import TracelogHandler
 from tracelog.typing import Processor
 
 __all__ = ["FORMATS", "ConfigurationError", "configure", "flush", "reset", "stats"]
@@ -33,9 +31,6 @@ FORMATS = ("json", "console", "auto")
 
 _lock = threading.RLock()
 _configured = False
-_handler: TracelogHandler | None = None
-_saved_root: tuple[list[logging.Handler], int] | None = None
-_saved_showwarning: Any = None
 
 
 class ConfigurationError(ValueError):
@@ -271,64 +266,10 @@ def configure(
             logger_factory=_native.LoggerNameFactory(),
             cache_logger_on_first_use=False,
         )
-        _install_stdlib(capture_level if capture_stdlib else None)
-        _capture_warnings(capture_warnings)
+        stdlib.install_root_handler(capture_level if capture_stdlib else None)
+        stdlib.capture_warnings(capture_warnings)
         _configured = True
     _continue_env_trace()
-
-
-def _install_stdlib(levelno: int | None) -> None:
-    """Put one TracelogHandler on the root logger (or remove it when levelno is None)."""
-    global _handler, _saved_root
-    root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
-        _handler = None
-    if levelno is None:
-        if _saved_root is not None:
-            handlers, old_level = _saved_root
-            for handler in handlers:
-                root.addHandler(handler)
-            root.setLevel(old_level)
-            _saved_root = None
-        return
-    if _saved_root is None:
-        _saved_root = (list(root.handlers), root.level)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    _handler = TracelogHandler()
-    root.addHandler(_handler)
-    root.setLevel(levelno)
-
-
-def _showwarning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: Any = None,
-    line: str | None = None,
-) -> None:
-    if file is not None:  # an explicit file wins, as in the stdlib
-        if _saved_showwarning is not None:
-            _saved_showwarning(message, category, filename, lineno, file, line)
-        return
-    logging.getLogger("py.warnings").warning(
-        "%s",
-        str(message),
-        extra={"category": category.__name__, "location": f"{filename}:{lineno}"},
-    )
-
-
-def _capture_warnings(enabled: bool) -> None:
-    global _saved_showwarning
-    if enabled:
-        if _saved_showwarning is None:
-            _saved_showwarning = warnings.showwarning
-        warnings.showwarning = _showwarning
-    elif _saved_showwarning is not None:
-        warnings.showwarning = _saved_showwarning
-        _saved_showwarning = None
 
 
 def ensure_configured() -> None:
@@ -359,8 +300,8 @@ def reset() -> None:
     """Undo configure(): restore the root logger, warnings and structlog's defaults."""
     global _configured, _json_cache
     with _lock:
-        _install_stdlib(None)
-        _capture_warnings(False)
+        stdlib.install_root_handler(None)
+        stdlib.capture_warnings(False)
         buffering.install(None, None)
         structlog.reset_defaults()
         context.set_otel_fallback(True)

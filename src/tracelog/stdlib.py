@@ -8,11 +8,14 @@
   existing formatter (python-json-logger, a hand-written one).
 - :class:`JsonFormatter` is tracelog's line as a ``logging.Formatter``, for
   ``logging.config.dictConfig``.
+- :func:`install_root_handler` and :func:`capture_warnings` are what
+  ``configure()`` does to the root logger and to ``warnings``, and undoes.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
@@ -152,6 +155,72 @@ class TracelogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+
+# --- the root logger and warnings, as configure() sets them ---------------------
+
+_handler: TracelogHandler | None = None
+_saved_root: tuple[list[logging.Handler], int] | None = None
+_saved_showwarning: Any = None
+
+
+def install_root_handler(levelno: int | None) -> None:
+    """Put one TracelogHandler on the root logger (or remove it when levelno is None).
+
+    The root logger's own handlers and level are saved the first time and
+    restored when it is removed.
+    """
+    global _handler, _saved_root
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+        _handler = None
+    if levelno is None:
+        if _saved_root is not None:
+            handlers, old_level = _saved_root
+            for handler in handlers:
+                root.addHandler(handler)
+            root.setLevel(old_level)
+            _saved_root = None
+        return
+    if _saved_root is None:
+        _saved_root = (list(root.handlers), root.level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    _handler = TracelogHandler()
+    root.addHandler(_handler)
+    root.setLevel(levelno)
+
+
+def _showwarning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    if file is not None:  # an explicit file wins, as in the stdlib
+        if _saved_showwarning is not None:
+            _saved_showwarning(message, category, filename, lineno, file, line)
+        return
+    logging.getLogger("py.warnings").warning(
+        "%s",
+        str(message),
+        extra={"category": category.__name__, "location": f"{filename}:{lineno}"},
+    )
+
+
+def capture_warnings(enabled: bool) -> None:
+    """Route ``warnings.warn`` to the ``py.warnings`` logger (or restore the previous hook)."""
+    global _saved_showwarning
+    if enabled:
+        if _saved_showwarning is None:
+            _saved_showwarning = warnings.showwarning
+        warnings.showwarning = _showwarning
+    elif _saved_showwarning is not None:
+        warnings.showwarning = _saved_showwarning
+        _saved_showwarning = None
 
 
 class TraceFilter(logging.Filter):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracelog import _pipeline, config
+from tracelog import stdlib as _stdlib
 
 __all__ = ["CapturedEvents", "capture", "tracelog_events"]
 
@@ -56,7 +57,7 @@ def capture(level: int | str = "DEBUG", *, stdlib: bool = True) -> Iterator[Capt
     levelno = config._level(level, "level")
     pipeline = _pipeline.Pipeline(chain, events.append, levelno, dict(settings, capture=True))
     root = logging.getLogger()
-    handler = config._handler
+    handler = _stdlib._handler
     added = None
     old_level = root.level
     if stdlib:
