@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 import orjson
@@ -51,10 +52,12 @@ class Recorder:
         return [orjson.loads(line) for line in self.lines]
 
 
-def _read_all(fd: int) -> bytes:
+def _read_slowly(fd: int) -> bytes:
+    """Everything from a pipe, in small reads after a pause (the pipe fills meanwhile)."""
+    time.sleep(0.2)
     chunks = []
     with open(fd, "rb", buffering=0) as pipe:
-        while chunk := pipe.read(65536):
+        while chunk := pipe.read(1000):
             chunks.append(chunk)
     return b"".join(chunks)
 
@@ -140,18 +143,26 @@ class TestStream:
 
         assert b'first\n{"n":1}\n' == path.read_bytes()
 
-    def test_threads_sharing_a_pipe_never_mix_their_lines(self) -> None:
-        read_end, write_end = os.pipe()
-        pipe = open(write_end, "wb")
-        stream = Stream(pipe)
+    @pytest.mark.parametrize("target", ["pipe", "file"])
+    def test_threads_never_mix_their_lines(self, target: str, tmp_path: Any) -> None:
+        # Short and long lines (up to 6 KB) from 4 threads. The pipe's reader is
+        # slow and reads in small pieces, so the pipe is full and a long write
+        # is taken in parts: no other thread's line may land between them.
         lines = [
             orjson.dumps({"t": t, "i": i, "pad": "x" * (i % 3 * 3000)}) + b"\n"
             for t in range(4)
             for i in range(100)
         ]
         received = bytearray()
-        reader = threading.Thread(target=lambda: received.extend(_read_all(read_end)))
-        reader.start()
+        reader = None
+        if target == "pipe":
+            read_end, write_end = os.pipe()
+            out = open(write_end, "wb")
+            reader = threading.Thread(target=lambda: received.extend(_read_slowly(read_end)))
+            reader.start()
+        else:
+            out = open(tmp_path / "out.log", "ab")
+        stream = Stream(out)
         writers = [
             threading.Thread(target=lambda t=t: [stream.write(x) for x in lines[t::4]])
             for t in range(4)
@@ -159,11 +170,24 @@ class TestStream:
         for thread in writers:
             thread.start()
         for thread in writers:
-            thread.join(timeout=30)
-        pipe.close()
-        reader.join(timeout=30)
+            thread.join(timeout=60)
+        out.close()
+        if reader is not None:
+            reader.join(timeout=60)
+        else:
+            received.extend((tmp_path / "out.log").read_bytes())
 
         assert sorted(lines) == sorted(line + b"\n" for line in bytes(received).splitlines())
+
+    def test_only_a_regular_file_is_written_past_its_buffer(self, tmp_path: Any) -> None:
+        read_end, write_end = os.pipe()
+        with open(tmp_path / "f", "ab") as file, open(write_end, "wb") as pipe:
+            os.close(read_end)
+            to_file, to_pipe = Stream(file), Stream(pipe)
+            to_file._bind(file)
+            to_pipe._bind(pipe)
+            assert to_file._direct is not None
+            assert to_pipe._direct is None
 
     def test_stream_output_is_the_old_name(self) -> None:
         assert StreamOutput is Stream

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-import select
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -30,21 +31,23 @@ def check_options(
     return parse_level(level), format, schema
 
 
-#: A line up to this long goes to a plain buffered file's raw file in one
-#: write(2), which POSIX keeps whole even on a pipe that other threads and
-#: processes write to (PIPE_BUF); longer lines go through the buffer.
-_WHOLE = getattr(select, "PIPE_BUF", 512)
-
-
 def _unbuffered_write(target: Any) -> Any:
-    """The write of a buffered file's raw file (what its flush calls), or None."""
+    """The write of a buffered regular file's raw file (what its flush calls), or None.
+
+    Only for a regular file: the kernel keeps each write(2) to one whole,
+    whatever its size and whoever else writes. On a pipe or a socket a write
+    longer than PIPE_BUF can be split when the pipe is full, so there every
+    line goes through the buffered file, whose lock keeps threads apart.
+    """
     if type(target) not in (io.BufferedWriter, io.BufferedRandom):
         return None
     try:
         raw = target.raw
+        if type(raw) is not io.FileIO or not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+            return None
     except Exception:
         return None
-    return raw.write if type(raw) is io.FileIO else None
+    return raw.write
 
 
 def _is_binary(stream: Any) -> bool:
@@ -136,7 +139,7 @@ class Stream:
             if self._binary:
                 if type(data) is str:
                     data = data.encode("utf-8", "replace")
-                if self._direct is not None and len(data) <= _WHOLE:
+                if self._direct is not None:
                     # What the buffered file does on write and flush, without the
                     # copy into its buffer: flush what others wrote, then write(2).
                     self._flush()
