@@ -268,6 +268,41 @@ class TestExit:
         assert 0 == result.returncode, result.stderr
         assert 20_000 == line_count(path)
 
+    def test_processes_sharing_a_pipe_never_tear_each_others_lines(self) -> None:
+        # Three processes log through the background writer to one stdout pipe
+        # (as gunicorn workers do); the reader is slow, so the pipe is full and
+        # the kernel takes each write as room appears.
+        script = """
+        import sys, tracelog
+        tracelog.configure(service=sys.argv[1], nonblocking=True, queue_size=100_000)
+        log = tracelog.get_logger("w")
+        for n in range(2000):
+            log.info("n", n=n, pad="x" * 300)
+        """
+        read_end, write_end = os.pipe()
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(script), f"worker-{n}"],
+                stdout=write_end,
+                stderr=subprocess.DEVNULL,
+            )
+            for n in range(3)
+        ]
+        os.close(write_end)
+        time.sleep(0.5)
+        chunks = []
+        with open(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1000):
+                chunks.append(chunk)
+        for child in children:
+            assert 0 == child.wait(60)
+
+        lines = [orjson.loads(line) for line in b"".join(chunks).splitlines()]
+        for n in range(3):
+            assert list(range(2000)) == [
+                line["n"] for line in lines if line["service"] == f"worker-{n}"
+            ]
+
     def test_sigterm_writes_the_queue_then_ends_by_the_signal(self, tmp_path: Path) -> None:
         path = tmp_path / "a.jsonl"
         script = EXIT_SCRIPT + "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from tracelog import _faults, _pipeline
@@ -29,6 +30,27 @@ def check_options(
     if schema is not None and schema not in SCHEMAS:
         raise ValueError(f"schema={schema!r} is not one of {', '.join(SCHEMAS)}")
     return parse_level(level), format, schema
+
+
+#: A write of at most this many bytes to a pipe is never split by the kernel (POSIX PIPE_BUF).
+_WHOLE = getattr(select, "PIPE_BUF", 512)
+
+
+def _whole_lines(lines: list[bytes], limit: int | None) -> Iterator[tuple[bytes, int]]:
+    """``lines`` joined in runs of at most ``limit`` bytes (a longer line alone), with counts."""
+    if limit is None:
+        yield b"".join(lines), len(lines)
+        return
+    run: list[bytes] = []
+    size = 0
+    for line in lines:
+        if run and size + len(line) > limit:
+            yield b"".join(run), len(run)
+            run, size = [], 0
+        run.append(line)
+        size += len(line)
+    if run:
+        yield b"".join(run), len(run)
 
 
 def _unbuffered_write(target: Any) -> Any:
@@ -162,30 +184,42 @@ class Stream:
     __call__ = write
 
     def write_lines(self, lines: Sequence[bytes | str]) -> None:
-        """Several lines in one write and one flush (what the background writer uses)."""
+        """Several lines in few writes (what the background writer uses).
+
+        To a regular file: one write and one flush. To a pipe or a socket,
+        which other processes may share (gunicorn workers on one stdout):
+        writes of whole lines of at most PIPE_BUF bytes, which the kernel
+        never splits, so no other process's line lands inside one of ours.
+        """
         stream = self.stream if self.stream is not None else sys.stdout
+        done = 0
         try:
             if stream is not self._last:
                 if stream is None:
                     return
                 self._bind(stream)
-            if self._binary:
-                data: Any = b"".join(
-                    line if type(line) is bytes else str(line).encode("utf-8", "replace")
-                    for line in lines
-                )
-            else:
-                data = "".join(
+            if not self._binary:
+                text = "".join(
                     line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
                     for line in lines
                 )
-            self._write(data)
+                chunks: Iterable[tuple[Any, int]] = ((text, len(lines)),)
+            else:
+                encoded = [
+                    line if type(line) is bytes else str(line).encode("utf-8", "replace")
+                    for line in lines
+                ]
+                limit = None if self._direct is not None else _WHOLE
+                chunks = _whole_lines(encoded, limit)
             flush = self._flush
-            if flush is not None:
-                flush()
-            self.written += len(lines)
+            for data, count in chunks:
+                self._write(data)
+                if flush is not None:
+                    flush()
+                done += count
+                self.written += count
         except Exception as error:
-            self.failed += len(lines)
+            self.failed += len(lines) - done
             _faults.report("output", error)
 
     def flush(self, timeout: float | None = None) -> bool:
