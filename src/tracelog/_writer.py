@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import _faults
+from tracelog.render import compact
 
 __all__ = ["BackgroundWriter"]
 
@@ -219,7 +220,7 @@ class BackgroundWriter:
                             break
                 finally:
                     self._blocked -= 1
-            self._queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
+            self._queue.append(compact(line))
             if self._idle:
                 self._wake()
             return
