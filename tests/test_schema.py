@@ -165,8 +165,24 @@ class TestEcs:
         assert 200 == line["http"]["response"]["status_code"]
         assert "/orders" == line["url"]["path"]
         assert 12_500_000 == line["event"]["duration"]  # nanoseconds
-        assert {"address": "10.0.0.7", "port": 51000} == line["client"]
+        assert {"address": "10.0.0.7", "ip": "10.0.0.7", "port": 51000} == line["client"]
         assert "curl/8" == line["user_agent"]["original"]
+        assert_ecs_types(line)
+
+    @pytest.mark.parametrize(
+        ("client", "expected"),
+        [
+            ("10.0.0.7:51000", {"address": "10.0.0.7", "ip": "10.0.0.7", "port": 51000}),
+            ("[::1]:8080", {"address": "::1", "ip": "::1", "port": 8080}),
+            ("::1", {"address": "::1", "ip": "::1"}),
+            ("web-1", {"address": "web-1"}),
+            ("web-1:http", {"address": "web-1:http"}),
+        ],
+    )
+    def test_the_access_lines_client_is_split(self, client: str, expected: dict[str, Any]) -> None:
+        # The web integrations write ``client`` as "host:port", "[v6]:port" or a bare host.
+        line = one("ecs", "GET / 200", client=client)
+        assert expected == line["client"]
         assert_ecs_types(line)
 
     def test_every_emitted_ecs_field_has_the_catalogue_type(self) -> None:
@@ -273,6 +289,10 @@ class TestEcs:
 
 
 class TestOtel:
+    def test_the_access_lines_client_is_split(self) -> None:
+        attributes = one("otel", "GET / 200", client="[::1]:8080")["attributes"]
+        assert ("::1", 8080) == (attributes["client.address"], attributes["client.port"])
+
     def test_log_data_model_names(self) -> None:
         line = one("otel", order_id=17, method="GET")
 

@@ -88,6 +88,16 @@ class TestTracelogHandler:
         for attr in ("args", "msg", "levelno", "pathname", "exc_info", "thread", "taskName"):
             assert attr not in line
 
+    def test_uvicorns_coloured_copy_of_the_message_is_left_out(self) -> None:
+        lines = Lines()
+        coloured = "Started server process [\x1b[36m%d\x1b[0m]"
+        extra = {"color_message": coloured, "port": 8000}
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 7, extra=extra)
+        line = lines.one()
+        assert ("Started server process [7]", 8000) == (line["message"], line["port"])
+        assert "color_message" not in line
+        assert "\\u001b" not in orjson.dumps(line).decode()
+
     def test_extra_fields_named_like_pipeline_keys_are_kept_aside(self) -> None:
         lines = Lines()
         logging.getLogger("x").info("m", extra={"level": "fake", "trace_id": "fake", "logger": 1})
@@ -433,6 +443,35 @@ class TestJsonFormatter:
         Lines(service="shop")
         dictconfig_logger.info("own service")
         assert "billing" == orjson.loads(out.getvalue())["service"]
+
+    def test_rename_and_static_arguments(self, dictconfig_logger: logging.Logger) -> None:
+        out = dict_config(
+            {
+                "()": "tracelog.stdlib.JsonFormatter",
+                "rename": {"level": "severity"},
+                "static": {"env": "prod"},
+            }
+        )
+        dictconfig_logger.warning("renamed")
+        line = orjson.loads(out.getvalue())
+        assert ("warning", "prod") == (line["severity"], line["env"])
+        assert "level" not in line
+
+    def test_the_class_form_passes_format_options(self, dictconfig_logger: logging.Logger) -> None:
+        out = dict_config(
+            {"class": "tracelog.stdlib.JsonFormatter", "format": "%(message)s", "datefmt": "%H"}
+        )
+        dictconfig_logger.info("still tracelog's line")
+        assert "still tracelog's line" == orjson.loads(out.getvalue())["message"]
+
+    @pytest.mark.parametrize(
+        ("option", "named"),
+        [("rename_fields", "use rename="), ("static_fields", "use static="), ("colour", "colour")],
+    )
+    def test_an_option_it_does_not_take_is_an_error(self, option: str, named: str) -> None:
+        with pytest.raises(ValueError, match="formatter") as raised:
+            dict_config({"()": "tracelog.stdlib.JsonFormatter", option: {"a": "b"}})
+        assert named in str(raised.value.__cause__)
 
     def test_exception(self, dictconfig_logger: logging.Logger) -> None:
         out = dict_config({"()": "tracelog.stdlib.JsonFormatter"})

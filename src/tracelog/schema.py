@@ -8,6 +8,7 @@ Cloud Logging). No other module spells a field name of a schema.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -217,9 +218,13 @@ class Projection:
                 self._ecs_place(out, "error.stack_trace", format_exception_text(value), key)
             elif key == DURATION_MS and type(value) in (int, float) and math.isfinite(value):
                 self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
-            elif key == CLIENT and isinstance(value, (list, tuple)) and len(value) == 2:
-                self._ecs_place(out, "client.address", value[0], key)
-                self._ecs_place(out, "client.port", value[1], key)
+            elif key == CLIENT and (client := client_parts(value)) is not None:
+                host, port, ip = client
+                self._ecs_place(out, "client.address", host, key)
+                if ip:
+                    self._ecs_place(out, "client.ip", host, key)
+                if port is not None:
+                    self._ecs_place(out, "client.port", port, key)
             else:
                 self._ecs_place(out, table.get(key, key), value, key)
                 if key == SERVICE and "event.dataset" not in event:
@@ -277,8 +282,10 @@ class Projection:
                 attributes["exception.type"] = value.get("type")
                 attributes["exception.message"] = value.get("message")
                 attributes["exception.stacktrace"] = format_exception_text(value)
-            elif key == CLIENT and isinstance(value, (list, tuple)) and len(value) == 2:
-                attributes["client.address"], attributes["client.port"] = value
+            elif key == CLIENT and (client := client_parts(value)) is not None:
+                attributes["client.address"] = client[0]
+                if client[1] is not None:
+                    attributes["client.port"] = client[1]
             else:
                 name = table.get(key, key)
                 attributes[rename.get(name, name)] = value
@@ -327,6 +334,43 @@ class Projection:
         if labels:
             out[_GCP + "labels"] = labels
         return {self.rename.get(k, k): v for k, v in out.items()} if self.rename else out
+
+
+def client_parts(value: Any) -> tuple[Any, int | None, bool] | None:
+    """Host, port and whether the host is an IP address, from an access line's ``client``.
+
+    ``client`` is ``"host:port"`` (``"[::1]:8080"`` for IPv6, as the web
+    integrations write it), a bare host, or a ``(host, port)`` pair. None
+    for anything else: the value then keeps its place as any other field.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            return None
+        host, port = value
+        return host, port if type(port) is int else None, _is_ip(host)
+    if not isinstance(value, str) or not value:
+        return None
+    host, port_text = value, ""
+    if value.startswith("["):
+        inside, bracket, rest = value[1:].partition("]")
+        if bracket and (not rest or rest.startswith(":")):
+            host, port_text = inside, rest[1:]
+    elif value.count(":") == 1:
+        host, _, port_text = value.partition(":")
+    port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
+    if port_text and (port is None or port > 65535):
+        return value, None, False  # not a host and port: the whole value is the address
+    return host, port, _is_ip(host)
+
+
+def _is_ip(host: Any) -> bool:
+    if type(host) is not str:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _sampled(event: EventDict) -> bool:

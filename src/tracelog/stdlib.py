@@ -37,8 +37,10 @@ _N_PLAIN = len(_PLAIN_RECORD_ATTRS)
 _SET_LATE = frozenset(("message", "asctime"))
 # Stamped by TraceFilter; the pipeline writes its own.
 _STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
+# uvicorn's copy of the message with terminal colour codes: noise in a JSON line.
+_LEFT_OUT = frozenset(("color_message",))
 # A key past the standard ones that is one of these: the record needs a closer look.
-_NOT_EXTRA = _STANDARD_ATTRS | _STAMPED
+_NOT_EXTRA = _STANDARD_ATTRS | _STAMPED | _LEFT_OUT
 _LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
 
 
@@ -80,7 +82,8 @@ def record_fields(record: logging.LogRecord) -> EventDict:
 
 
 def _scanned_extras(attrs: dict[str, Any]) -> EventDict:
-    """The extras of a record whose attributes came in another order, or carry stamped ids.
+    """The extras of a record whose attributes came in another order, carry stamped ids,
+    or hold uvicorn's coloured message.
 
     The record's own fields are the trailing run of non-standard keys; a
     formatter that ran before ours may have set ``message``/``asctime`` after
@@ -92,6 +95,8 @@ def _scanned_extras(attrs: dict[str, Any]) -> EventDict:
             if key in _SET_LATE:
                 continue
             break
+        if key in _LEFT_OUT:
+            continue
         if key not in _STAMPED or not _stamped_by_filter(key, attrs[key]):
             extra.append(key)
     return {key: attrs[key] for key in reversed(extra)}
@@ -261,8 +266,11 @@ class JsonFormatter(logging.Formatter):
     Usable from ``dictConfig`` (``{"()": "tracelog.stdlib.JsonFormatter"}``).
     With no arguments it uses the pipeline set by ``tracelog.configure()``
     (or the defaults and ``TRACELOG_*`` environment when there is none);
-    given ``service``, ``schema`` or ``redact`` it builds its own chain the
-    same way ``configure()`` does.
+    given ``service``, ``schema``, ``redact``, ``static`` or ``rename`` it
+    builds its own chain the same way ``configure()`` does. ``fmt``,
+    ``datefmt``, ``style``, ``validate`` and ``defaults`` are accepted and
+    unused: the line's shape is tracelog's. Any other option is an error, so
+    a python-json-logger option left in a config is not silently dropped.
     """
 
     def __init__(
@@ -272,19 +280,28 @@ class JsonFormatter(logging.Formatter):
         style: str = "%",
         validate: bool = True,
         *,
+        defaults: Mapping[str, Any] | None = None,
         service: str | None = None,
         schema: str | None = None,
         redact: Iterable[str] | None = None,
         static: Mapping[str, Any] | None = None,
-        **_ignored: Any,
+        rename: Mapping[str, str] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise TypeError(_unknown_options(unknown))
         super().__init__(None, datefmt)
         self._own: tuple[Any, ...] | None = None
-        if service is not None or schema is not None or redact is not None or static:
+        if service is not None or schema is not None or redact is not None or static or rename:
             from tracelog import config
 
             self._own = config.build_processors(
-                service=service, schema=schema, redact=redact, static=static, format="json"
+                service=service,
+                schema=schema,
+                redact=redact,
+                static=static,
+                rename=rename,
+                format="json",
             )
 
     def format(self, record: logging.LogRecord) -> str:
@@ -303,3 +320,27 @@ class JsonFormatter(logging.Formatter):
             data = _pipeline.fallback_line(record, "error", {"event": safe_repr(record)}, error)
         text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
         return text[:-1] if text.endswith("\n") else text
+
+
+# python-json-logger's options, and what takes their place.
+_PJL_OPTIONS = {
+    "rename_fields": "rename= (it renames the line's keys: {'level': 'severity'})",
+    "static_fields": "static=",
+    "reserved_attrs": "nothing: every extra= field is kept and standard attributes never are",
+    "timestamp": "nothing: every line has its RFC 3339 UTC timestamp",
+    "json_default": "nothing: every value renders (unknown objects by repr)",
+    "json_encoder": "nothing: lines are rendered by orjson",
+}
+
+
+def _unknown_options(unknown: Mapping[str, Any]) -> str:
+    """The error for options JsonFormatter does not take, naming what replaces them."""
+    parts = []
+    for name in unknown:
+        instead = _PJL_OPTIONS.get(name)
+        parts.append(f"{name} (use {instead})" if instead else name)
+    return (
+        "tracelog.stdlib.JsonFormatter does not take "
+        + ", ".join(parts)
+        + "; its options are service, schema, redact, static and rename"
+    )

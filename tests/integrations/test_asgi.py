@@ -260,6 +260,16 @@ class TestTraceMiddlewareInterface:
             assert "request_id" not in event
             assert rid.decode() == event["trace_id"]
 
+    @pytest.mark.parametrize(
+        ("client", "written"),
+        [(("::1", 5000), "[::1]:5000"), (("10.0.0.7", 5000), "10.0.0.7:5000"), (None, None)],
+    )
+    def test_the_access_lines_client(self, client: Any, written: Any, tracelog_events: Any) -> None:
+        scope = {**_scope([]), "client": client}
+        _call(TraceMiddleware(_ok), scope)
+        (access,) = [e for e in tracelog_events if "status" in e]
+        assert written == access["client"]
+
     def test_app_header_wins(self) -> None:
         async def app(scope: Any, receive: Any, send: Any) -> None:
             await send(

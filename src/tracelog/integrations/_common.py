@@ -48,15 +48,18 @@ def short_path(path: object) -> str:
     return text
 
 
-def client_address(client: Any) -> str | None:
-    """``host:port`` from an ASGI ``client`` pair (None when the server gave none)."""
-    try:
-        if not client:
-            return None
-        host, port = client[0], client[1]
-        return f"{host}:{port}" if port is not None else str(host)
-    except Exception:
+def client_address(host: Any, port: Any = None) -> str | None:
+    """The access line's ``client``: ``host:port`` (``[host]:port`` for IPv6), or the host alone.
+
+    None when the server gave no host. The schemas split it again into
+    ``client.address`` and ``client.port``.
+    """
+    if not host:
         return None
+    text = str(host)
+    if not port:
+        return text
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
 def log_access(

@@ -22,6 +22,7 @@ from tracelog import context
 from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
     MAX_PATH_LENGTH,
+    client_address,
     header_name,
     install_duplicate_filter,
     log_access,
@@ -127,7 +128,7 @@ class TraceMiddleware:
                     path,
                     status,
                     _perf_counter() - started,
-                    f"{client[0]}:{client[1]}" if client else None,
+                    client_address(*client[:2]) if client else None,
                 )
             _reset_context(token)
 

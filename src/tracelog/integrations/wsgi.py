@@ -23,6 +23,7 @@ from tracelog import context
 from tracelog.buffering import begin_trace, finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import (
+    client_address,
     environ_key,
     extract_environ,
     header_name,
@@ -55,9 +56,7 @@ class _Request:
         self.status: int | None = None
         self.method = str(environ.get("REQUEST_METHOD", ""))
         self.path = short_path(environ.get("PATH_INFO", ""))
-        address = environ.get("REMOTE_ADDR")
-        port = environ.get("REMOTE_PORT")
-        self.client = f"{address}:{port}" if address and port else address or None
+        self.client = client_address(environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT"))
 
 
 class TraceMiddleware:
