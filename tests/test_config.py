@@ -170,6 +170,9 @@ class TestErrors:
             ("schema", "xml", "schema='xml' is not one of default, ecs, otel, gcp"),
             ("level", "loud", "level='loud' is not one of debug, info, warning, error, critical"),
             ("level", True, "level=True is not one of debug, info, warning, error, critical"),
+            ("redact", 5, "redact=5 must be a list of key names"),
+            ("redact", "password", "redact='password' must be a list of key names, not a string"),
+            ("redact", ["token", 1], "redact= holds 1, which is not a key name (a str)"),
         ],
     )
     def test_a_bad_argument_names_itself_and_the_allowed_values(
@@ -178,6 +181,13 @@ class TestErrors:
         with pytest.raises(ConfigurationError) as caught:
             tracelog.configure(stream=io.BytesIO(), **{argument: value})  # type: ignore[arg-type]
         assert str(caught.value).startswith(message)
+
+    @pytest.mark.parametrize("stream", ["app.log", 42])
+    def test_a_stream_that_is_not_a_file_object(self, stream: object) -> None:
+        with pytest.raises(ConfigurationError, match="is not a file object: it has no write"):
+            tracelog.configure(stream=stream)
+        with pytest.raises(ConfigurationError, match=r"tracelog.outputs.File\('app.log'\)"):
+            tracelog.configure(stream="app.log")
 
     def test_is_a_value_error(self) -> None:
         assert issubclass(ConfigurationError, ValueError)

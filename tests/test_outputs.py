@@ -85,6 +85,22 @@ class TestStream:
 
         assert "hi" == orjson.loads(out.getvalue())["message"]
 
+    @pytest.mark.parametrize("encoding", ["utf-16", "latin-1", "ascii"])
+    @pytest.mark.parametrize("nonblocking", [False, True])
+    def test_a_text_file_in_another_encoding_gets_valid_lines(
+        self, tmp_path: Any, encoding: str, nonblocking: bool
+    ) -> None:
+        path = tmp_path / "text.log"
+        with open(path, "w", encoding=encoding) as text:
+            text.write("header\n")
+            tracelog.configure(stream=text, nonblocking=nonblocking)
+            tracelog.get_logger("t").info("café €5 \U0001f600", city="Zürich")
+            tracelog.reset()  # writes what is queued and closes the writer
+        header, written = path.read_text(encoding=encoding).splitlines()
+        line = orjson.loads(written)
+        assert "header" == header
+        assert ("café €5 \U0001f600", "Zürich") == (line["message"], line["city"])
+
     def test_none_follows_sys_stdout(self, capsys: pytest.CaptureFixture[str]) -> None:
         tracelog.configure(outputs=[Stream()])
 

@@ -318,6 +318,22 @@ class TestTraceFilter:
         } == inside
         assert {"message": "outside", "levelname": "INFO"} == outside
 
+    @pytest.mark.parametrize(("redact", "shown"), [(None, "[REDACTED]"), (False, "hunter2")])
+    def test_bound_secrets_are_redacted_as_configured(
+        self, isolated_logger: logging.Logger, redact: Any, shown: str
+    ) -> None:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(PythonJsonFormatter("%(message)s"))
+        handler.addFilter(TraceFilter())
+        isolated_logger.addHandler(handler)
+        tracelog.configure(stream=io.StringIO(), redact=redact, capture_stdlib=False)
+        with tracelog.trace(password="hunter2", user=7, order={"card_token": "tok"}):
+            isolated_logger.warning("invoice overdue")
+        line = orjson.loads(out.getvalue())
+        assert (shown, 7) == (line["password"], line["user"])
+        assert shown == "hunter2" or {"card_token": "[REDACTED]"} == line["order"]
+
     def test_on_a_logger_stamps_records(self, isolated_logger: logging.Logger) -> None:
         records: list[logging.LogRecord] = []
 

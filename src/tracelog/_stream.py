@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import select
@@ -81,6 +82,45 @@ def _is_binary(stream: Any) -> bool:
     return isinstance(mode, str) and "b" in mode
 
 
+def _other_encoding(stream: Any) -> str | None:
+    """A text stream's encoding when it is not UTF-8 (None for UTF-8 or unknown)."""
+    encoding = getattr(stream, "encoding", None)
+    if not isinstance(encoding, str):
+        return None
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return None
+    return None if name == "utf-8" else name
+
+
+def _json_escapes(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: characters the encoding lacks as JSON ``\\uXXXX`` escapes."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escapes = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:  # a surrogate pair, as JSON spells it
+            code -= 0x10000
+            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escapes.append(f"\\u{code:04x}")
+    return "".join(escapes), error.end
+
+
+codecs.register_error("tracelog.json", _json_escapes)
+
+
+def _encodable(text: str, encoding: str) -> str:
+    """``text`` with what ``encoding`` cannot write as JSON escapes (the line stays valid JSON)."""
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return text.encode(encoding, "tracelog.json").decode(encoding)
+    return text
+
+
 class Stream:
     """Write each line to a stream and flush it, so a crash loses nothing already logged.
 
@@ -94,6 +134,7 @@ class Stream:
     __slots__ = (
         "_binary",
         "_direct",
+        "_encoding",
         "_flush",
         "_last",
         "_write",
@@ -114,6 +155,13 @@ class Stream:
         level: int | str | None = None,
     ) -> None:
         self.level, self.format, self.schema = check_options(level, format, schema)
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            hint = (
+                f"; for a path, use tracelog.outputs.File({stream!r})"
+                if isinstance(stream, str)
+                else ""
+            )
+            raise TypeError(f"stream={stream!r} is not a file object: it has no write(){hint}")
         self.stream = stream
         self.written = 0
         self.failed = 0
@@ -122,6 +170,7 @@ class Stream:
         self._direct: Any = None
         self._flush: Any = None
         self._binary = True
+        self._encoding: str | None = None
 
     @property
     def name(self) -> str:
@@ -138,8 +187,12 @@ class Stream:
 
     def _bind(self, stream: Any) -> None:
         self._last = stream
+        self._encoding = None
         if _is_binary(stream):
             target, binary = stream, True
+        elif (encoding := _other_encoding(stream)) is not None:
+            target, binary = stream, False  # its encoder writes the bytes
+            self._encoding = encoding
         elif getattr(stream, "buffer", None) is not None and _is_binary(stream.buffer):
             target, binary = stream.buffer, True
         else:
@@ -170,8 +223,11 @@ class Stream:
                         self.written += 1
                         return
                     data = data[done or 0 :]  # a short write: the rest the usual way
-            elif type(data) is bytes:
-                data = data.decode("utf-8", "replace")
+            else:
+                if type(data) is bytes:
+                    data = data.decode("utf-8", "replace")
+                if self._encoding is not None:
+                    data = _encodable(str(data), self._encoding)
             self._write(data)
             flush = self._flush
             if flush is not None:
@@ -203,6 +259,8 @@ class Stream:
                     line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
                     for line in lines
                 )
+                if self._encoding is not None:
+                    text = _encodable(text, self._encoding)
                 chunks: Iterable[tuple[Any, int]] = ((text, len(lines)),)
             else:
                 encoded = [

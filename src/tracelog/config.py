@@ -84,11 +84,7 @@ def build_processors(
     if redact is not False:
         names = set(DEFAULT_REDACT_KEYS)
         if redact is not None and redact is not True:
-            if isinstance(redact, str):
-                raise ConfigurationError(
-                    f"redact={redact!r} must be a list of key names, not a single string"
-                )
-            names.update(redact)
+            names.update(_key_names(redact))
         redactor = Redactor(names)
     chain: list[Processor] = [TraceMerger(resolve_service(service), redactor)]
     if processors:
@@ -108,6 +104,20 @@ def build_processors(
     else:
         chain.append(JsonRenderer())
     return tuple(chain)
+
+
+def _key_names(redact: Any) -> list[str]:
+    """``redact=``'s key names, checked: a list (or any iterable) of strings."""
+    if isinstance(redact, str):
+        raise ConfigurationError(f"redact={redact!r} must be a list of key names, not a string")
+    try:
+        names = list(redact)
+    except TypeError:
+        raise ConfigurationError(f"redact={redact!r} must be a list of key names") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigurationError(f"redact= holds {name!r}, which is not a key name (a str)")
+    return names
 
 
 _json_cache: tuple[Processor, ...] | None = None

@@ -23,6 +23,7 @@ from typing import Any
 from structlog import DropEvent
 
 from tracelog import _pipeline, context
+from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
@@ -42,6 +43,7 @@ _LEFT_OUT = frozenset(("color_message",))
 # A key past the standard ones that is one of these: the record needs a closer look.
 _NOT_EXTRA = _STANDARD_ATTRS | _STAMPED | _LEFT_OUT
 _LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
+_DEFAULT_REDACTOR = Redactor()
 
 
 def _stamped_by_filter(key: str, value: Any) -> bool:
@@ -232,8 +234,10 @@ class TraceFilter(logging.Filter):
     """Stamp ``trace_id``, ``span_id``, ``parent_span_id`` and bound fields on each record.
 
     For teams keeping their formatter: python-json-logger (or any formatter
-    that reads record attributes) then emits them unchanged. Existing record
-    attributes are never overwritten. Always lets the record through.
+    that reads record attributes) then emits them unchanged. Bound fields are
+    redacted as tracelog's own lines are (the keys ``configure(redact=...)``
+    set, else the default ones). Existing record attributes are never
+    overwritten. Always lets the record through.
     """
 
     def __init__(self, name: str = "", *, fields: bool = True) -> None:
@@ -251,8 +255,13 @@ class TraceFilter(logging.Filter):
                 attrs.setdefault(SPAN_ID, ctx.span_id)
                 if ctx.parent_span_id is not None:
                     attrs.setdefault(PARENT_SPAN_ID, ctx.parent_span_id)
-            if self.fields:
-                for key, value in ctx.fields.items():
+            if self.fields and ctx.fields:
+                merger = _pipeline._active.merger
+                redactor = merger.redactor if merger is not None else _DEFAULT_REDACTOR
+                fields: EventDict = dict(ctx.fields)
+                if redactor is not None:
+                    fields = redactor.redact(fields)
+                for key, value in fields.items():
                     if key not in _STANDARD_ATTRS:
                         attrs.setdefault(key, value)
         except Exception:
