@@ -172,6 +172,11 @@ class TestTimes:
     def test_format(self) -> None:
         assert "2026-11-25 07:40:34.123" == format_time(1795592434.1234)
 
+    @pytest.mark.parametrize("text", ["2026-11-25 08:00:00,123", "2026-11-25T08:00:00.123Z"])
+    def test_milliseconds_survive_the_float(self, text: str) -> None:
+        # 08:00:00.123 as a float is a hair below it: shown as .123, not .122
+        assert format_time(parse_time(text)).endswith("08:00:00.123")
+
 
 class TestParse:
     def test_not_json(self) -> None:

@@ -144,6 +144,15 @@ class TestPretty:
         assert "charge failed order_id=1005" in text
         assert "CardDeclined: card ending 4242 declined for order 1005" in text
 
+    def test_long_level_names_are_shortened_not_cut(
+        self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        log = tmp_path / "a.log"
+        log.write_bytes(line(level="warning") + b"\n" + line(level="critical") + b"\n")
+        _, out, _ = cli(capsysbinary, "view", str(log))
+        assert b" WARN " in out and b" CRIT " in out
+        assert b"WARNI" not in out and b"CRITI" not in out
+
     def test_escape_sequences_are_shown_not_executed(
         self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
     ) -> None:

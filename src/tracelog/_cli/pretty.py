@@ -14,6 +14,9 @@ from tracelog._terminal import BLUE, BOLD, CYAN, DIM, RED, RESET, colour_wanted
 from tracelog._terminal import LEVEL_STYLES as _LEVEL_STYLES
 from tracelog._terminal import escape_control as escape
 
+# Level names that do not fit the five-letter column, shortened the usual way.
+_SHORT_LEVELS = {"WARNING": "WARN", "CRITICAL": "CRIT", "EXCEPTION": "ERROR"}
+
 
 def value_text(value: Any) -> str:
     """A field value as one escaped token: bare when it can be, JSON-quoted when it must."""
@@ -87,7 +90,8 @@ class Style:
         self.logger_width = min(self.logger_width, 24)
 
     def level(self, rec: Record) -> str:
-        name = (rec.level or "-").upper()[:5]
+        level = (rec.level or "-").upper()
+        name = _SHORT_LEVELS.get(level) or level[:5]
         return self.paint(_LEVEL_STYLES.get(rec.level or "", ""), f"{name:<5}")
 
     def record(self, rec: Record, prefix: str = "", show_trace: bool = True) -> str:

@@ -66,11 +66,13 @@ def format_time(seconds: float | None) -> str:
     """``2026-11-25 07:40:34.123`` in UTC, the width of every row in the CLI."""
     if seconds is None:
         return " " * 23
-    whole = int(seconds)
+    # In whole milliseconds; the microsecond keeps 08:00:00.123 (a float a hair
+    # below it) from showing as .122.
+    whole, millis = divmod(int(seconds * 1000 + 0.001), 1000)
     text = _second_cache.get(whole)
     if text is None:
         if len(_second_cache) > 10_000:
             _second_cache.clear()
         text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(whole))
         _second_cache[whole] = text
-    return f"{text}.{int((seconds - whole) * 1000):03d}"
+    return f"{text}.{millis:03d}"
