@@ -7,10 +7,11 @@
 
 Settings (all optional): ``TRACELOG_REQUEST_ID_HEADER`` (default
 ``"X-Request-ID"``, None to turn it off) and ``TRACELOG_ACCESS_LOG`` (default
-True). Django turns a view's exception into a 500 and logs it on
-``django.request``; inside this middleware that line carries the trace and
-request id. Run ``tracelog.integrations.servers.tame_loggers()`` (or set
-``LOGGING_CONFIG = None``) so Django's own loggers write tracelog lines only.
+True). Django's own line for a 4xx or 5xx response on ``django.request``
+("Not Found: /x", "Internal Server Error: /x") is written inside the request's
+trace, so it carries the trace and request id. In settings.py, set
+``LOGGING_CONFIG = None`` so Django leaves logging to tracelog (see
+docs/frameworks/django.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from tracelog import context
 from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
+    client_address,
     environ_key,
     extract_environ,
     header_name,
@@ -51,6 +53,7 @@ class TraceMiddleware:
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         from django.conf import settings
+        from django.utils.log import log_response
 
         self.get_response = get_response
         configured = getattr(settings, "TRACELOG_REQUEST_ID_HEADER", REQUEST_ID_HEADER)
@@ -58,6 +61,7 @@ class TraceMiddleware:
         self._rid_display = configured.strip() if configured else ""
         self._rid_key = environ_key(self._rid)
         self._access_log = bool(getattr(settings, "TRACELOG_ACCESS_LOG", True))
+        self._log_response = log_response
         self._async = _is_async(get_response)
         if self._async:
             from asgiref.sync import markcoroutinefunction
@@ -102,14 +106,27 @@ class TraceMiddleware:
                 response[self._rid_display] = rid_value
         except Exception:
             pass
-        finish_trace(getattr(response, "status_code", None))  # a 5xx writes held debug lines
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and status >= 400:
+            # Django logs this after the middleware chain, outside the trace; the same call here
+            # logs it inside, and marks the response so Django does not log it again.
+            try:
+                self._log_response(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
+                )
+            except Exception:
+                pass  # Django logs it later as before, only without the trace
+        finish_trace(status)  # a 5xx writes held debug lines
         if self._access_log:
             meta = request.META
-            address, port = meta.get("REMOTE_ADDR"), meta.get("REMOTE_PORT")
             log_access(
                 str(request.method),
                 short_path(request.path),
-                getattr(response, "status_code", None),
+                status,
                 _perf_counter() - started,
-                f"{address}:{port}" if address and port else address or None,
+                client_address(meta.get("REMOTE_ADDR"), meta.get("REMOTE_PORT")),
             )

@@ -8,7 +8,7 @@ import time
 
 import django
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
 import tracelog
@@ -44,14 +44,25 @@ async def awork(request: HttpRequest, n: int) -> JsonResponse:
     return JsonResponse({"n": n, "trace_id": tracelog.current_trace_id()})
 
 
-def boom(request: HttpRequest) -> JsonResponse:
+def boom(request: HttpRequest, tag: str = "") -> JsonResponse:
     raise RuntimeError("boom")
+
+
+async def agone(request: HttpRequest, tag: str) -> JsonResponse:
+    raise Http404("gone")
+
+
+async def aunavailable(request: HttpRequest, tag: str) -> HttpResponse:
+    return HttpResponse("try later", status=503)  # returned, not raised: Django logs it itself
 
 
 urlpatterns = [
     path("work/<int:n>", work),
     path("awork/<int:n>", awork),
     path("boom", boom),
+    path("boom/<str:tag>", boom),
+    path("agone/<str:tag>", agone),
+    path("aunavailable/<str:tag>", aunavailable),
 ]
 
 from django.core.asgi import get_asgi_application  # noqa: E402
