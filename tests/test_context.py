@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 
 import tracelog
@@ -161,6 +162,20 @@ class TestTrace:
         line = lines.one()
         assert "r1" == line["request"]
         assert 7 == line["user"]
+
+    def test_fields_of_an_outer_trace_stay_in_a_nested_one(self) -> None:
+        lines = Lines()
+        with tracelog.trace(tenant="acme", plan="free") as outer:
+            tracelog.bind(user_id=7)
+            with tracelog.trace(GIVEN_TRACE_ID, plan="pro") as inner:
+                tracelog.get_logger("t").info("inside")
+            after = tracelog.current()
+        line = lines.one()
+        assert {"tenant": "acme", "user_id": 7, "plan": "pro"} == dict(inner.fields)
+        assert GIVEN_TRACE_ID == line["trace_id"]
+        assert ("acme", 7, "pro") == (line["tenant"], line["user_id"], line["plan"])
+        assert after is not None and outer.span_id == after.span_id
+        assert {"tenant": "acme", "plan": "free", "user_id": 7} == dict(after.fields)
 
 
 class TestSpan:
@@ -504,6 +519,19 @@ class TestWrap:
             assert ctx.trace_id == line["trace_id"]
             assert "r" == line["request"]
 
+    def test_run_in_executor_needs_wrap(self) -> None:
+        async def main() -> tuple[str | None, ...]:
+            loop = asyncio.get_running_loop()
+            with tracelog.trace() as ctx:
+                bare = await loop.run_in_executor(None, tracelog.current_trace_id)
+                wrapped = await loop.run_in_executor(None, tracelog.wrap(tracelog.current_trace_id))
+                to_thread = await asyncio.to_thread(tracelog.current_trace_id)
+            return ctx.trace_id, bare, wrapped, to_thread
+
+        trace_id, bare, wrapped, to_thread = asyncio.run(main())
+        assert bare is None
+        assert trace_id == wrapped == to_thread
+
     def test_the_context_is_captured_when_wrapped(self) -> None:
         with tracelog.trace() as first:
             wrapped = tracelog.wrap(tracelog.current_trace_id)
@@ -677,3 +705,108 @@ class TestOpenTelemetryFallback:
         lines = Lines()
         tracelog.get_logger("t").info("no span")
         assert "trace_id" not in lines.one()
+
+    def test_span_inside_an_otel_span_is_its_child(self, tracer: Any) -> None:
+        lines = Lines()
+        with tracer.start_as_current_span("GET /orders") as otel_span:
+            with tracelog.span("db", table="orders") as ctx:
+                tracelog.get_logger("t").info("query")
+            ids = otel_span.get_span_context()
+        line = lines.one()
+        assert f"{ids.trace_id:032x}" == ctx.trace_id == line["trace_id"]
+        assert f"{ids.span_id:016x}" == ctx.parent_span_id == line["parent_span_id"]
+        assert ctx.span_id == line["span_id"]
+        assert ctx.span_id != ctx.parent_span_id
+        assert ("db", "orders") == (line["span_name"], line["table"])
+        assert ctx.sampled
+
+    def test_a_child_of_an_otel_span_keeps_its_flag_and_tracestate(self) -> None:
+        parent = otel_trace.SpanContext(
+            int(GIVEN_TRACE_ID, 16),
+            int("00f067aa0ba902b7", 16),
+            is_remote=False,
+            trace_flags=otel_trace.TraceFlags(0),
+            trace_state=otel_trace.TraceState([("congo", "t61rcWkgMzE")]),
+        )
+        with otel_trace.use_span(otel_trace.NonRecordingSpan(parent)):
+            with tracelog.span() as ctx:
+                headers = tracelog.propagation.inject({})
+        assert (GIVEN_TRACE_ID, "00f067aa0ba902b7") == (ctx.trace_id, ctx.parent_span_id)
+        assert not ctx.sampled
+        assert "congo=t61rcWkgMzE" == ctx.tracestate
+        assert headers["traceparent"].startswith(f"00-{GIVEN_TRACE_ID}-")
+        assert headers["traceparent"].endswith("-00")
+        assert "congo=t61rcWkgMzE" == headers["tracestate"]
+
+    def test_traced_inside_an_otel_span_is_its_child(self, tracer: Any) -> None:
+        lines = Lines()
+        log = tracelog.get_logger("t")
+
+        @tracelog.traced
+        def charge() -> None:
+            log.info("charging")
+
+        @tracelog.traced
+        async def refund() -> None:
+            await asyncio.sleep(0)
+            log.info("refunding")
+
+        @tracelog.traced
+        def items() -> Iterator[int]:
+            log.info("producing")
+            yield 1
+
+        with tracer.start_as_current_span("GET /orders") as otel_span:
+            charge()
+            asyncio.run(refund())
+            list(items())
+            ids = otel_span.get_span_context()
+        got = lines()
+        assert ["charging", "refunding", "producing"] == [line["message"] for line in got]
+        for line in got:
+            assert f"{ids.trace_id:032x}" == line["trace_id"]
+            assert f"{ids.span_id:016x}" == line["parent_span_id"]
+        assert 3 == len({line["span_id"] for line in got})
+
+    def test_current_after_bind_reports_the_otel_span(self, tracer: Any) -> None:
+        lines = Lines()
+        with tracer.start_as_current_span("GET /orders") as otel_span:
+            tracelog.bind(user_id=7)
+            ctx = tracelog.current()
+            trace_id = tracelog.current_trace_id()
+            tracelog.get_logger("t").info("after bind")
+            ids = otel_span.get_span_context()
+        line = lines.one()
+        assert ctx is not None
+        assert f"{ids.trace_id:032x}" == trace_id == ctx.trace_id == line["trace_id"]
+        assert f"{ids.span_id:016x}" == ctx.span_id == line["span_id"]
+        assert {"user_id": 7} == dict(ctx.fields)
+        after = tracelog.current()
+        assert after is not None and after.trace_id is None
+        assert {"user_id": 7} == dict(after.fields)
+
+    def test_span_after_bind_in_an_otel_span_keeps_the_fields(self, tracer: Any) -> None:
+        with tracer.start_as_current_span("GET /orders") as otel_span:
+            tracelog.bind(user_id=7)
+            with tracelog.span("db", table="orders") as ctx:
+                pass
+        assert f"{otel_span.get_span_context().trace_id:032x}" == ctx.trace_id
+        assert {"user_id": 7, "table": "orders"} == dict(ctx.fields)
+
+    def test_a_child_span_does_not_end_the_otel_trace_for_the_buffer(self, tracer: Any) -> None:
+        lines = Lines(buffer=tracelog.TraceBuffer())
+        log = tracelog.get_logger("t")
+        with tracer.start_as_current_span("GET /orders"):
+            log.debug("held")
+            with tracelog.span("db"):
+                log.info("query")
+            log.error("failed")
+        assert ["query", "held", "failed"] == [line["message"] for line in lines()]
+
+    def test_span_with_the_fallback_off_starts_a_trace(self, tracer: Any) -> None:
+        Lines(otel=False)
+        with tracer.start_as_current_span("GET /orders") as otel_span:
+            with tracelog.span("db") as ctx:
+                pass
+        assert f"{otel_span.get_span_context().trace_id:032x}" != ctx.trace_id
+        assert ctx.parent_span_id is None

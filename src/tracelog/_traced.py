@@ -1,5 +1,8 @@
 """``@traced``: run a function in a span, or in a new trace when none is active.
 
+The span is a child of tracelog's current span or, with no tracelog trace, of
+the current OpenTelemetry span (:func:`tracelog.context.span` decides).
+
 Generators (sync and async) run in a context of their own, entered only
 while their body runs, so their span never leaks into the code consuming them.
 """
@@ -27,6 +30,8 @@ def traced(fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
 
 def traced(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
     """Run a function in a span of the current trace, or in a new trace when none is active.
+
+    The current trace is tracelog's or, with none, the current OpenTelemetry span's.
 
     Works on plain functions, coroutine functions and (async) generators.
     ``@traced`` and ``@traced(name="charge card")`` are both accepted.

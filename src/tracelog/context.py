@@ -165,13 +165,14 @@ class _Activation:
     """Sets a context for the length of a ``with`` (or ``async with``) block."""
 
     __slots__ = ("_context", "_token")
+    _hooked = True  # run the enter/exit hooks
 
     def __init__(self, context: TraceContext) -> None:
         self._context = context
         self._token: contextvars.Token[TraceContext | None] | None = None
 
     def __enter__(self) -> TraceContext:
-        if _enter_hooks:
+        if _enter_hooks and self._hooked:
             for hook in _enter_hooks:
                 hook(self._context)
         self._token = _current.set(self._context)
@@ -186,7 +187,7 @@ class _Activation:
                 # finalised elsewhere): nothing to restore there.
                 pass
             self._token = None
-            if _exit_hooks:
+            if _exit_hooks and self._hooked:
                 error = exc_info[1] if len(exc_info) > 1 else None
                 for hook in _exit_hooks:
                     hook(self._context, error if isinstance(error, BaseException) else None)
@@ -202,6 +203,17 @@ class _Activation:
         return self._context
 
 
+class _SpanOfForeignTrace(_Activation):
+    """A span whose trace was entered outside tracelog (an OpenTelemetry span's).
+
+    Its block is a span inside that trace, not the trace's start or end, so the
+    hooks (which see a trace begin and end) are not run for it.
+    """
+
+    __slots__ = ()
+    _hooked = False
+
+
 def trace(
     trace_id: str | None = None,
     *,
@@ -214,7 +226,8 @@ def trace(
     """Start a new trace, or continue the one named by ``trace_id``.
 
     Use as ``with tracelog.trace() as ctx:``. Keyword fields appear on every
-    line logged inside the block. Fields bound outside the block stay bound.
+    line logged inside the block. Fields bound outside the block stay bound
+    (the block's own win on a clash).
     A given ``trace_id`` must be 32 lowercase hex digits, not all zero.
     """
     if trace_id is None:
@@ -226,7 +239,6 @@ def trace(
             f"parent_span_id={parent_span_id!r} is not 16 lowercase hex digits (and not all zero)"
         )
     outer = _current.get()
-    base = outer.fields if outer is not None and outer.trace_id is None else _EMPTY
     return _Activation(
         TraceContext(
             trace_id,
@@ -235,7 +247,7 @@ def trace(
             sampled,
             tracestate,
             name,
-            _merged(base, fields),
+            _merged(_EMPTY if outer is None else outer.fields, fields),
         )
     )
 
@@ -245,19 +257,33 @@ def span(name: str | None = None, **fields: Any) -> _Activation:
 
     The new span gets a fresh ``span_id``; its ``parent_span_id`` is the
     enclosing span. Fields bound in the enclosing context stay visible.
+    With no tracelog trace, a current OpenTelemetry span is the enclosing span.
     """
     outer = _current.get()
-    if outer is None or outer.trace_id is None:
+    if outer is not None and outer.trace_id is not None:
+        return _Activation(
+            TraceContext(
+                outer.trace_id,
+                new_span_id(),
+                outer.span_id,
+                outer.sampled,
+                outer.tracestate,
+                name,
+                _merged(outer.fields, fields),
+            )
+        )
+    parent = otel_context()
+    if parent is None:
         return trace(name=name, **fields)
-    return _Activation(
+    return _SpanOfForeignTrace(
         TraceContext(
-            outer.trace_id,
+            parent.trace_id,
             new_span_id(),
-            outer.span_id,
-            outer.sampled,
-            outer.tracestate,
+            parent.span_id,
+            parent.sampled,
+            parent.tracestate,
             name,
-            _merged(outer.fields, fields),
+            _merged(_EMPTY if outer is None else outer.fields, fields),
         )
     )
 
@@ -293,12 +319,19 @@ def unbind(*keys: str) -> TraceContext | None:
 def current() -> TraceContext | None:
     """The active tracelog context, or None.
 
-    With no tracelog context, a current OpenTelemetry span (when
-    opentelemetry-api is installed) is reported as a context too.
+    With no tracelog trace, a current OpenTelemetry span (when
+    opentelemetry-api is installed) is reported as a context too, with
+    the fields bound here.
     """
     ctx = _current.get()
     if ctx is None:
         return otel_context()
+    if ctx.trace_id is None:
+        # Fields bound outside a tracelog trace: the ids are the OpenTelemetry span's, as on
+        # the lines; read now, as that span can change while this context stays.
+        ids = otel_context()
+        if ids is not None:
+            return ids.replace(fields=ctx.fields)
     return ctx
 
 
@@ -377,10 +410,12 @@ def otel_context() -> TraceContext | None:
         span_context = otel_trace.get_current_span().get_span_context()
         if not span_context.is_valid:
             return None
+        state = span_context.trace_state
         return TraceContext(
             f"{span_context.trace_id:032x}",
             f"{span_context.span_id:016x}",
             sampled=bool(span_context.trace_flags & 1),
+            tracestate=state.to_header() if state else None,
         )
     except Exception:
         return None
