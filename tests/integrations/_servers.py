@@ -90,6 +90,18 @@ class Process:
             time.sleep(0.05)
         raise TimeoutError("no such line:\n" + "\n".join(self.stdout[-50:] + self.stderr[-50:]))
 
+    def wait_for_lines(self, predicate: Any, count: int, timeout: float = 30.0) -> None:
+        """Wait until ``count`` lines match: requests finish in any order, and so do their lines."""
+        deadline = time.monotonic() + timeout
+        found = 0
+        while time.monotonic() < deadline:
+            found = sum(1 for event in self.events(strict=False) if predicate(event))
+            if found >= count or self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if found < count:
+            raise TimeoutError(f"{found} of {count} lines:\n" + "\n".join(self.stderr[-50:]))
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is None:
             try:
