@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import shutil
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _servers import Process, free_port, python
+from _servers import APPS, Process, free_port, python
 
 import tracelog
 from tracelog.integrations import celery as tracelog_celery
@@ -48,6 +52,51 @@ def worker(broker: str) -> Iterator[Process]:
     with Process(args, BROKER_URL=broker) as proc:
         proc.wait_for_line(lambda e: "ready" in str(e.get("message")), timeout=60)
         yield proc
+
+
+def start_worker(app: str, broker: str, *options: str, **env: str) -> Process:
+    args = python(
+        "-m", "celery", "-A", app, "--quiet", "worker", "--pool=prefork", "--concurrency=1",
+        f"--hostname={app}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        *options,
+    )  # fmt: skip
+    proc = Process(args, BROKER_URL=broker, **env)
+    try:
+        proc.wait_for_line(lambda e: "ready" in str(e.get("message")), timeout=60)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+@pytest.fixture(scope="module")
+def shop_broker(broker: str) -> str:
+    return broker.removesuffix("/0") + "/1"  # its own redis database: its own queue
+
+
+@pytest.fixture(scope="module")
+def shop_worker(shop_broker: str) -> Iterator[Process]:
+    """The docs' worker: configure_worker() in its entry point, started with --loglevel=DEBUG."""
+    with start_worker("celery_shop_worker", shop_broker, "--loglevel=DEBUG") as proc:
+        yield proc
+
+
+@pytest.fixture
+def web(shop_broker: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, io.StringIO]]:
+    """The docs' web process: configures tracelog, then imports the shared tasks module."""
+    out = io.StringIO()
+    tracelog.configure(service="shop-web", stream=out)
+    monkeypatch.syspath_prepend(str(APPS))
+    monkeypatch.setenv("BROKER_URL", shop_broker)
+    monkeypatch.delitem(sys.modules, "celery_shop", raising=False)
+    import celery_shop
+
+    try:
+        yield celery_shop, out
+    finally:
+        tracelog_celery.uninstrument()
+        celery_shop.app.close()
+        del sys.modules["celery_shop"]
 
 
 @pytest.fixture
@@ -121,6 +170,133 @@ class TestCeleryWorker:
         assert {"celery-app"} == {e.get("service") for e in events}
         assert any(e["logger"].startswith("celery") for e in events)
         assert not [line for line in worker.stderr if "Traceback" in line]
+
+
+class TestWorkerEntryPoint:
+    """docs/frameworks/celery.md's layout: shared tasks module, web and worker entry points."""
+
+    def test_importing_the_tasks_keeps_the_web_configuration(
+        self, shop_worker: Process, web: tuple[Any, io.StringIO]
+    ) -> None:
+        shop, out = web
+        with tracelog.trace() as ctx:
+            tracelog.get_logger("shop.web").info("order placed")
+            result = shop.charge.delay(7)
+        assert ctx.trace_id == result.get(timeout=60)["trace_id"]
+        assert [("order placed", "shop-web")] == [
+            (e["message"], e["service"]) for e in map(json.loads, out.getvalue().splitlines())
+        ]
+        shop_worker.wait_for_line(lambda e: e.get("message") == "charging")
+        assert {"shop-worker"} == {e.get("service") for e in shop_worker.events()}
+
+    def test_print_in_a_task_is_a_json_line_of_its_trace(
+        self, shop_worker: Process, shop_broker: str
+    ) -> None:
+        from celery import Celery
+
+        tracelog_celery.instrument()
+        app = Celery("publisher", broker=shop_broker, backend=shop_broker)
+        try:
+            with tracelog.trace() as ctx:
+                result = app.send_task("celery_shop.charge", (8,))
+            result.get(timeout=60)
+        finally:
+            tracelog_celery.uninstrument()
+            app.close()
+        for text in ("printed for order 8", "to stderr for order 8"):
+            line = shop_worker.wait_for_line(lambda e, t=text: e.get("message") == t)
+            assert ("celery.redirected", "warning") == (line["logger"], line["level"])
+            assert (ctx.trace_id, result.id) == (line["trace_id"], line["task_id"])
+        shop_worker.events()  # strict: every stdout line is JSON
+        assert [] == [line for line in shop_worker.stderr if "order 8" in line]
+
+    def test_loglevel_on_the_command_line_applies(self, shop_worker: Process) -> None:
+        line = shop_worker.wait_for_line(lambda e: e.get("message") == "checking the card")
+        assert "debug" == line["level"]
+
+    def test_loglevel_not_applied_after_plain_configure_says_so(self, broker: str) -> None:
+        # celery_app calls tracelog.configure() at import: the level it set stays, with a warning.
+        plain_broker = broker.removesuffix("/0") + "/2"
+        with start_worker("celery_app", plain_broker, "--loglevel=DEBUG") as proc:
+            line = proc.wait_for_line(lambda e: "--loglevel=DEBUG" in str(e.get("message")))
+            assert not [e for e in proc.events() if e["level"] == "debug"]
+        assert ("warning", "tracelog.integrations.celery") == (line["level"], line["logger"])
+        assert "configure_worker()" in line["message"]
+
+
+class TestLevelPrecedence:
+    """configure_worker(level=) > TRACELOG_LEVEL > the worker's --loglevel > info."""
+
+    @staticmethod
+    def setup_logging(*argv: str) -> int:
+        """Run Celery's setup_logging signal as `celery worker *argv` does; the level in force."""
+        from celery import Celery, signals
+        from celery.bin.base import CLIContext
+        from celery.bin.celery import celery
+        from celery.bin.worker import worker
+
+        app = Celery("levels")
+        obj = CLIContext(app=app, no_color=True, workdir=None, quiet=True)
+        root_context = celery.make_context(
+            "celery", ["worker"], obj=obj, auto_envvar_prefix="CELERY"
+        )
+        with root_context as root:
+            with worker.make_context("worker", list(argv), parent=root, obj=obj) as ctx:
+                signals.setup_logging.send(sender=None, loglevel=ctx.params["loglevel"])
+        levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+        log = tracelog.get_logger("probe")
+        return next(level for level in levels if log.is_enabled_for(level))
+
+    @pytest.fixture(autouse=True)
+    def _instrumented(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.delenv("TRACELOG_LEVEL", raising=False)
+        monkeypatch.delenv("CELERY_WORKER_LOGLEVEL", raising=False)
+        tracelog_celery.instrument()
+        yield
+        tracelog_celery.uninstrument()
+        logging.getLogger().handlers.clear()
+
+    @pytest.mark.parametrize(
+        ("options", "env", "argv", "expected"),
+        [
+            ({}, None, ["--loglevel=DEBUG"], logging.DEBUG),
+            ({}, None, ["-l", "error"], logging.ERROR),
+            ({}, None, [], logging.INFO),  # Celery's default WARNING is not a choice
+            ({}, "WARNING", ["--loglevel=DEBUG"], logging.WARNING),
+            ({"level": "ERROR"}, "WARNING", ["--loglevel=DEBUG"], logging.ERROR),
+        ],
+    )
+    def test_configure_worker(
+        self,
+        options: dict[str, Any],
+        env: str | None,
+        argv: list[str],
+        expected: int,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        if env is not None:
+            monkeypatch.setenv("TRACELOG_LEVEL", env)
+        tracelog_celery.configure_worker(stream=io.StringIO(), **options)
+        assert expected == self.setup_logging(*argv)
+
+    def test_worker_loglevel_from_celerys_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CELERY_WORKER_LOGLEVEL", "DEBUG")
+        tracelog_celery.configure_worker(stream=io.StringIO())
+        assert logging.DEBUG == self.setup_logging()
+
+    def test_unconfigured_worker(self) -> None:
+        assert logging.DEBUG == self.setup_logging("--loglevel=DEBUG")
+        tracelog.reset()
+        assert logging.INFO == self.setup_logging()
+
+    def test_worker_entry_wins_over_a_later_configure(self) -> None:
+        # A Django worker may load settings.py (and its tracelog.configure()) after -A's module.
+        out = io.StringIO()
+        tracelog_celery.configure_worker(service="shop-worker", stream=out)
+        tracelog.configure(service="shop-web", stream=out)
+        self.setup_logging()
+        tracelog.get_logger("probe").info("hello")
+        assert "shop-worker" == json.loads(out.getvalue().splitlines()[-1])["service"]
 
 
 class TestEager:
