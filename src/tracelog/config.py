@@ -268,6 +268,9 @@ def configure(
         context.set_otel_fallback(otel)
         pipeline = _pipeline.Pipeline(chain, routed.write, capture_level, settings)
         buffering.install(gate, pipeline)
+        # The root logger first: on_install listeners (tracelog.testing) see it as configured.
+        stdlib.install_root_handler(capture_level if capture_stdlib else None)
+        stdlib.capture_warnings(capture_warnings)
         _pipeline.install(pipeline)
         routed.install()
         structlog.configure(
@@ -276,8 +279,6 @@ def configure(
             logger_factory=_native.LoggerNameFactory(),
             cache_logger_on_first_use=False,
         )
-        stdlib.install_root_handler(capture_level if capture_stdlib else None)
-        stdlib.capture_warnings(capture_warnings)
         _configured = True
     _continue_env_trace()
 
