@@ -101,6 +101,26 @@ class TestStream:
         assert "header" == header
         assert ("café €5 \U0001f600", "Zürich") == (line["message"], line["city"])
 
+    def test_a_stream_that_fails_once_while_binding_is_bound_again(self) -> None:
+        # As on a stack about to overflow: the first write's bind fails part-way.
+        class FailsOnce(io.BytesIO):
+            armed = False
+
+            @property  # type: ignore[override]
+            def write(self) -> Any:
+                if FailsOnce.armed:
+                    FailsOnce.armed = False
+                    raise RecursionError("maximum recursion depth exceeded")
+                return super().write
+
+        out = FailsOnce()
+        tracelog.configure(stream=out)
+        FailsOnce.armed = True
+        for i in range(3):
+            tracelog.get_logger("t").info("line", i=i)
+        assert [1, 2] == [orjson.loads(line)["i"] for line in out.getvalue().splitlines()]
+        assert 1 == tracelog.stats()["stream:FailsOnce"]["failed"]
+
     def test_none_follows_sys_stdout(self, capsys: pytest.CaptureFixture[str]) -> None:
         tracelog.configure(outputs=[Stream()])
 
@@ -346,6 +366,21 @@ class TestSeveralOutputs:
         fallback = orjson.loads(bad.lines[0])
         assert "still here" == fallback["message"]
         assert "renderer bug" in fallback["logging_error"]
+
+    @pytest.mark.parametrize("failing", [0, 1, 2])
+    def test_an_output_that_raises_costs_only_its_own_line(self, failing: int) -> None:
+        class Full(Recorder):
+            def write(self, line: bytes | str) -> None:
+                raise OSError(28, "No space left on device")
+
+        outputs = [Recorder(), Recorder(), Recorder()]
+        outputs[failing] = Full(name="full")
+        tracelog.configure(outputs=outputs)
+        tracelog.get_logger("t").info("order placed")
+        for number, output in enumerate(outputs):
+            if number != failing:
+                assert ["order placed"] == [line["message"] for line in output.parsed()]
+        assert _faults.counts()["output"] >= 1
 
 
 class TestFlushStatsClose:

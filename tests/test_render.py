@@ -100,6 +100,19 @@ def cyclic_list() -> list[Any]:
     return value
 
 
+def doubly_cyclic_list() -> list[Any]:
+    value: list[Any] = []
+    value.extend([value, value])
+    return value
+
+
+def doubly_cyclic_dict_with_a_secret() -> dict[str, Any]:
+    value: dict[str, Any] = {"password": "hunter2"}
+    value["a"] = value
+    value["b"] = value
+    return value
+
+
 def mutual() -> dict[str, Any]:
     a: dict[str, Any] = {}
     b: dict[str, Any] = {"a": a}
@@ -124,6 +137,8 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "self_referencing_dict": cyclic_dict,
     "self_referencing_list": cyclic_list,
     "mutually_referencing": mutual,
+    "holding_itself_twice": doubly_cyclic_list,
+    "holding_itself_twice_and_a_secret": doubly_cyclic_dict_with_a_secret,
     "nested_deeper_than_json": lambda: deep(1000),
     "bytes": lambda: b"\x00\xff raw \xc3\xa9",
     "bytearray": lambda: bytearray(b"abc"),
@@ -175,6 +190,16 @@ def check_line(raw: bytes) -> dict[str, Any]:
     line = orjson.loads(raw)
     assert isinstance(line, dict)
     return line
+
+
+def test_a_cycle_never_shows_a_secret() -> None:
+    lines = Lines()
+    tracelog.get_logger("t").info("cyclic", value=doubly_cyclic_dict_with_a_secret())
+    (raw,) = lines.raw()
+    assert b"hunter2" not in raw
+    assert {"password": "[REDACTED]", "a": "<cycle: dict>", "b": "<cycle: dict>"} == (
+        check_line(raw)["value"]
+    )
 
 
 class TestNamedBadInputs:
@@ -429,6 +454,29 @@ class TestPipelineFaults:
         err = capfd.readouterr().err
         assert 1 == err.count("tracelog: pipeline:")
         assert 5 == _faults.counts()["pipeline"]
+
+    def test_a_report_that_could_not_be_written_is_tried_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        written: list[str] = []
+
+        class FailsOnce:
+            failures = 1
+
+            def write(self, text: str) -> None:
+                if self.failures:
+                    self.failures -= 1
+                    raise RecursionError("maximum recursion depth exceeded")
+                written.append(text)
+
+            def flush(self) -> None:
+                pass
+
+        monkeypatch.setattr(_faults.sys, "__stderr__", FailsOnce())
+        _faults.report("output", "first")
+        _faults.report("output", "second")
+        _faults.report("output", "third")  # within the minute of the second: hidden
+        assert ["second"] == [text.split(": ")[2].split(" (")[0] for text in written]
 
     def test_a_new_report_after_the_interval(
         self, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

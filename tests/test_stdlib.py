@@ -294,6 +294,38 @@ class TestRecordToEvent:
         assert {"custom": 2, "event": "m"} == record_to_event(record)
 
 
+def test_reconfiguring_while_threads_log_loses_and_repeats_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import threading
+
+    streams = [io.BytesIO()]
+    tracelog.configure(stream=streams[0])
+    stop = threading.Event()
+    counts: list[int] = []
+
+    def log() -> None:
+        sent = 0
+        while not stop.is_set() and sent < 20_000:
+            logging.getLogger("lib").warning("record %d", sent)
+            sent += 1
+        counts.append(sent)
+
+    threads = [threading.Thread(target=log) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(150):
+        streams.append(io.BytesIO())
+        tracelog.configure(stream=streams[-1])
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    tracelog.reset()
+    lines = [line for stream in streams for line in stream.getvalue().splitlines()]
+    assert sum(counts) == len(lines)
+    assert "record" not in capsys.readouterr().err  # nothing went to logging.lastResort
+
+
 class TestTraceFilter:
     def test_with_python_json_logger(self, isolated_logger: logging.Logger) -> None:
         out = io.StringIO()

@@ -14,7 +14,7 @@ __all__ = ["counts", "report"]
 
 REPORT_INTERVAL = 60.0
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a signal handler may report while this thread holds it
 _counts: dict[str, int] = {}
 _last_report: dict[str, float] = {}
 
@@ -30,14 +30,22 @@ def report(kind: str, error: BaseException | str) -> None:
                 return
             _last_report[kind] = now
             total = _counts[kind]
-        stream = sys.__stderr__ or sys.stderr
-        if stream is None:
-            return
-        detail = error if isinstance(error, str) else f"{type(error).__name__}: {_safe(error)}"
-        stream.write(
-            f"tracelog: {kind}: {detail} (seen {total} time(s); repeats hidden for 60 s)\n"
-        )
-        stream.flush()
+        try:
+            stream = sys.__stderr__ or sys.stderr
+            detail = error if isinstance(error, str) else f"{type(error).__name__}: {_safe(error)}"
+            stream.write(
+                f"tracelog: {kind}: {detail} (seen {total} time(s); repeats hidden for 60 s)\n"
+            )
+            stream.flush()
+        except Exception:
+            # Not reported after all (no stderr, or the write failed too, as on a stack about
+            # to overflow): the next fault of this kind tries again.
+            with _lock:
+                if _last_report.get(kind) == now:
+                    if last is None:
+                        del _last_report[kind]
+                    else:
+                        _last_report[kind] = last
     except Exception:  # the reporter itself must never fail the caller
         pass
 

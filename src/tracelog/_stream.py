@@ -186,23 +186,28 @@ class Stream:
         return f"<tracelog.outputs.Stream {self.name.removeprefix('stream:')}>"
 
     def _bind(self, stream: Any) -> None:
-        self._last = stream
-        self._encoding = None
+        """Take ``stream``'s write, flush and kind; ``_last`` is set only once all are known,
+        so a bind that fails part-way (a stack about to overflow) is tried again next write."""
+        encoding = None
         if _is_binary(stream):
             target, binary = stream, True
         elif (encoding := _other_encoding(stream)) is not None:
             target, binary = stream, False  # its encoder writes the bytes
-            self._encoding = encoding
         elif getattr(stream, "buffer", None) is not None and _is_binary(stream.buffer):
             target, binary = stream.buffer, True
         else:
             target, binary = stream, False
-        self._binary = binary
-        self._write = target.write
+        write = target.write
         # The stream's own flush: a text stream's moves text written to it
         # (print) into the buffer first, so lines keep their order.
-        self._flush = getattr(stream, "flush", None)
-        self._direct = _unbuffered_write(target)
+        flush = getattr(stream, "flush", None)
+        direct = _unbuffered_write(target)
+        self._encoding = encoding
+        self._binary = binary
+        self._write = write
+        self._flush = flush
+        self._direct = direct
+        self._last = stream
 
     def write(self, data: bytes | str) -> None:
         stream = self.stream if self.stream is not None else sys.stdout

@@ -146,7 +146,7 @@ class Fanout:
     def __call__(self, event: Any) -> None:
         if not isinstance(event, dict):  # a fallback line the pipeline made after a fault
             for write in self.sinks:
-                write(event)
+                _write_one(write, event)
             return
         name = event.get(LEVEL)
         levelno = self._level_number(name)
@@ -163,7 +163,15 @@ class Fanout:
                 line = fallback_line(None, method_name, event, error)
             for level, write in pairs:
                 if levelno >= level:
-                    write(line)
+                    _write_one(write, line)
+
+
+def _write_one(write: Any, line: Any) -> None:
+    """One output's write: an output of your own that raises costs only its own line."""
+    try:
+        write(line)
+    except Exception as error:
+        _faults.report("output", error)
 
 
 class Route:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tracelog.render import object_fields
+from tracelog.render import cycle_marker, object_fields
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Redactor"]
@@ -130,9 +130,39 @@ class Redactor:
                     changed = True
         return changed
 
-    def _scrub(self, value: Any, depth: int) -> Any:
+    def _scrub(self, value: Any, depth: int, done: dict[int, Any] | None = None) -> Any:
+        """``value`` with its secrets redacted (a copy where one was found).
+
+        ``done`` maps each container already seen to its result, so a value
+        held in many places is searched once. A container met inside itself
+        becomes the renderer's cycle marker: kept as it is, the renderer would
+        show its secrets once before cutting the cycle.
+        """
         if depth > 32:
             return value
+        if done is None:
+            done = {}
+        if isinstance(value, (Mapping, list, tuple)):
+            key = id(value)
+            if key in done:
+                found = done[key]
+                return cycle_marker(value) if found is _INSIDE else found
+            done[key] = _INSIDE
+            result = self._scrub_container(value, depth, done)
+            done[key] = result
+            return result
+        # A dataclass or a pydantic model renders as an object of its fields:
+        # redacted as one, and replaced by those fields when a secret is found.
+        try:
+            fields = object_fields(value)
+        except Exception:
+            return value
+        if fields is None:
+            return value
+        new = self._scrub(fields, depth + 1, done)
+        return value if new is fields else new
+
+    def _scrub_container(self, value: Any, depth: int, done: dict[int, Any]) -> Any:
         if isinstance(value, Mapping):
             try:
                 items = list(value.items())
@@ -145,29 +175,21 @@ class Redactor:
                     out[key] = REDACTED
                     changed = True
                 else:
-                    new = self._scrub(item, depth + 1)
+                    new = self._scrub(item, depth + 1, done)
                     changed = changed or new is not item
                     out[key] = new
             return out if changed else value
-        if isinstance(value, (list, tuple)):
-            try:
-                items = list(value)
-            except Exception:
-                return value
-            new_items = [self._scrub(item, depth + 1) for item in items]
-            if any(a is not b for a, b in zip(new_items, items, strict=True)):
-                return new_items
-            return value
-        # A dataclass or a pydantic model renders as an object of its fields:
-        # redacted as one, and replaced by those fields when a secret is found.
         try:
-            fields = object_fields(value)
+            items = list(value)
         except Exception:
             return value
-        if fields is None:
-            return value
-        new = self._scrub(fields, depth + 1)
-        return value if new is fields else new
+        new_items = [self._scrub(item, depth + 1, done) for item in items]
+        if any(a is not b for a, b in zip(new_items, items, strict=True)):
+            return new_items
+        return value
+
+
+_INSIDE = object()  # in ``done`` while a container's own items are searched
 
 
 def _normalise(name: str) -> str:

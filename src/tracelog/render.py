@@ -65,6 +65,11 @@ def safe_str(value: object) -> str:
         return safe_repr(value)
 
 
+def cycle_marker(value: object) -> str:
+    """What a container found inside itself renders as."""
+    return f"<cycle: {_type_name(value)}>"
+
+
 def _type_name(value: object) -> str:
     try:
         return type(value).__qualname__
@@ -166,7 +171,7 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
         return f"<{_type_name(value)} nested deeper than {MAX_DEPTH}>"
     marker = id(value)
     if marker in _path:
-        return f"<cycle: {_type_name(value)}>"
+        return cycle_marker(value)
     inner = _path | {marker}
     if isinstance(value, Mapping):
         try:

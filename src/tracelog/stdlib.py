@@ -179,10 +179,10 @@ def install_root_handler(levelno: int | None) -> None:
     """
     global _handler, _saved_root
     root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
-        _handler = None
     if levelno is None:
+        if _handler is not None:
+            root.removeHandler(_handler)
+            _handler = None
         if _saved_root is not None:
             handlers, old_level = _saved_root
             for handler in handlers:
@@ -191,11 +191,12 @@ def install_root_handler(levelno: int | None) -> None:
             _saved_root = None
         return
     if _saved_root is None:
-        _saved_root = (list(root.handlers), root.level)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+        _saved_root = ([h for h in root.handlers if h is not _handler], root.level)
+    # One new list, not a remove then an add: a thread logging meanwhile sees the old
+    # handlers or the new one, never none (logging.lastResort would print its record as
+    # text) and never both (a line twice).
     _handler = TracelogHandler()
-    root.addHandler(_handler)
+    root.handlers = [_handler]
     root.setLevel(levelno)
 
 
