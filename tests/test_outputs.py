@@ -121,6 +121,24 @@ class TestStream:
         assert [1, 2] == [orjson.loads(line)["i"] for line in out.getvalue().splitlines()]
         assert 1 == tracelog.stats()["stream:FailsOnce"]["failed"]
 
+    def test_a_raw_non_blocking_pipe_gets_whole_lines(self) -> None:
+        # One write(2) to a full non-blocking pipe takes part of a line; the rest must follow.
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        raw = os.fdopen(write_end, "wb", buffering=0)
+        received: list[bytes] = []
+        reader = threading.Thread(target=lambda: received.append(_read_slowly(read_end)))
+        tracelog.configure(stream=raw)
+        reader.start()
+        tracelog.get_logger("t").info("big", v="x" * 200_000)
+        tracelog.get_logger("t").info("after")
+        tracelog.reset()
+        raw.close()
+        reader.join(timeout=30)
+        lines = [orjson.loads(line) for line in received[0].splitlines()]
+        assert ["big", "after"] == [line["message"] for line in lines]
+        assert 200_000 == len(lines[0]["v"])
+
     def test_none_follows_sys_stdout(self, capsys: pytest.CaptureFixture[str]) -> None:
         tracelog.configure(outputs=[Stream()])
 

@@ -8,6 +8,7 @@ import os
 import select
 import stat
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
@@ -121,6 +122,50 @@ def _encodable(text: str, encoding: str) -> str:
     return text
 
 
+#: How long a full non-blocking output may keep a line waiting before it counts as failed.
+FULL_WAIT = 2.0
+
+
+class _WholeWrites:
+    """A raw file's write that writes the whole line: one raw write may take only part.
+
+    On a non-blocking file that stays full for :data:`FULL_WAIT`, the line
+    fails; if part of it was written, the next line starts with a newline,
+    so the cut one never runs into it.
+    """
+
+    __slots__ = ("_cut", "_fileno", "_write")
+
+    def __init__(self, raw: Any) -> None:
+        self._write = raw.write
+        try:
+            self._fileno: int | None = raw.fileno()
+        except Exception:
+            self._fileno = None
+        self._cut = False
+
+    def __call__(self, data: bytes) -> int:
+        if self._cut:
+            data = b"\n" + data
+            self._cut = False
+        view = memoryview(data)
+        waited = 0.0
+        while view:
+            done = self._write(view)
+            if done:
+                view = view[done:]
+                continue
+            if waited >= FULL_WAIT:  # None: a non-blocking file is full
+                self._cut = len(view) < len(data)
+                raise BlockingIOError(f"the output stayed full for {FULL_WAIT:g} s")
+            if self._fileno is not None:
+                select.select([], [self._fileno], [], 0.05)
+            else:
+                time.sleep(0.05)
+            waited += 0.05
+        return len(data)
+
+
 class Stream:
     """Write each line to a stream and flush it, so a crash loses nothing already logged.
 
@@ -197,7 +242,7 @@ class Stream:
             target, binary = stream.buffer, True
         else:
             target, binary = stream, False
-        write = target.write
+        write = _WholeWrites(target) if isinstance(target, io.RawIOBase) else target.write
         # The stream's own flush: a text stream's moves text written to it
         # (print) into the buffer first, so lines keep their order.
         flush = getattr(stream, "flush", None)
