@@ -322,6 +322,20 @@ class TestTraceMerger:
         assert "KeyError" == event["exception"]["type"]
         assert "exc_info" not in event
 
+    def test_stack_info_true_is_the_callers_stack(self) -> None:
+        logger = type("L", (), {"name": "x"})()
+        event = TraceMerger()(logger, "info", {"event": "m", "stack_info": True})
+        stack = event["stack"].splitlines()
+        assert "Stack (most recent call last):" == stack[0]
+        assert "test_stack_info_true_is_the_callers_stack" in stack[-2]
+        assert "stack_info" not in event
+
+    def test_stack_info_false_is_dropped(self) -> None:
+        logger = type("L", (), {"name": "x"})()
+        event = TraceMerger()(logger, "info", {"event": "m", "stack_info": False})
+        assert "stack" not in event
+        assert "stack_info" not in event
+
 
 class TestStructureException:
     def test_chain(self) -> None:

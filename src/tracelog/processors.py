@@ -11,7 +11,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tracelog import context
-from tracelog._exceptions import exc_info_tuple, exception_to_structure, structure_exception
+from tracelog._exceptions import (
+    caller_stack,
+    exc_info_tuple,
+    exception_to_structure,
+    structure_exception,
+)
 from tracelog.redaction import (
     _CACHE_LIMIT,
     _LEAF_TYPES,
@@ -71,8 +76,11 @@ def _special_fields(event_dict: EventDict, owned: frozenset[str]) -> dict[str, A
                 exception = structure_exception(*info)
             continue
         if key == "stack_info":
+            # stdlib's stack_info=True arrives already formatted; a native call's is True.
             if isinstance(value, str):
                 stack = value
+            elif value:
+                stack = caller_stack()
             continue
         out[key] = value
     if exception is not None:
