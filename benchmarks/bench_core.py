@@ -183,7 +183,12 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
 
     ids = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
     floor_var.set(ids)
-    structlog.contextvars.bind_contextvars(trace_id=ids[0], span_id=ids[1], service="shop")
+    # structlog's context, set as bind_contextvars() sets it (one ContextVar per key, named
+    # "structlog_<key>", which merge_contextvars finds), but kept out of the registry
+    # bind_contextvars() keeps: tracelog merges what that registry holds, and no tracelog
+    # call here binds anything the structlog way.
+    for key, value in {"trace_id": ids[0], "span_id": ids[1], "service": "shop"}.items():
+        contextvars.ContextVar(f"structlog_{key}", default=...).set(value)
 
     extra = dict(FIELDS)
     return {

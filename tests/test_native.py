@@ -341,6 +341,18 @@ class TestPositionalArgs:
 
 
 class TestAsyncMethods:
+    def test_ainfo_stack_info_is_the_callers_stack(self) -> None:
+        lines = Lines()
+
+        async def place_order() -> None:
+            await tracelog.get_logger("t").ainfo("where", stack_info=True)
+
+        asyncio.run(place_order())
+        stack = lines.one()["stack"]
+        assert stack.startswith("Stack (most recent call last):")
+        assert "in place_order" in stack
+        assert "concurrent" not in stack  # not the executor thread's
+
     def test_ainfo_keeps_the_context(self) -> None:
         lines = Lines()
         log = tracelog.get_logger("t")

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+import structlog
 
 import tracelog
 import tracelog.testing
@@ -390,3 +391,40 @@ class TestStructureException:
             event = exception_to_structure(None, "error", {"exc_info": error, "stack_info": "s"})
         assert "OSError" == event["exception"]["type"]
         assert "s" == event["stack"]
+
+
+class TestStructlogContextvars:
+    """Fields bound the structlog way (bind_contextvars) are on tracelog's lines too."""
+
+    def test_both_entry_points_carry_them_and_the_call_wins(self) -> None:
+        lines = Lines(service="shop")
+        structlog.contextvars.bind_contextvars(request_id="r-1", password="p", user=1)
+        try:
+            with tracelog.trace(tenant="acme") as ctx:
+                structlog.get_logger("sl").info("native", user=2)
+                logging.getLogger("std").warning("stdlib")
+        finally:
+            structlog.contextvars.clear_contextvars()
+        tracelog.get_logger("t").info("after clear")
+        native, stdlib, after = lines()
+        for line in (native, stdlib):
+            assert (ctx.trace_id, "acme", "r-1") == (
+                line["trace_id"],
+                line["tenant"],
+                line["request_id"],
+            )
+            assert "[REDACTED]" == line["password"]
+        assert (2, 1) == (native["user"], stdlib["user"])
+        assert "request_id" not in after
+
+    def test_a_bound_key_the_pipeline_owns_is_kept_aside(self) -> None:
+        lines = Lines()
+        structlog.contextvars.bind_contextvars(trace_id="mine", level="loud")
+        try:
+            with tracelog.trace() as ctx:
+                tracelog.get_logger("t").info("x")
+        finally:
+            structlog.contextvars.clear_contextvars()
+        line = lines.one()
+        assert (ctx.trace_id, "info") == (line["trace_id"], line["level"])
+        assert ("mine", "loud") == (line["trace_id_"], line["level_"])

@@ -17,6 +17,7 @@ from typing import Any
 from structlog import BoundLoggerBase, DropEvent
 
 from tracelog import _pipeline
+from tracelog._exceptions import caller_stack
 from tracelog.render import safe_repr, safe_str
 
 __all__ = ["BoundLogger", "LoggerName", "get_logger"]
@@ -90,6 +91,8 @@ def _make_async_method(name: str) -> Any:
         # The exception being handled is this thread's: take it before the hand-off.
         if kw.get("exc_info", name == "exception") is True:
             kw["exc_info"] = sys.exc_info()
+        if kw.get("stack_info") is True:  # the caller's stack, not the executor thread's
+            kw["stack_info"] = caller_stack()
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: ctx.run(method, event, *args, **kw)
         )

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tracelog import context
+from tracelog._callsite import CallSite
 from tracelog._exceptions import (
     caller_stack,
     exc_info_tuple,
@@ -45,12 +46,19 @@ from tracelog.typing import EventDict, WrappedLogger
 __all__ = [
     "DEFAULT_REDACT_KEYS",
     "REDACTED",
+    "CallSite",
     "Redactor",
     "TraceMerger",
     "exception_to_structure",
     "require_event_dict",
     "structure_exception",
 ]
+
+try:  # structlog's registry of the context variables bind_contextvars() made
+    from structlog.contextvars import _CONTEXT_VARS as _STRUCTLOG_VARS
+except ImportError:  # pragma: no cover - a structlog without it: use merge_contextvars
+    _STRUCTLOG_VARS = {}
+_STRUCTLOG_PREFIX = len("structlog_")
 
 UTC = timezone.utc
 _fromtimestamp = datetime.fromtimestamp
@@ -168,6 +176,8 @@ class TraceMerger:
         else:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
+        if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
+            fields = _with_structlog_context(fields)
         if fields:
             if not self._plain.issuperset(fields):
                 fields = self._unusual(fields)
@@ -258,6 +268,23 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
     if ctx.trace_id is not None or not context.otel_imported():
         ctx._cache_line(line, merger)
     return line
+
+
+def _with_structlog_context(fields: EventDict) -> EventDict:
+    """``fields`` after what ``structlog.contextvars.bind_contextvars()`` bound here.
+
+    What structlog's ``merge_contextvars`` adds, so code that binds request
+    fields the structlog way keeps them; the call's own fields win.
+    """
+    bound: EventDict = {}
+    for name, var in tuple(_STRUCTLOG_VARS.items()):
+        value = var.get(Ellipsis)
+        if value is not Ellipsis:
+            bound[name[_STRUCTLOG_PREFIX:]] = value
+    if not bound:
+        return fields
+    bound.update(fields)
+    return bound
 
 
 def require_event_dict(logger: WrappedLogger, method_name: str, event_dict: Any) -> EventDict:

@@ -1,0 +1,80 @@
+"""Where a log call was made: python-json-logger's ``%(funcName)s %(lineno)d``, as fields."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any
+
+from tracelog.typing import EventDict, WrappedLogger
+
+__all__ = ["CallSite"]
+
+#: What :class:`CallSite` can add, and where each comes from on a LogRecord.
+CALLSITE_FIELDS = {"function": "funcName", "line": "lineno", "module": "module", "file": "pathname"}
+# Frames of these packages are the logging machinery, not the call site.
+_MACHINERY = ("tracelog", "structlog", "logging")
+_INSIDE_MACHINERY = tuple(name + "." for name in _MACHINERY)
+
+
+class CallSite:
+    """A processor adding where the call was made: ``function``, ``line``, ``module``, ``file``.
+
+    For a stdlib record, the record's own ``funcName``, ``lineno``,
+    ``module`` and ``pathname`` (what the stdlib found). For a native call,
+    the first frame outside tracelog, structlog and logging. ``module`` is
+    the file's name without ``.py``, as the stdlib's ``%(module)s``.
+    Put it in ``configure(processors=[CallSite()])``; pick fields with
+    ``CallSite("function", "line")``. A field the call gives itself wins.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, *fields: str) -> None:
+        chosen = fields or ("function", "line", "module")
+        unknown = [name for name in chosen if name not in CALLSITE_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"CallSite fields {unknown} are not among {', '.join(CALLSITE_FIELDS)}"
+            )
+        self.fields: tuple[str, ...] = tuple(chosen)
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        if isinstance(logger, logging.LogRecord):
+            site = {name: getattr(logger, CALLSITE_FIELDS[name], None) for name in self.fields}
+        else:
+            site = _frame_site(_caller(sys._getframe(1)), self.fields)
+        for name, value in site.items():
+            event_dict.setdefault(name, value)
+        return event_dict
+
+    def __repr__(self) -> str:
+        return f"CallSite{self.fields!r}"
+
+
+def _caller(frame: FrameType | None) -> FrameType | None:
+    """The first frame, from ``frame`` outwards, that is not logging machinery."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if not isinstance(name, str):
+            return frame
+        if name not in _MACHINERY and not name.startswith(_INSIDE_MACHINERY):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _frame_site(frame: FrameType | None, fields: Iterable[str]) -> dict[str, Any]:
+    if frame is None:
+        return dict.fromkeys(fields)
+    code = frame.f_code
+    values = {
+        "function": code.co_name,
+        "line": frame.f_lineno,
+        "module": os.path.splitext(os.path.basename(code.co_filename))[0],
+        "file": code.co_filename,
+    }
+    return {name: values[name] for name in fields}

@@ -1,0 +1,60 @@
+"""CallSite: where a call was made, for both entry points."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import pytest
+import structlog
+
+import tracelog
+from tracelog.processors import CallSite
+
+
+def _lines(out: io.StringIO) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_both_entry_points_name_the_callers_function_and_line() -> None:
+    out = io.StringIO()
+    tracelog.configure(stream=out, processors=[CallSite("function", "line", "module", "file")])
+
+    def place_order() -> int:
+        first = _line()
+        tracelog.get_logger("shop").info("native")
+        logging.getLogger("shop").warning("stdlib")
+        structlog.get_logger("shop").info("structlog")
+        tracelog.get_logger("shop").bind(order=1).exception("bound")
+        return first
+
+    first = place_order()
+    lines = _lines(out)
+    assert ["native", "stdlib", "structlog", "bound"] == [line["message"] for line in lines]
+    assert [first + 1, first + 2, first + 3, first + 4] == [line["line"] for line in lines]
+    for line in lines:
+        assert "place_order" == line["function"]
+        assert "test_callsite" == line["module"]
+        assert str(line["file"]).endswith("test_callsite.py")
+
+
+def test_default_fields_and_a_field_given_by_the_call_wins() -> None:
+    out = io.StringIO()
+    tracelog.configure(stream=out, processors=[CallSite()])
+    tracelog.get_logger("shop").info("own line", line=7)
+    (line,) = _lines(out)
+    assert 7 == line["line"]
+    assert {"function", "module"} <= set(line)
+    assert "file" not in line
+
+
+def test_an_unknown_field_is_an_error() -> None:
+    with pytest.raises(ValueError, match="lineno"):
+        CallSite("lineno")
+
+
+def _line() -> int:
+    import sys
+
+    return sys._getframe(1).f_lineno
