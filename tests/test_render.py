@@ -165,6 +165,7 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "int_beyond_64_bits": lambda: 2**64,
     "negative_int_beyond_64_bits": lambda: -(2**63) - 1,
     "huge_int": lambda: 10**400,
+    "int_beyond_str_digits": lambda: 10**5000,
     "lone_surrogate": lambda: "a\ud800b",
     "surrogate_key": lambda: {"\udcff": "v"},
     "embedded_newlines": lambda: "line one\nline two\r\nline three",
@@ -200,6 +201,15 @@ def test_a_cycle_never_shows_a_secret() -> None:
     assert {"password": "[REDACTED]", "a": "<cycle: dict>", "b": "<cycle: dict>"} == (
         check_line(raw)["value"]
     )
+
+
+def test_keys_equal_as_text_are_all_kept() -> None:
+    lines = Lines()
+    log = tracelog.get_logger("t")
+    value = {1: "int key", "1": "str key", "\ud800": "a"}
+    value["\udc00"] = "b"  # another lone surrogate: both render as "?"
+    log.info("keys", value=value)
+    assert {"1": "int key", "1_": "str key", "?": "a", "?_": "b"} == lines.one()["value"]
 
 
 class TestNamedBadInputs:

@@ -150,7 +150,18 @@ def _fix_str(text: str) -> str:
 
 
 def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -> Any:
-    """A copy of ``value`` that orjson can always serialise."""
+    """A copy of ``value`` that orjson can always serialise.
+
+    A value that cannot be made safe (its type's methods raise) becomes a
+    placeholder naming its type; the values around it are kept.
+    """
+    try:
+        return _sanitize(value, _depth, _path)
+    except Exception:
+        return f"<unrenderable {_type_name(value)} object>"
+
+
+def _sanitize(value: Any, _depth: int, _path: frozenset[int]) -> Any:
     if value is None or value is True or value is False:
         return value
     kind = type(value)
@@ -160,7 +171,12 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
         return sanitize(value.value, _depth + 1, _path)
     if isinstance(value, int):
         number = int.__index__(value)
-        return number if _INT64_MIN <= number <= _UINT64_MAX else str(number)
+        if _INT64_MIN <= number <= _UINT64_MAX:
+            return number
+        try:
+            return str(number)
+        except ValueError:  # more digits than int-to-str allows (4300)
+            return f"<int of {number.bit_length()} bits>"
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None  # as orjson's fast path does
     if type(value) is WholeSecond:
@@ -180,8 +196,10 @@ def sanitize(value: Any, _depth: int = 0, _path: frozenset[int] = frozenset()) -
             return safe_repr(value)
         out: dict[str, Any] = {}
         for key, item in items:
-            name = key if type(key) is str else safe_str(key)
-            out[_fix_str(name)] = sanitize(item, _depth + 1, inner)
+            name = _fix_str(key if type(key) is str else safe_str(key))
+            while name in out:  # keys equal as text (1 and "1"): keep both
+                name += "_"
+            out[name] = sanitize(item, _depth + 1, inner)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         try:
