@@ -385,6 +385,28 @@ class TestSeveralOutputs:
         assert "still here" == fallback["message"]
         assert "renderer bug" in fallback["logging_error"]
 
+    def test_a_failing_layout_writes_its_line_in_its_schema(self) -> None:
+        ecs, plain = Recorder(schema="ecs"), Recorder()
+        tracelog.configure(outputs=[ecs, plain])
+        fanout = _pipeline.active().write
+        assert isinstance(fanout, Fanout)
+
+        def explode(*_: Any) -> Any:
+            raise RuntimeError("renderer bug")
+
+        groups = list(fanout.groups)
+        for index, (level, tail, pairs) in enumerate(groups):
+            if any(write == ecs.write for _, write in pairs):
+                groups[index] = (level, (*tail[:-1], explode), pairs)  # the schema stays
+        fanout.groups = tuple(groups)
+
+        tracelog.get_logger("t").warning("still here")
+
+        line = orjson.loads(ecs.lines[0])
+        assert ("still here", "warning") == (line["message"], line["log.level"])
+        assert "renderer bug" in str(line)
+        assert "still here" == plain.parsed()[0]["message"]
+
     @pytest.mark.parametrize("failing", [0, 1, 2])
     def test_an_output_that_raises_costs_only_its_own_line(self, failing: int) -> None:
         class Full(Recorder):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -404,3 +405,448 @@ class TestFormatExceptionText:
 
         assert text.index("\nA") < text.index("During handling") < text.index("B: b")
         assert '  File "f.py", line 2, in g' in text
+
+
+# --- the pipeline's values keep their places in every schema ---------------------
+
+TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+GCP = "logging.googleapis.com/"
+
+#: Field names a user might log that the schemas write themselves (or nest under).
+COMMON_NAMES = [
+    "timestamp",
+    "level",
+    "logger",
+    "message",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "span_name",
+    "trace_sampled",
+    "service",
+    "logging_error",
+]
+ECS_NAMES = [
+    "@timestamp",
+    "log",
+    "log.level",
+    "log.logger",
+    "ecs",
+    "ecs.version",
+    "trace",
+    "trace.id",
+    "span",
+    "span.id",
+    "parent.id",
+    "span.name",
+    "service.name",
+    "event.dataset",
+    "error",
+    "error.type",
+    "error.message",
+    "error.stack_trace",
+    "tracelog",
+    "tracelog.log.level",
+    "tracelog.@timestamp",
+    "message.x",
+]
+OTEL_NAMES = [
+    "severity_text",
+    "severity_number",
+    "body",
+    "trace_flags",
+    "instrumentation_scope",
+    "resource",
+    "attributes",
+    "exception.type",
+    "exception.message",
+    "exception.stacktrace",
+    "exception.type_",
+]
+GCP_NAMES = [
+    "time",
+    "severity",
+    GCP + "trace",
+    GCP + "spanId",
+    GCP + "trace_sampled",
+    GCP + "labels",
+    "serviceContext",
+    "stack_trace",
+    "httpRequest",
+    "time_",
+]
+#: rename= targets used in LAYOUTS.
+RENAMED_NAMES = [
+    "msg",
+    "logger_name",
+    "severity_",
+]
+OWNED_NAMES = {
+    "default": COMMON_NAMES + RENAMED_NAMES,
+    "ecs": COMMON_NAMES + ECS_NAMES + RENAMED_NAMES,
+    "otel": COMMON_NAMES + OTEL_NAMES + RENAMED_NAMES,
+    "gcp": COMMON_NAMES + GCP_NAMES + RENAMED_NAMES,
+}
+SUBKEYS = ["id", "level", "logger", "name", "version", "type", "message", "dataset", "service"]
+
+
+def user_fields(schema: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Fields named like the schemas' own, with values to be numbered (None: a leaf)."""
+    value: st.SearchStrategy[Any] = st.recursive(
+        st.none(), lambda inner: st.dictionaries(st.sampled_from(SUBKEYS), inner, max_size=3)
+    )
+    names = st.sampled_from(OWNED_NAMES[schema]) | st.sampled_from(
+        ECS_NAMES + OTEL_NAMES + GCP_NAMES
+    )
+    return st.dictionaries(names, value, max_size=8)
+
+
+def numbered(value: Any, counter: list[int]) -> Any:
+    """``value`` with every leaf a distinct token, so each one can be found on the line."""
+    if isinstance(value, dict):
+        return {k: numbered(v, counter) for k, v in value.items()}
+    counter[0] += 1
+    return f"user-{counter[0]}"
+
+
+def tokens(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(tokens(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(tokens(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+def at(line: dict[str, Any], path: str) -> Any:
+    """The value at a dotted name: a top-level key with a dot (``log.level``), or nested."""
+    if path in line:
+        return line[path]
+    node: Any = line
+    for part in path.split("."):
+        assert isinstance(node, dict) and part in node, f"{path} is not on {line}"
+        node = node[part]
+    return node
+
+
+def owned_values(schema: str, rename: dict[str, str], span_id: str, failed: bool) -> dict[str, Any]:
+    """What the pipeline writes on a line of ``one()`` (as a regex for times), by output name."""
+    pipeline: dict[str, Any] = {
+        "default": {
+            "timestamp": TIME,
+            "level": "info",
+            "logger": "shop.orders",
+            "message": "paid",
+            "trace_id": TRACE_ID,
+            "span_id": span_id,
+            "service": "shop",
+        },
+        "ecs": {
+            "@timestamp": TIME,
+            "log.level": "info",
+            "message": "paid",
+            "ecs.version": ECS_VERSION,
+            "log.logger": "shop.orders",
+            "trace.id": TRACE_ID,
+            "span.id": span_id,
+            "service.name": "shop",
+        },
+        "otel": {
+            "timestamp": TIME,
+            "severity_text": "INFO",
+            "severity_number": 9,
+            "body": "paid",
+            "trace_id": TRACE_ID,
+            "span_id": span_id,
+            "trace_flags": "01",
+            "instrumentation_scope": {"name": "shop.orders"},
+            "resource": {"service.name": "shop"},
+        },
+        "gcp": {
+            "time": TIME,
+            "severity": "INFO",
+            "message": "paid",
+            GCP + "trace": TRACE_ID,
+            GCP + "spanId": span_id,
+            GCP + "trace_sampled": True,
+            GCP + "labels": {"logger": "shop.orders"},
+            "serviceContext": {"service": "shop"},
+        },
+    }[schema]
+    if failed:
+        pipeline.update(
+            {
+                "default": {},
+                "ecs": {"error.type": "ValueError", "error.message": "declined"},
+                "otel": {},
+                "gcp": {},
+            }[schema]
+        )
+    return {rename.get(name, name): value for name, value in pipeline.items()}
+
+
+LAYOUTS = [
+    ("default", {}, {}),
+    ("default", {"message": "msg", "level": "severity"}, {"env": "static-env"}),
+    ("ecs", {}, {}),
+    ("ecs", {"message": "msg", "log.logger": "logger_name"}, {"env": "static-env"}),
+    ("otel", {}, {}),
+    ("otel", {"body": "msg", "env": "exception.type"}, {"env": "static-env"}),
+    ("gcp", {}, {}),
+    ("gcp", {"message": "msg", "severity": "severity_"}, {"env": "static-env"}),
+]
+
+
+def log_fields(
+    schema: str, rename: dict[str, str], static: dict[str, str], fields: dict[str, Any], fail: bool
+) -> tuple[dict[str, Any], str]:
+    out = io.BytesIO()
+    tracelog.configure(schema=schema, stream=out, service="shop", rename=rename, static=static)
+    log = tracelog.get_logger("shop.orders")
+    with tracelog.trace(TRACE_ID) as ctx:
+        if fail:
+            try:
+                raise ValueError("declined")
+            except ValueError:
+                log.info("paid", exc_info=True, **fields)
+        else:
+            log.info("paid", **fields)
+    return orjson.loads(out.getvalue()), str(ctx.span_id)
+
+
+class TestPipelineValuesKeepTheirPlace:
+    @pytest.mark.parametrize(("schema", "rename", "static"), LAYOUTS)
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(data=st.data(), fail=st.booleans())
+    def test_no_field_replaces_a_pipeline_value_and_none_is_lost(
+        self,
+        schema: str,
+        rename: dict[str, str],
+        static: dict[str, str],
+        data: st.DataObject,
+        fail: bool,
+    ) -> None:
+        tracelog.reset()
+        fields = numbered(data.draw(user_fields(schema)), [0])
+
+        line, span_id = log_fields(schema, rename, static, fields, fail)
+
+        for name, expected in owned_values(schema, rename, span_id, fail).items():
+            actual = at(line, name)
+            if expected == TIME:
+                assert isinstance(actual, str) and re.match(TIME, actual), (name, line)
+            else:
+                assert expected == actual, (name, line)
+        if fail:
+            exception = {
+                "default": lambda: line["exception"]["type"],
+                "ecs": lambda: line["error"]["type"],
+                "otel": lambda: line["attributes"]["exception.type"],
+                "gcp": lambda: line["stack_trace"].rpartition("\n")[2].partition(":")[0],
+            }[schema]()
+            assert "ValueError" == exception, line
+        on_line = tokens(line)
+        assert tokens(fields) <= on_line, line
+        assert "static-env" in on_line or not static
+        if schema == "ecs":
+            assert_ecs_types(line)
+
+    def test_gcp_time_and_severity(self) -> None:
+        # The audit's case: the line kept "12ms" as its time and "low" as its severity.
+        out = io.StringIO()
+        tracelog.configure(stream=out, schema="gcp")
+
+        tracelog.get_logger("jobs").error("job failed", severity="low", time="12ms")
+
+        line = orjson.loads(out.getvalue())
+        assert "ERROR" == line["severity"]
+        assert re.match(TIME, line["time"])
+        assert ("low", "12ms") == (line["severity_"], line["time_"])
+
+    def test_gcp_late_pipeline_keys_move_your_field_aside(self) -> None:
+        line = one(
+            "gcp",
+            method="GET",
+            httpRequest={"mine": 1},
+            stack_trace="mine",
+            **{GCP + "labels": {"team": "pay"}, GCP + "trace": "mine"},
+        )
+
+        assert {"requestMethod": "GET"} == line["httpRequest"]
+        assert {"mine": 1} == line["httpRequest_"]
+        assert {"logger": "shop.orders"} == line[GCP + "labels"]
+        assert {"team": "pay"} == line[GCP + "labels_"]
+        assert TRACE_ID == line[GCP + "trace"]
+        assert "mine" == line[GCP + "trace_"] == line["stack_trace"]
+
+    def test_ecs_trace_timestamp_and_level(self) -> None:
+        # The audit's case: the user's trace.id and @timestamp replaced the pipeline's.
+        line = one(
+            "ecs",
+            trace={"id": "from-user"},
+            log={"level": "nested", "origin": {"function": "pay"}},
+            **{"@timestamp": "yesterday", "log.level": "dotted", "trace.id": "dotted"},
+        )
+
+        assert TRACE_ID == line["trace"]["id"]
+        assert "info" == line["log.level"]
+        assert re.match(TIME, line["@timestamp"])
+        assert {"logger": "shop.orders", "origin": {"function": "pay"}} == line["log"]
+        assert {
+            "trace": {"id": "from-user", "id_": "dotted"},
+            "log": {"level": "nested", "level_": "dotted"},
+            "@timestamp": "yesterday",
+        } == line[ECS_CUSTOM_NAMESPACE]
+        assert_ecs_types(line)
+
+    def test_ecs_your_error_fields_stay_without_an_exception(self) -> None:
+        line = one("ecs", **{"error.type": "Timeout", "event.dataset": "shop.access"})
+
+        assert "Timeout" == line["error"]["type"]
+        assert "shop.access" == line["event"]["dataset"]  # yours wins over the service's
+
+    def test_ecs_the_exception_wins_over_your_error_fields(self) -> None:
+        out = io.BytesIO()
+        tracelog.configure(schema="ecs", stream=out)
+        try:
+            raise ValueError("declined")
+        except ValueError:
+            tracelog.get_logger("x").exception("failed", error={"type": "mine"})
+
+        line = orjson.loads(out.getvalue())
+        assert "ValueError" == line["error"]["type"]
+        assert {"error": {"type": "mine"}} == line[ECS_CUSTOM_NAMESPACE]
+
+    def test_otel_the_exception_wins_over_your_attribute(self) -> None:
+        out = io.BytesIO()
+        tracelog.configure(schema="otel", stream=out)
+        try:
+            raise ValueError("declined")
+        except ValueError:
+            tracelog.get_logger("x").exception("failed", **{"exception.type": "mine"})
+
+        attributes = orjson.loads(out.getvalue())["attributes"]
+        assert ("ValueError", "mine") == (
+            attributes["exception.type"],
+            attributes["exception.type_"],
+        )
+
+    @pytest.mark.parametrize(
+        ("schema", "rename", "owned"),
+        [
+            ("default", {"message": "msg"}, "msg"),
+            ("ecs", {"message": "msg"}, "msg"),
+            ("gcp", {"message": "msg"}, "msg"),
+            ("otel", {"body": "msg"}, "msg"),
+        ],
+    )
+    def test_a_field_named_like_a_rename_target(
+        self, schema: str, rename: dict[str, str], owned: str
+    ) -> None:
+        line = one(schema, rename=rename, msg="mine")
+
+        assert "paid" == line[owned]
+        assert "mine" in tokens(line)
+
+    def test_a_static_named_like_a_pipeline_key_keeps_its_value(self) -> None:
+        line = one("default", static={"level": "static", "message": "static"})
+
+        assert ("info", "paid") == (line["level"], line["message"])
+        assert ("static", "static") == (line["level_"], line["message_"])
+
+    def test_the_common_line_is_unchanged(self) -> None:
+        line = one("ecs", order_id=17, method="GET")
+
+        assert ECS_CUSTOM_NAMESPACE not in line
+        assert 17 == line["order_id"]
+        assert "GET" == line["http"]["request"]["method"]
+
+
+# --- the fallback line after a fault ----------------------------------------------
+
+
+def broken(logger: Any, method_name: str, event_dict: Any) -> Any:
+    raise RuntimeError("processor bug")
+
+
+class TestFallbackLine:
+    @pytest.mark.parametrize(
+        ("schema", "keys"),
+        [
+            ("default", ["timestamp", "level", "logger", "message"]),
+            ("ecs", ["@timestamp", "log.level", "message", "ecs.version"]),
+            ("otel", ["timestamp", "severity_text", "severity_number", "body"]),
+            ("gcp", ["time", "severity", "message"]),
+        ],
+    )
+    def test_a_processor_fault_yields_a_line_in_the_schema(
+        self, schema: str, keys: list[str], capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        out = io.BytesIO()
+        tracelog.configure(stream=out, schema=schema, processors=[broken], service="shop")
+        with tracelog.trace(TRACE_ID):
+            tracelog.get_logger("p").info("hello", order=7, level="mine", password="hunter2")
+
+        raw = out.getvalue()
+        line = orjson.loads(raw)
+        assert keys == list(line)[: len(keys)]
+        flat = dict(leaves(line))
+        assert "hello" == line[keys[3 if schema in ("default", "otel") else 2]]
+        assert TRACE_ID in tokens(line)
+        assert "shop" in tokens(line)
+        assert 7 in flat.values()
+        assert "mine" in tokens(line)
+        assert any("processor bug" in v for v in tokens(line))
+        assert b"hunter2" not in raw
+        assert "processor bug" in capfd.readouterr().err
+        if schema == "ecs":
+            assert_ecs_types(line)
+
+    def test_a_console_line_for_the_console_format(self) -> None:
+        out = io.StringIO()
+        tracelog.configure(stream=out, format="console", processors=[broken])
+
+        tracelog.get_logger("p").info("hello", order=7)
+
+        text = out.getvalue()
+        assert not text.startswith("{")
+        assert "hello" in text and "order=7" in text and "processor bug" in text
+
+    def test_each_output_gets_its_own_layout(self) -> None:
+        ecs, gcp = io.BytesIO(), io.BytesIO()
+        tracelog.configure(
+            outputs=[tracelog.outputs.Stream(ecs, schema="ecs"), tracelog.outputs.Stream(gcp)],
+            schema="gcp",
+            processors=[broken],
+        )
+
+        tracelog.get_logger("p").warning("hello")
+
+        assert "warning" == orjson.loads(ecs.getvalue())["log.level"]
+        assert "WARNING" == orjson.loads(gcp.getvalue())["severity"]
+
+    def test_a_failing_renderer_keeps_the_laid_out_line(self) -> None:
+        from tracelog import _pipeline
+        from tracelog.render import JsonRenderer
+
+        class Broken(JsonRenderer):
+            def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
+                raise RuntimeError("renderer bug")
+
+        written: list[Any] = []
+        pipeline = _pipeline.Pipeline([Projection("ecs"), Broken()], written.append)
+
+        pipeline.run(None, "info", {"timestamp": "t", "level": "info", "message": "m", "a": 1})
+
+        line = orjson.loads(written[0])
+        assert ("t", "info", "m", 1) == (
+            line["@timestamp"],
+            line["log.level"],
+            line["message"],
+            line["a"],
+        )
+        assert ECS_CUSTOM_NAMESPACE not in line
+        assert "renderer bug" in line["logging_error"]

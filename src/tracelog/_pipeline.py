@@ -11,7 +11,15 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog.processors import REDACTED, Redactor, TraceMerger
-from tracelog.render import JsonRenderer, render_json, safe_repr, safe_str, with_microseconds
+from tracelog.render import (
+    ConsoleRenderer,
+    JsonRenderer,
+    render_json,
+    safe_repr,
+    safe_str,
+    with_microseconds,
+)
+from tracelog.schema import Projection, _free
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
@@ -87,30 +95,71 @@ class Pipeline:
     def run(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> None:
         """Process and write one event. Never raises."""
         current: Any = event_dict
+        step: Any = None
         try:
-            for processor in self.processors:
-                current = processor(logger, method_name, current)
+            for step in self.processors:
+                current = step(logger, method_name, current)
+            step = None
             self.write(current)
         except DropEvent:
             pass
         except Exception as error:
             # The last dict has the most fields; a processor may have returned something else.
+            laid_out = isinstance(current, dict) and isinstance(step, _RENDERERS)
             self.fail(
-                logger, method_name, current if isinstance(current, dict) else event_dict, error
+                logger,
+                method_name,
+                current if isinstance(current, dict) else event_dict,
+                error,
+                laid_out=laid_out,
             )
 
     def fail(
-        self, logger: WrappedLogger, method_name: str, event_dict: Any, error: Exception
+        self,
+        logger: WrappedLogger,
+        method_name: str,
+        event_dict: Any,
+        error: Exception,
+        *,
+        laid_out: bool = False,
     ) -> None:
-        """A processor or the output failed: report it and still write a line with every field."""
+        """A processor or the output failed: report it and still write a line with every field.
+
+        The line is in each output's layout (schema and format), as the
+        event's would have been. ``laid_out``: ``event_dict`` is already in
+        the schema's layout (the renderer failed).
+        """
         _faults.report("pipeline", error)
         try:
-            redactor = next(
-                (p.redactor for p in self.processors if isinstance(p, TraceMerger)), None
-            )
-            self.write(fallback_line(logger, method_name, event_dict, error, redactor))
+            merger = next((p for p in self.processors if isinstance(p, TraceMerger)), None)
+            redactor = merger.redactor if merger is not None else None
+            service = merger.service if merger is not None else None
+            groups = getattr(self.write, "groups", None)
+            if not groups:
+                line = fallback_line(
+                    logger,
+                    method_name,
+                    event_dict,
+                    error,
+                    redactor,
+                    self.processors,
+                    laid_out=laid_out,
+                    service=service,
+                )
+                self.write(line)
+                return
+            # Several outputs (outputs.Fanout): the layout is per group of outputs.
+            for _, tail, pairs in groups:
+                line = fallback_line(
+                    logger, method_name, event_dict, error, redactor, tail, service=service
+                )
+                for _, write in pairs:
+                    write(line)
         except Exception as second:
             _faults.report("output", second)
+
+
+_RENDERERS = (JsonRenderer, ConsoleRenderer)
 
 
 def fallback_line(
@@ -119,11 +168,19 @@ def fallback_line(
     event_dict: Any,
     error: BaseException,
     redactor: Redactor | None = None,
-) -> bytes:
+    layout: Sequence[Any] = (),
+    *,
+    laid_out: bool = False,
+    service: str | None = None,
+) -> Any:
     """A line that keeps every field (by repr) when the chain itself failed.
 
     It still carries the caller's trace keys and bound fields, and is redacted
-    by ``redactor`` (the pipeline's).
+    by ``redactor`` (the pipeline's); ``service`` is the configured one.
+    ``layout`` is the chain (or its tail) the line should have gone through:
+    its schema projection and console renderer, if it has them, lay this line
+    out too, so it reads like the others (an ECS ingest pipeline takes it).
+    JSON bytes, or console text.
     """
     fields: dict[str, Any] = {}
     try:
@@ -133,16 +190,58 @@ def fallback_line(
             fields = {"event": event_dict}
     except Exception:
         fields = {}
-    message = fields.pop("message", None)
-    event = fields.pop("event", None)
-    if message is None:
-        message = event
+    projection: Projection | None = None
+    console: ConsoleRenderer | None = None
+    for step in layout:
+        if isinstance(step, Projection):
+            projection = step
+        elif isinstance(step, ConsoleRenderer):
+            console = step
+    level = safe_str(method_name)
+    # Laid out already: redacted and projected, only the error to add.
+    line = fields if laid_out else _default_fallback(logger, level, fields, redactor, service)
+    error_key = "logging_error"
+    if error_key in line:  # a field of yours of that name keeps its value, as logging_error_
+        line[_free(line, error_key)] = line.pop(error_key)
+    line[error_key] = safe_repr(error)
+    out: Any = line
+    if projection is not None and not laid_out and not projection.is_identity:
+        try:
+            out = projection(None, level, line)
+        except Exception:
+            pass  # the projection is what failed: the default layout still keeps every field
+    if console is not None:
+        try:
+            return console(None, level, out)
+        except Exception:
+            pass
+    return render_json(out)
+
+
+def _default_fallback(
+    logger: Any,
+    level: str,
+    fields: dict[str, Any],
+    redactor: Redactor | None,
+    service: str | None,
+) -> dict[str, Any]:
+    """The fallback line's fields in the default layout: the pipeline's keys, then the rest."""
+    # "event" is the message in a call's own fields, "message" once the chain has merged them.
+    message = fields.pop("event") if "event" in fields else fields.pop("message", None)
     if message is None and isinstance(logger, logging.LogRecord):
         message = safe_str(logger.msg)
+    name = getattr(logger, "name", None)
+    if logger is None and "logger" in fields:  # no logger at hand: the event names it
+        name = fields.pop("logger")
+    stamp = fields.get("timestamp")
+    if isinstance(stamp, _dt.datetime):  # the merged event's own time
+        del fields["timestamp"]
+    else:
+        stamp = with_microseconds(_dt.datetime.now(_dt.timezone.utc))
     line: dict[str, Any] = {
-        "timestamp": with_microseconds(_dt.datetime.now(_dt.timezone.utc)),
-        "level": safe_str(method_name),
-        "logger": safe_str(getattr(logger, "name", None)),
+        "timestamp": stamp,
+        "level": level,
+        "logger": safe_str(name),
         "message": message,
     }
     try:
@@ -156,15 +255,23 @@ def fallback_line(
             fields = {**ctx.fields, **fields}
     except Exception:
         pass
+    if service is not None:
+        line["service"] = service
     if redactor is not None:
         try:
             fields = dict(redactor.redact(fields))
         except Exception:
             fields = {k: REDACTED if redactor.is_secret(k) else v for k, v in fields.items()}
     for key, value in fields.items():
-        line.setdefault(key, value)
-    line["logging_error"] = safe_repr(error)
-    return render_json(line)
+        if key in line:
+            try:
+                if line[key] == value:  # the pipeline's own value, from before the fault
+                    continue
+            except Exception:
+                pass
+            key = _free(line, key)  # a field named like a pipeline key: kept, as <name>_
+        line[key] = value
+    return line
 
 
 def _discard(_: Any) -> None:

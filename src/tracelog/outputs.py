@@ -160,7 +160,7 @@ class Fanout:
                     line = step(None, method_name, line)
             except Exception as error:
                 _faults.report("pipeline", error)
-                line = fallback_line(None, method_name, event, error)
+                line = fallback_line(None, method_name, event, error, None, tail)
             for level, write in pairs:
                 if levelno >= level:
                     _write_one(write, line)

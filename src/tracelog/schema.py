@@ -57,6 +57,10 @@ DURATION_MS = "duration_ms"
 CLIENT = "client"
 REQUEST_ID = "request_id"
 USER_AGENT = "user_agent"
+# Canonical call-site keys, written by processors.CallSite (structlog's names).
+FUNC_NAME = "func_name"
+LINENO = "lineno"
+PATHNAME = "pathname"
 
 CANONICAL = (
     TIMESTAMP,
@@ -102,6 +106,9 @@ _TABLE: dict[str, dict[str, str]] = {
         CLIENT: "client.address",
         REQUEST_ID: "http.request.id",
         USER_AGENT: "user_agent.original",
+        FUNC_NAME: "log.origin.function",
+        LINENO: "log.origin.file.line",
+        PATHNAME: "log.origin.file.name",
     },
     "otel": {
         PARENT_SPAN_ID: "parent_span_id",
@@ -110,6 +117,9 @@ _TABLE: dict[str, dict[str, str]] = {
         STATUS: "http.response.status_code",
         CLIENT: "client.address",
         USER_AGENT: "user_agent.original",
+        FUNC_NAME: "code.function",
+        LINENO: "code.lineno",
+        PATHNAME: "code.filepath",
     },
     "gcp": {
         METHOD: "requestMethod",
@@ -130,23 +140,100 @@ _GCP_SEVERITY = {
     "critical": "CRITICAL",
 }
 _GCP = "logging.googleapis.com/"
+_GCP_TRACE = _GCP + "trace"
+_GCP_SAMPLED = _GCP + "trace_sampled"
+_GCP_SPAN = _GCP + "spanId"
+_GCP_LABELS = _GCP + "labels"
+_GCP_OWNED = frozenset(
+    (
+        "time",
+        "severity",
+        "message",
+        _GCP_TRACE,
+        _GCP_SAMPLED,
+        _GCP_SPAN,
+        _GCP_LABELS,
+        "serviceContext",
+        "stack_trace",
+        "httpRequest",
+    )
+)
+#: Canonical keys whose values the pipeline wrote (a field of yours so named is at ``<name>_``).
+_PIPELINE_KEYS = OWNED_KEYS | {TRACE_SAMPLED, SERVICE, EXCEPTION, STACK}
+# The ecs layout places these before your fields; then the rest (event.dataset last).
+_ECS_PIPELINE = (LOGGER, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, TRACE_SAMPLED, SERVICE)
+_ECS_SKIP = frozenset((TIMESTAMP, LEVEL, MESSAGE, STACK, *_ECS_PIPELINE))
 
 
-def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> None:
+_MISSING: Any = object()
+
+
+def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool:
+    """Put ``value`` at ``path`` (dotted names nest) unless a value is there already.
+
+    False when the place was taken: the caller finds the value another place,
+    so that no field ever replaces another.
+    """
     if flat or "." not in path:
+        if path in out:
+            return False
         out[path] = value
-        return
+        return True
     *parents, leaf = path.split(".")
     node = out
     for part in parents:
-        child = node.get(part)
-        if child is None:
+        child = node.get(part, _MISSING)
+        if child is _MISSING:
             child = node[part] = {}
         elif not isinstance(child, dict):
-            out[path] = value  # a scalar already holds the parent name: keep both, dotted
-            return
+            # A value already holds the parent name: keep both, this one dotted.
+            if path in out:
+                return False
+            out[path] = value
+            return True
         node = child
+    if leaf in node:
+        return False
     node[leaf] = value
+    return True
+
+
+def _free(out: dict[str, Any], name: str) -> str:
+    """The first of ``name_``, ``name__``... not taken in ``out``."""
+    name += "_"
+    while name in out:
+        name += "_"
+    return name
+
+
+def _move_aside(out: dict[str, Any], name: str) -> None:
+    """Move a field of yours at ``name`` (if any) to ``name_``, for the pipeline's value."""
+    if name in out:
+        out[_free(out, name)] = out.pop(name)
+
+
+def _claim(out: dict[str, Any], name: str, value: Any) -> None:
+    """Write the pipeline's ``value`` at ``name``; a field of yours there moves to ``name_``."""
+    _move_aside(out, name)
+    out[name] = value
+
+
+def _give(out: dict[str, Any], name: str, value: Any) -> None:
+    """Write a field of yours at ``name``, or at ``name_`` if a value is there."""
+    out[_free(out, name) if name in out else name] = value
+
+
+def _renamed(out: Mapping[str, Any], rename: Mapping[str, str], owned: Any) -> dict[str, Any]:
+    """``out`` with ``rename`` applied: the pipeline's keys (``owned``) keep their names,
+    a field of yours that would land on one moves to ``<name>_``."""
+    result: dict[str, Any] = {}
+    for key, value in out.items():
+        name = rename.get(key, key)
+        if key in owned:
+            _claim(result, name, value)
+        else:
+            result[_free(result, name) if name in result else name] = value
+    return result
 
 
 # --- the projection ------------------------------------------------------------
@@ -159,6 +246,12 @@ class Projection:
     ``log.level``, an attribute name in ``otel``) to your own; ``static``
     adds fixed fields to every line, placed like event fields (an event
     field of the same name wins).
+
+    The values the pipeline writes (time, level, logger, message, trace
+    keys, service, exception...) keep their places in every schema: a field
+    of yours that would land on one moves to ``<name>_`` (``default``,
+    ``otel`` attributes, ``gcp``) or under ``tracelog.`` (``ecs``), as a
+    user field named like a pipeline key does in the default line.
     """
 
     __slots__ = ("gcp_project", "name", "rename", "static")
@@ -173,7 +266,14 @@ class Projection:
             raise ValueError(f"schema={name!r} is not one of {', '.join(SCHEMAS)}")
         self.name = name
         self.rename = dict(rename or {})
-        self.static = dict(static or {})
+        given = dict(static or {})
+        self.static: dict[str, Any] = {}
+        for key, value in given.items():
+            if key in OWNED_KEYS:  # as the merger does for an event field of that name
+                key += "_"
+                while key in given or key in self.static:
+                    key += "_"
+            self.static[key] = value
         self.gcp_project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
 
     @property
@@ -189,7 +289,7 @@ class Projection:
         if self.name == "default":
             if not self.rename:
                 return dict(event_dict)
-            return {self.rename.get(k, k): v for k, v in event_dict.items()}
+            return _renamed(event_dict, self.rename, _PIPELINE_KEYS)
         if self.name == "ecs":
             return self._ecs(event_dict)
         if self.name == "otel":
@@ -207,16 +307,27 @@ class Projection:
             ("message", event.get(MESSAGE)),
             ("ecs.version", ECS_VERSION),
         ):
-            _put(out, rename.get(path, path), value, path in _ECS_FLAT)
+            if not _put(out, rename.get(path, path), value, path in _ECS_FLAT):
+                _ecs_custom(out, path, value)  # two of these renamed to one name
         table = _TABLE["ecs"]
+        # The pipeline's values first: a field of yours that lands on one then finds it taken.
+        for key in _ECS_PIPELINE:
+            value = event.get(key, _MISSING)
+            if value is not _MISSING:
+                self._ecs_place(out, table.get(key, key), value, key)
+        stack = event.get(STACK, _MISSING)
+        if stack is not _MISSING:
+            self._ecs_place(out, STACK, stack, STACK)
+        exception = event.get(EXCEPTION)
+        if isinstance(exception, Mapping):
+            self._ecs_place(out, "error.type", exception.get("type"), EXCEPTION)
+            self._ecs_place(out, "error.message", exception.get("message"), EXCEPTION)
+            text = format_exception_text(exception)
+            self._ecs_place(out, "error.stack_trace", text, EXCEPTION)
         for key, value in event.items():
-            if key in (TIMESTAMP, LEVEL, MESSAGE):
+            if key in _ECS_SKIP:
                 continue
-            if key == EXCEPTION and isinstance(value, Mapping):
-                self._ecs_place(out, "error.type", value.get("type"), key)
-                self._ecs_place(out, "error.message", value.get("message"), key)
-                self._ecs_place(out, "error.stack_trace", format_exception_text(value), key)
-            elif key == DURATION_MS and type(value) in (int, float) and math.isfinite(value):
+            if key == DURATION_MS and type(value) in (int, float) and math.isfinite(value):
                 self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
             elif key == CLIENT and (client := client_parts(value)) is not None:
                 host, port, ip = client
@@ -225,33 +336,37 @@ class Projection:
                     self._ecs_place(out, "client.ip", host, key)
                 if port is not None:
                     self._ecs_place(out, "client.port", port, key)
-            else:
+            elif key != EXCEPTION or not isinstance(value, Mapping):  # (laid out above)
                 self._ecs_place(out, table.get(key, key), value, key)
-                if key == SERVICE and "event.dataset" not in event:
-                    self._ecs_place(out, "event.dataset", value, key)
+        dataset = _ecs_coerce("keyword", event.get(SERVICE))
+        if dataset is not None and ecs_value_fits("keyword", dataset):
+            path = rename.get("event.dataset", "event.dataset")
+            _put(out, path, dataset, path in _ECS_FLAT)  # unless you set event.dataset yourself
         return out
 
     def _ecs_place(self, out: dict[str, Any], path: str, value: Any, key: str) -> None:
-        """Put one value at its ECS name, or under the custom namespace if the types clash."""
+        """Put one value at its ECS name, or under the custom namespace if the types clash
+        or the name is taken."""
         renamed = self.rename.get(path)
         if renamed is not None:
-            _put(out, renamed, value, renamed in _ECS_FLAT)
+            if not _put(out, renamed, value, renamed in _ECS_FLAT):
+                _ecs_custom(out, key, value)
             return
         where, kind = _ecs_kind(path)
         if where == _CUSTOM:
-            _put(out, path, value)
+            if not _put(out, path, value):
+                _ecs_custom(out, key, value)
             return
         if where == _FIELD:
             if not ecs_value_fits(kind, value):
                 value = _ecs_coerce(kind, value)
-            if ecs_value_fits(kind, value):
-                _put(out, path, value, path in _ECS_FLAT)
+            if ecs_value_fits(kind, value) and _put(out, path, value, path in _ECS_FLAT):
                 return
         elif where == _SET and isinstance(value, Mapping):
             for child, item in value.items():
                 self._ecs_place(out, f"{path}.{child}", item, f"{key}.{child}")
             return
-        _put(out, f"{ECS_CUSTOM_NAMESPACE}.{key}", value)
+        _ecs_custom(out, key, value)
 
     # OpenTelemetry -----------------------------------------------------------
 
@@ -268,6 +383,7 @@ class Projection:
             out["trace_id"] = event[TRACE_ID]
             out["span_id"] = event.get(SPAN_ID)
             out["trace_flags"] = "01" if _sampled(event) else "00"
+        # Your fields are attributes: only the exception's attributes are the pipeline's there.
         attributes: dict[str, Any] = {}
         resource: dict[str, Any] = {}
         table = _TABLE["otel"]
@@ -279,20 +395,22 @@ class Projection:
             elif key == LOGGER:
                 out["instrumentation_scope"] = {"name": value}
             elif key == EXCEPTION and isinstance(value, Mapping):
-                attributes["exception.type"] = value.get("type")
-                attributes["exception.message"] = value.get("message")
-                attributes["exception.stacktrace"] = format_exception_text(value)
+                _claim(attributes, "exception.type", value.get("type"))
+                _claim(attributes, "exception.message", value.get("message"))
+                _claim(attributes, "exception.stacktrace", format_exception_text(value))
             elif key == CLIENT and (client := client_parts(value)) is not None:
-                attributes["client.address"] = client[0]
+                _give(attributes, "client.address", client[0])
                 if client[1] is not None:
-                    attributes["client.port"] = client[1]
+                    _give(attributes, "client.port", client[1])
             else:
                 name = table.get(key, key)
-                attributes[rename.get(name, name)] = value
+                if rename:
+                    name = rename.get(name, name)
+                attributes[_free(attributes, name) if name in attributes else name] = value
         if resource:
             out["resource"] = resource
         out["attributes"] = attributes
-        return {rename.get(k, k): v for k, v in out.items()} if rename else out
+        return _renamed(out, rename, out) if rename else out
 
     # Google Cloud Logging ----------------------------------------------------
 
@@ -311,16 +429,21 @@ class Projection:
                 continue
             if key == TRACE_ID:
                 project = self.gcp_project
-                out[_GCP + "trace"] = f"projects/{project}/traces/{value}" if project else value
-                out[_GCP + "trace_sampled"] = _sampled(event)
+                if _GCP_TRACE in out or _GCP_SAMPLED in out:  # a field of yours came first
+                    _move_aside(out, _GCP_TRACE)
+                    _move_aside(out, _GCP_SAMPLED)
+                out[_GCP_TRACE] = f"projects/{project}/traces/{value}" if project else value
+                out[_GCP_SAMPLED] = _sampled(event)
             elif key == SPAN_ID:
-                out[_GCP + "spanId"] = value
+                if _GCP_SPAN in out:
+                    _move_aside(out, _GCP_SPAN)
+                out[_GCP_SPAN] = value
             elif key == LOGGER:
                 labels["logger"] = str(value)
             elif key == SERVICE:
-                out["serviceContext"] = {"service": value}
+                _claim(out, "serviceContext", {"service": value})
             elif key == EXCEPTION and isinstance(value, Mapping):
-                out["stack_trace"] = format_exception_text(value)
+                _claim(out, "stack_trace", format_exception_text(value))
             elif key == DURATION_MS and isinstance(value, (int, float)):
                 request["latency"] = f"{value / 1000:.6f}s"
             elif key in table:
@@ -328,12 +451,19 @@ class Projection:
                     value = value[0]
                 request[table[key]] = value
             else:
-                out[key] = value
+                out[_free(out, key) if key in out else key] = value
         if request:
-            out["httpRequest"] = request
+            _claim(out, "httpRequest", request)
         if labels:
-            out[_GCP + "labels"] = labels
-        return {self.rename.get(k, k): v for k, v in out.items()} if self.rename else out
+            _claim(out, _GCP_LABELS, labels)
+        return _renamed(out, self.rename, _GCP_OWNED) if self.rename else out
+
+
+def _ecs_custom(out: dict[str, Any], key: str, value: Any) -> None:
+    """Put a value that cannot take its ECS place under the custom namespace, by its own name."""
+    path = f"{ECS_CUSTOM_NAMESPACE}.{key}"
+    while not _put(out, path, value):
+        path += "_"
 
 
 def client_parts(value: Any) -> tuple[Any, int | None, bool] | None:

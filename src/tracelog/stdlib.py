@@ -327,7 +327,9 @@ class JsonFormatter(logging.Formatter):
                 event_dict = processor(record, method_name, event_dict)
             data = event_dict
         except Exception as error:
-            data = _pipeline.fallback_line(record, "error", {"event": safe_repr(record)}, error)
+            data = _pipeline.fallback_line(
+                record, "error", {"event": safe_repr(record)}, error, None, processors
+            )
         text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
         return text[:-1] if text.endswith("\n") else text
 
