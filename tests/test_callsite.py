@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from typing import Any
 
 import orjson
 import pytest
@@ -19,7 +20,9 @@ def _lines(out: io.StringIO) -> list[dict[str, object]]:
 
 def test_both_entry_points_name_the_callers_function_and_line() -> None:
     out = io.StringIO()
-    tracelog.configure(stream=out, processors=[CallSite("function", "line", "module", "file")])
+    tracelog.configure(
+        stream=out, processors=[CallSite("func_name", "lineno", "module", "pathname")]
+    )
 
     def place_order() -> int:
         first = _line()
@@ -32,29 +35,55 @@ def test_both_entry_points_name_the_callers_function_and_line() -> None:
     first = place_order()
     lines = _lines(out)
     assert ["native", "stdlib", "structlog", "bound"] == [line["message"] for line in lines]
-    assert [first + 1, first + 2, first + 3, first + 4] == [line["line"] for line in lines]
+    assert [first + 1, first + 2, first + 3, first + 4] == [line["lineno"] for line in lines]
     for line in lines:
-        assert "place_order" == line["function"]
+        assert "place_order" == line["func_name"]
         assert "test_callsite" == line["module"]
-        assert str(line["file"]).endswith("test_callsite.py")
+        assert str(line["pathname"]).endswith("test_callsite.py")
 
 
 def test_default_fields_and_a_field_given_by_the_call_wins() -> None:
     out = io.StringIO()
     tracelog.configure(stream=out, processors=[CallSite()])
-    tracelog.get_logger("shop").info("own line", line=7)
+    tracelog.get_logger("shop").info("own line", lineno=7)
     (line,) = _lines(out)
-    assert 7 == line["line"]
-    assert {"function", "module"} <= set(line)
-    assert "file" not in line
+    assert 7 == line["lineno"]
+    assert {"func_name", "module"} <= set(line)
+    assert "pathname" not in line
 
 
 def test_an_unknown_field_is_an_error() -> None:
-    with pytest.raises(ValueError, match="lineno"):
-        CallSite("lineno")
+    with pytest.raises(ValueError, match="line"):
+        CallSite("line")
 
 
 def _line() -> int:
     import sys
 
     return sys._getframe(1).f_lineno
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        ("ecs", lambda line: (line["log"]["origin"]["function"], line["log"]["origin"]["file"])),
+        ("otel", lambda line: (line["attributes"]["code.function"], line["attributes"])),
+    ],
+)
+def test_the_schemas_name_them_as_their_models_do(schema: str, where: Any) -> None:
+    out = io.StringIO()
+    tracelog.configure(
+        stream=out, schema=schema, processors=[CallSite("func_name", "lineno", "pathname")]
+    )
+
+    def pay() -> None:
+        tracelog.get_logger("shop").info("paid")
+
+    pay()
+    (line,) = _lines(out)
+    function, file = where(line)
+    assert "pay" == function
+    if schema == "ecs":
+        assert isinstance(file["line"], int) and file["name"].endswith("test_callsite.py")
+    else:
+        assert isinstance(file["code.lineno"], int) and file["code.filepath"].endswith(".py")

@@ -13,28 +13,35 @@ from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["CallSite"]
 
-#: What :class:`CallSite` can add, and where each comes from on a LogRecord.
-CALLSITE_FIELDS = {"function": "funcName", "line": "lineno", "module": "module", "file": "pathname"}
+#: What :class:`CallSite` can add (structlog's CallsiteParameterAdder's names), and where
+#: each comes from on a LogRecord.
+CALLSITE_FIELDS = {
+    "func_name": "funcName",
+    "lineno": "lineno",
+    "module": "module",
+    "pathname": "pathname",
+}
 # Frames of these packages are the logging machinery, not the call site.
 _MACHINERY = ("tracelog", "structlog", "logging")
 _INSIDE_MACHINERY = tuple(name + "." for name in _MACHINERY)
 
 
 class CallSite:
-    """A processor adding where the call was made: ``function``, ``line``, ``module``, ``file``.
+    """A processor adding where the call was made: ``func_name``, ``lineno``, ``module``.
 
-    For a stdlib record, the record's own ``funcName``, ``lineno``,
-    ``module`` and ``pathname`` (what the stdlib found). For a native call,
-    the first frame outside tracelog, structlog and logging. ``module`` is
-    the file's name without ``.py``, as the stdlib's ``%(module)s``.
-    Put it in ``configure(processors=[CallSite()])``; pick fields with
-    ``CallSite("function", "line")``. A field the call gives itself wins.
+    And ``pathname`` (the file), when asked. For a stdlib record, they are
+    the record's own ``funcName``, ``lineno``, ``module`` and ``pathname``
+    (what the stdlib found); for a native call, the first frame outside
+    tracelog, structlog and logging. ``module`` is the file's name without
+    ``.py``, as the stdlib's ``%(module)s``. Put it in
+    ``configure(processors=[CallSite()])``; pick fields with
+    ``CallSite("func_name", "lineno")``. A field the call gives itself wins.
     """
 
     __slots__ = ("fields",)
 
     def __init__(self, *fields: str) -> None:
-        chosen = fields or ("function", "line", "module")
+        chosen = fields or ("func_name", "lineno", "module")
         unknown = [name for name in chosen if name not in CALLSITE_FIELDS]
         if unknown:
             raise ValueError(
@@ -72,9 +79,9 @@ def _frame_site(frame: FrameType | None, fields: Iterable[str]) -> dict[str, Any
         return dict.fromkeys(fields)
     code = frame.f_code
     values = {
-        "function": code.co_name,
-        "line": frame.f_lineno,
+        "func_name": code.co_name,
+        "lineno": frame.f_lineno,
         "module": os.path.splitext(os.path.basename(code.co_filename))[0],
-        "file": code.co_filename,
+        "pathname": code.co_filename,
     }
     return {name: values[name] for name in fields}
