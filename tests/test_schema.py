@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracelog
+from tracelog._values import format_exception_text
 from tracelog.schema import (
     ECS_CUSTOM_NAMESPACE,
     ECS_VERSION,
     Projection,
     ecs_field_types,
     ecs_value_fits,
-    format_exception_text,
 )
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

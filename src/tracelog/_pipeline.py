@@ -10,6 +10,7 @@ from typing import Any
 from structlog import DropEvent
 
 from tracelog import _faults, context
+from tracelog._placing import _free
 from tracelog.processors import REDACTED, Redactor, TraceMerger
 from tracelog.render import (
     ConsoleRenderer,
@@ -19,7 +20,7 @@ from tracelog.render import (
     safe_str,
     with_microseconds,
 )
-from tracelog.schema import Projection, _free
+from tracelog.schema import Projection
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]

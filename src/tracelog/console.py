@@ -21,6 +21,7 @@ from tracelog._terminal import (
     colour_wanted,
     escape_control,
 )
+from tracelog._values import format_exception_text
 from tracelog.schema import (
     EXCEPTION,
     LEVEL,
@@ -33,7 +34,6 @@ from tracelog.schema import (
     STACK,
     TIMESTAMP,
     TRACE_ID,
-    format_exception_text,
 )
 from tracelog.typing import EventDict, WrappedLogger
 

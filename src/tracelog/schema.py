@@ -8,7 +8,6 @@ Cloud Logging). No other module spells a field name of a schema.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -24,6 +23,8 @@ from tracelog._ecs import (
     ecs_field_types,
     ecs_value_fits,
 )
+from tracelog._placing import _MISSING, _claim, _free, _give, _move_aside, _put, _renamed
+from tracelog._values import client_parts, format_exception_text
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
@@ -163,77 +164,6 @@ _PIPELINE_KEYS = OWNED_KEYS | {TRACE_SAMPLED, SERVICE, EXCEPTION, STACK}
 # The ecs layout places these before your fields; then the rest (event.dataset last).
 _ECS_PIPELINE = (LOGGER, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, TRACE_SAMPLED, SERVICE)
 _ECS_SKIP = frozenset((TIMESTAMP, LEVEL, MESSAGE, STACK, *_ECS_PIPELINE))
-
-
-_MISSING: Any = object()
-
-
-def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool:
-    """Put ``value`` at ``path`` (dotted names nest) unless a value is there already.
-
-    False when the place was taken: the caller finds the value another place,
-    so that no field ever replaces another.
-    """
-    if flat or "." not in path:
-        if path in out:
-            return False
-        out[path] = value
-        return True
-    *parents, leaf = path.split(".")
-    node = out
-    for part in parents:
-        child = node.get(part, _MISSING)
-        if child is _MISSING:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            # A value already holds the parent name: keep both, this one dotted.
-            if path in out:
-                return False
-            out[path] = value
-            return True
-        node = child
-    if leaf in node:
-        return False
-    node[leaf] = value
-    return True
-
-
-def _free(out: dict[str, Any], name: str) -> str:
-    """The first of ``name_``, ``name__``... not taken in ``out``."""
-    name += "_"
-    while name in out:
-        name += "_"
-    return name
-
-
-def _move_aside(out: dict[str, Any], name: str) -> None:
-    """Move a field of yours at ``name`` (if any) to ``name_``, for the pipeline's value."""
-    if name in out:
-        out[_free(out, name)] = out.pop(name)
-
-
-def _claim(out: dict[str, Any], name: str, value: Any) -> None:
-    """Write the pipeline's ``value`` at ``name``; a field of yours there moves to ``name_``."""
-    _move_aside(out, name)
-    out[name] = value
-
-
-def _give(out: dict[str, Any], name: str, value: Any) -> None:
-    """Write a field of yours at ``name``, or at ``name_`` if a value is there."""
-    out[_free(out, name) if name in out else name] = value
-
-
-def _renamed(out: Mapping[str, Any], rename: Mapping[str, str], owned: Any) -> dict[str, Any]:
-    """``out`` with ``rename`` applied: the pipeline's keys (``owned``) keep their names,
-    a field of yours that would land on one moves to ``<name>_``."""
-    result: dict[str, Any] = {}
-    for key, value in out.items():
-        name = rename.get(key, key)
-        if key in owned:
-            _claim(result, name, value)
-        else:
-            result[_free(result, name) if name in result else name] = value
-    return result
 
 
 # --- the projection ------------------------------------------------------------
@@ -466,43 +396,6 @@ def _ecs_custom(out: dict[str, Any], key: str, value: Any) -> None:
         path += "_"
 
 
-def client_parts(value: Any) -> tuple[Any, int | None, bool] | None:
-    """Host, port and whether the host is an IP address, from an access line's ``client``.
-
-    ``client`` is ``"host:port"`` (``"[::1]:8080"`` for IPv6, as the web
-    integrations write it), a bare host, or a ``(host, port)`` pair. None
-    for anything else: the value then keeps its place as any other field.
-    """
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            return None
-        host, port = value
-        return host, port if type(port) is int else None, _is_ip(host)
-    if not isinstance(value, str) or not value:
-        return None
-    host, port_text = value, ""
-    if value.startswith("["):
-        inside, bracket, rest = value[1:].partition("]")
-        if bracket and (not rest or rest.startswith(":")):
-            host, port_text = inside, rest[1:]
-    elif value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-    port = int(port_text) if port_text.isascii() and port_text.isdigit() else None
-    if port_text and (port is None or port > 65535):
-        return value, None, False  # not a host and port: the whole value is the address
-    return host, port, _is_ip(host)
-
-
-def _is_ip(host: Any) -> bool:
-    if type(host) is not str:
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _sampled(event: EventDict) -> bool:
     """The sampled flag: from the event if a processor wrote it, else from the live context."""
     value = event.get(TRACE_SAMPLED)
@@ -512,31 +405,3 @@ def _sampled(event: EventDict) -> bool:
     if ctx is not None and ctx.trace_id == event.get(TRACE_ID):
         return bool(ctx.sampled)
     return True
-
-
-def format_exception_text(exc: Mapping[str, Any]) -> str:
-    """A structured exception (see processors.exception_to_structure) as Python's traceback text."""
-    blocks: list[str] = []
-    node: Mapping[str, Any] | None = exc
-    seen = 0
-    while node is not None and seen < 20:
-        seen += 1
-        lines = ["Traceback (most recent call last):"]
-        for frame in node.get("frames") or ():
-            where = f'"{frame.get("file")}", line {frame.get("line")}'
-            lines.append(f"  File {where}, in {frame.get('function')}")
-        message = node.get("message")
-        lines.append(f"{node.get('type')}: {message}" if message else f"{node.get('type')}")
-        blocks.append("\n".join(lines))
-        if isinstance(node.get("cause"), Mapping):
-            blocks.append(
-                "\nThe above exception was the direct cause of the following exception:\n"
-            )
-            node = node["cause"]
-        elif isinstance(node.get("context"), Mapping):
-            blocks.append("\nDuring handling of the above exception, another exception occurred:\n")
-            node = node["context"]
-        else:
-            node = None
-    # Python prints the root cause first.
-    return "\n".join(reversed(blocks))

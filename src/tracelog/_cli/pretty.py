@@ -59,7 +59,7 @@ def duration(seconds: float) -> str:
 def exception_text(value: Any) -> str:
     if isinstance(value, Mapping):
         if "frames" in value or "cause" in value or "context" in value:
-            from tracelog.schema import format_exception_text
+            from tracelog._values import format_exception_text
 
             return format_exception_text(value)
         stack = value.get("stack_trace") or value.get("stack") or value.get("stacktrace")
