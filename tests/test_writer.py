@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,24 @@ def line_count(path: Path) -> int:
     return len(path.read_bytes().splitlines()) if path.exists() else 0
 
 
+def finishes(action: Callable[[], object], limit: float = 10.0) -> None:
+    """Run ``action`` in a thread of its own; fail if it has not returned within ``limit``."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            action()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), "hung: a call waited for a lock its own thread holds"
+    if errors:
+        raise errors[0]
+
+
 class TestBackgroundWriter:
     def test_lines_arrive_in_order_and_flush_waits_for_them(self) -> None:
         out = io.BytesIO()
@@ -104,7 +123,7 @@ class TestBackgroundWriter:
         producer = threading.Thread(target=lambda: [writer.write(n) for n in range(50)])
 
         producer.start()
-        wait_for(lambda: writer._blocked == 1)  # the producer is waiting for room
+        wait_for(lambda: len(writer._blocked) == 1)  # the producer is waiting for room
         output.gate.set()
         producer.join(10)
         writer.flush(10)
@@ -226,6 +245,163 @@ class TestConfigureNonblocking:
 
         assert ctx.trace_id == orjson.loads(out.getvalue())["trace_id"]
 
+
+class TestReentry:
+    """A log call made while its own thread is inside the writer: it never waits for itself."""
+
+    def test_the_output_logging_from_inside_its_own_write(self) -> None:
+        output = Gated()
+        output.gate.set()
+        flushed: list[bool] = []
+        writer = BackgroundWriter(output)
+        writer.close(close_output=False)  # from here on the caller writes its own lines
+
+        def write(line: Any) -> None:
+            output.lines.append(line)
+            if line == "outer":
+                writer.write("inner")
+                flushed.append(writer.flush(1))
+
+        output.write = write  # type: ignore[method-assign]
+
+        finishes(lambda: writer.write("outer"))
+
+        assert ["outer", "inner"] == output.lines  # the write under way takes it next
+        assert [False] == flushed  # it would have waited for itself
+
+    def test_a_full_queue_in_the_fork_window_drops_instead_of_blocking(self) -> None:
+        output = Gated()
+        output.gate.set()
+        writer = BackgroundWriter(output, queue_size=2, overflow="block")
+        writer.write(0)
+        writer.flush(10)
+
+        def log_in_the_fork_window() -> None:  # as a signal handler may
+            held = writer._before_fork()  # holds the writer back
+            try:
+                for n in range(1, 4):
+                    writer.write(n)
+            finally:
+                writer._after_fork_parent(held)
+
+        finishes(log_in_the_fork_window)
+        writer.flush(10)
+
+        assert [0, 1, 2] == output.lines
+        assert 1 == writer.stats()["dropped"]
+
+    def test_dropping_a_line_while_this_thread_counts_one(self) -> None:
+        output = Gated()
+        writer = BackgroundWriter(output, queue_size=1, overflow="drop")
+
+        def drop_while_counting() -> None:
+            with writer._count_lock:  # as if a signal handler interrupted the count
+                for n in range(5):
+                    writer.write(n)
+
+        finishes(drop_while_counting)
+        output.gate.set()
+        writer.flush(10)
+
+        stats = writer.stats()
+        assert stats["dropped"] > 0
+        assert 5 == stats["written"] + stats["dropped"]
+
+    @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+    @pytest.mark.parametrize(("mode", "write_time"), [("queued", "0.001"), ("closed", "0.0001")])
+    def test_a_signal_handler_that_logs_never_hangs_the_block_mode(
+        self, mode: str, write_time: str
+    ) -> None:
+        # The handler interrupts the main thread while it waits for room ("queued")
+        # or while it writes its own line to the output ("closed"; a write there
+        # must take less than the 0.3 ms between signals, or the main thread
+        # would do nothing but write the handler's lines).
+        result = run(SIGNAL_SCRIPT, mode, "2", write_time, timeout=30)
+
+        assert 0 == result.returncode, result.stderr
+        counts = orjson.loads(result.stdout)
+        assert counts["calls"] > 0
+        assert list(range(counts["sent"])) == counts["main"]  # every one, in order
+        assert counts["calls"] == counts["handler"] + counts["dropped"]
+
+    @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+    def test_a_signal_handler_that_logs_while_the_thread_starts(self) -> None:
+        script = """
+        import signal, time
+        from tracelog._writer import BackgroundWriter
+        class Sink:
+            def __init__(self):
+                self.lines = []
+            def write(self, line):
+                self.lines.append(line)
+        writers, calls = [], 0
+        def handler(signum, frame):
+            global calls
+            calls += 1
+            writers[-1].write(b"h")
+        signal.signal(signal.SIGALRM, handler)
+        writers.append(BackgroundWriter(Sink()))
+        signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
+        start = time.monotonic()
+        while time.monotonic() - start < 1:
+            writer = BackgroundWriter(Sink())
+            writers.append(writer)
+            writer.write(b"m")  # starts its thread, in which the handler may log to it
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for writer in writers:
+            writer.close()
+        lines = [line for writer in writers for line in writer.output.lines]
+        assert len(writers) - 1 == lines.count(b"m"), "lost main lines"
+        assert calls == lines.count(b"h"), "lost handler lines"
+        """
+
+        result = run(script, timeout=30)
+
+        assert 0 == result.returncode, result.stderr
+
+
+SIGNAL_SCRIPT = """
+import io, json, signal, sys, time
+import orjson, tracelog
+from tracelog import _lifecycle
+
+class Slow(io.RawIOBase):
+    def __init__(self):
+        self.chunks = []
+    def writable(self):
+        return True
+    def write(self, data):
+        time.sleep(float(sys.argv[3]))
+        self.chunks.append(bytes(data))
+        return len(data)
+
+stream = Slow()
+tracelog.configure(stream=stream, nonblocking=True, overflow="block", queue_size=10)
+if sys.argv[1] == "closed":
+    _lifecycle.installed()[0].close(close_output=False)
+log = tracelog.get_logger("x")
+calls = sent = 0
+def handler(signum, frame):
+    global calls
+    calls += 1
+    log.info("in handler")
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
+start = time.monotonic()
+while time.monotonic() - start < float(sys.argv[2]):
+    log.info("main", n=sent)
+    sent += 1
+signal.setitimer(signal.ITIMER_REAL, 0)
+assert tracelog.flush(10)
+lines = [orjson.loads(line) for line in b"".join(stream.chunks).splitlines()]
+print(json.dumps({
+    "sent": sent,
+    "calls": calls,
+    "main": [line["n"] for line in lines if line["message"] == "main"],
+    "handler": sum(1 for line in lines if line["message"] == "in handler"),
+    "dropped": next(iter(tracelog.stats().values()))["dropped"],
+}))
+"""
 
 EXIT_SCRIPT = """
 import sys, tracelog

@@ -10,16 +10,22 @@ The thread takes whole batches and hands them to the output in one call.
 - **exit and SIGTERM**: see :mod:`tracelog._lifecycle`, which closes every
   active output. Lines logged after a writer is closed are written by the
   caller directly.
+- **re-entry**: a signal handler (or the output itself) may log while its
+  thread is inside this writer. No thread ever waits for a lock it holds, or
+  for the writer while it holds the lock the writer needs: while a thread
+  writes to the output (or holds it back for fork) its nested lines stay
+  queued, and a full queue drops them, counted, instead of blocking.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tracelog import _faults
@@ -32,6 +38,10 @@ EXIT_TIMEOUT = 5.0
 NOTICE_INTERVAL = 1.0
 LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, not per line
 _IDLE_WAIT = 1.0
+
+
+class _ThreadState(threading.local):
+    inside = False  # this thread holds the writer's _io_lock, or is inside its output
 
 
 class BackgroundWriter:
@@ -71,18 +81,18 @@ class BackgroundWriter:
         self._idle = True
         self._urgent = False
         self._thread: threading.Thread | None = None
-        self._thread_id: int | None = None
+        self._local = _ThreadState()
         self._wakeup = threading.Lock()
         self._wakeup.acquire()
+        self._start_lock = threading.Lock()
         self._io_lock = threading.Lock()
-        self._space = threading.Condition(threading.Lock())
-        self._blocked = 0
-        self._count_lock = threading.Lock()
+        # A lock per waiting caller, released after every batch: see _waiting().
+        self._blocked: set[threading.Lock] = set()
+        self._flushers: set[threading.Lock] = set()
+        self._count_lock = threading.RLock()  # a signal handler may drop a line while we count one
         # Lines taken off the queue and lines written, for flush(): only the writer adds to them.
         self._taken = 0
         self._done = 0
-        self._progress = threading.Condition(threading.Lock())
-        self._flushers = 0
         self._dropped = 0
         self._noticed = 0
         self._last_notice = 0.0
@@ -116,29 +126,24 @@ class BackgroundWriter:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every line queued before this call is written; True if that happened."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if threading.get_ident() == self._thread_id:
-            return False  # an output flushing from inside the writer would wait for itself
+        if self._local.inside:
+            return False  # called inside this thread's own write (by the output, a signal handler)
         waiting = len(self._queue)  # read before _taken: the writer counts a line before taking it
         target = self._taken + waiting
         if self._done < target:
             self._urgent = True
             self._wake()
-        while self._done < target:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            thread = self._thread
-            if thread is None or not thread.is_alive():
-                self._drain()  # no thread (it died, or we are shutting down): write it here
-                continue
-            with self._progress:
-                self._flushers += 1
-                try:
+            with _waiting(self._flushers) as progress:
+                while self._done < target:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return False
+                    thread = self._thread
+                    if thread is None or not thread.is_alive():
+                        self._drain()  # no thread (it died, or we are shutting down): write here
                     if self._done < target:
                         wait = 0.05 if deadline is None else min(0.05, _left(deadline, 0))
-                        self._progress.wait(wait)
-                finally:
-                    self._flushers -= 1
-        return bool(self._flush_output(deadline))
+                        progress.acquire(timeout=wait)
+        return self._call_output("flush", None if deadline is None else _left(deadline, 0))
 
     def close(self, timeout: float | None = None, *, close_output: bool = True) -> None:
         """Write what is queued, stop the thread, close the output; later lines go direct."""
@@ -151,13 +156,13 @@ class BackgroundWriter:
         except RuntimeError:
             pass
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and not self._local.inside:  # inside: it may wait for this thread
             thread.join(None if deadline is None else _left(deadline, 0))
         self._sync = True
         self._idle = True
         self._drain()
         if close_output:
-            _call(self.output, "close", None if deadline is None else _left(deadline, 0))
+            self._call_output("close", None if deadline is None else _left(deadline, 0))
 
     def stats(self) -> dict[str, int]:
         inner = _call(self.output, "stats") or {}
@@ -186,7 +191,10 @@ class BackgroundWriter:
             pass
 
     def _start(self) -> None:
-        with self._count_lock:
+        # Not waiting: the one starting it (maybe this thread, under a signal handler) wakes it.
+        if not self._start_lock.acquire(blocking=False):
+            return
+        try:
             if self._thread is not None:
                 return
             thread = threading.Thread(target=self._run, name="tracelog-writer", daemon=True)
@@ -196,6 +204,8 @@ class BackgroundWriter:
                 self._sync = True
                 return
             self._thread = thread
+        finally:
+            self._start_lock.release()
 
     def _overflow(self, line: bytes | str) -> None:
         if self._sync:
@@ -203,23 +213,15 @@ class BackgroundWriter:
             self._drain()
             return
         thread = self._thread
-        waiting_allowed = (
-            self.block
-            and thread is not None
-            and thread.is_alive()
-            and threading.get_ident() != self._thread_id
-        )
-        if waiting_allowed and thread is not None:
-            with self._space:
-                self._blocked += 1
-                try:
-                    while len(self._queue) >= self.capacity and not self._sync:
-                        self._wake()
-                        self._space.wait(0.05)
-                        if thread is not self._thread or not thread.is_alive():
-                            break
-                finally:
-                    self._blocked -= 1
+        # Inside a write (the writer thread, or a signal handler interrupting one) waiting for
+        # room would wait for this very thread: the line is dropped and counted instead.
+        if self.block and thread is not None and thread.is_alive() and not self._local.inside:
+            with _waiting(self._blocked) as room:
+                while len(self._queue) >= self.capacity and not self._sync:
+                    self._wake()
+                    room.acquire(timeout=0.05)
+                    if thread is not self._thread or not thread.is_alive():
+                        break
             self._queue.append(compact(line))
             if self._idle:
                 self._wake()
@@ -232,7 +234,6 @@ class BackgroundWriter:
     # -- writer side -----------------------------------------------------------
 
     def _run(self) -> None:
-        self._thread_id = threading.get_ident()
         queue = self._queue
         try:
             while True:
@@ -255,28 +256,34 @@ class BackgroundWriter:
             self._idle = True
 
     def _drain(self) -> None:
-        """Write everything queued, in the calling thread."""
-        while self._queue:
-            self._write_batch()
+        """Write everything queued, in the calling thread (unless it is inside a write already)."""
+        while self._queue and self._write_batch():
+            pass
 
-    def _write_batch(self) -> None:
-        queue = self._queue
-        with self._io_lock:
-            count = min(len(queue), BATCH_LINES)
-            self._taken += count  # before taking them: see flush()
-            popleft = queue.popleft
-            batch = [popleft() for _ in range(count)]  # the only consumer: they are there
-            if batch:
-                self._emit(batch)
-            self._done += count
-            if self._dropped != self._noticed:
-                self._report_drops(self._flushers > 0)
-        if self._flushers:
-            with self._progress:
-                self._progress.notify_all()
-        if self._blocked:
-            with self._space:
-                self._space.notify_all()
+    def _write_batch(self) -> bool:
+        """Write one batch; False, writing nothing, when re-entered from this thread's own write."""
+        local = self._local
+        if local.inside:
+            return False  # a signal handler, or the output logging: the write under way goes on
+        local.inside = True
+        try:
+            queue = self._queue
+            with self._io_lock:
+                count = min(len(queue), BATCH_LINES)
+                self._taken += count  # before taking them: see flush()
+                popleft = queue.popleft
+                batch = [popleft() for _ in range(count)]  # the only consumer: they are there
+                if batch:
+                    self._emit(batch)
+                self._done += count
+                if self._dropped != self._noticed:
+                    self._report_drops(bool(self._flushers))
+        finally:
+            local.inside = False
+        for waiters in (self._flushers, self._blocked):
+            if waiters:
+                _release_all(waiters)
+        return True
 
     def _emit(self, batch: list[Any]) -> None:
         try:
@@ -293,9 +300,9 @@ class BackgroundWriter:
         moment = time.monotonic()
         if not now and moment - self._last_notice < NOTICE_INTERVAL:
             return
-        with self._count_lock:
-            dropped = self._dropped - self._noticed
-            self._noticed = self._dropped
+        total = self._dropped  # read once, without the lock: callers may be adding to it
+        dropped = total - self._noticed
+        self._noticed = total
         self._last_notice = moment
         _faults.report(
             "dropped",
@@ -308,22 +315,66 @@ class BackgroundWriter:
             except Exception as error:
                 _faults.report("output", error)
 
-    def _flush_output(self, deadline: float | None) -> bool:
-        result = _call(self.output, "flush", None if deadline is None else _left(deadline, 0))
-        return result is not False
+    def _call_output(self, name: str, *args: Any) -> bool:
+        """Flush or close the output, marked inside it (see _write_batch).
+
+        False if it failed, or if this thread is inside the output already (a
+        signal handler): the call under way finishes first, and exit closes it.
+        """
+        local = self._local
+        if local.inside:
+            return False
+        local.inside = True
+        try:
+            return _call(self.output, name, *args) is not False
+        finally:
+            local.inside = False
 
     # -- fork ------------------------------------------------------------------
 
     def _before_fork(self) -> bool:
-        return self._io_lock.acquire(timeout=1.0)
+        local = self._local
+        if local.inside:
+            return False  # forking from a signal handler that interrupted this thread's write
+        local.inside = True  # a signal handler in the fork window must not wait for the writer
+        if self._io_lock.acquire(timeout=1.0):
+            return True
+        local.inside = False
+        return False
 
     def _after_fork_parent(self, held: bool) -> None:
         if held:
             self._io_lock.release()
+            self._local.inside = False
 
     def _after_fork_child(self) -> None:
         self._queue.clear()  # the parent writes these; the child must not write them again
         self._fresh_state()
+
+
+@contextlib.contextmanager
+def _waiting(waiters: set[threading.Lock]) -> Iterator[threading.Lock]:
+    """A lock of the caller's own that the writer releases after every batch, to wait on.
+
+    Unlike a shared Condition, a waiter holds nothing the writer or another
+    waiter needs, so a signal handler that interrupts the wait may log (and
+    wait) too, and the writer never waits for a waiter.
+    """
+    waiter = threading.Lock()
+    waiter.acquire()
+    waiters.add(waiter)
+    try:
+        yield waiter
+    finally:
+        waiters.discard(waiter)
+
+
+def _release_all(waiters: set[threading.Lock]) -> None:
+    for waiter in tuple(waiters):  # a copy: waiters come and go meanwhile
+        try:
+            waiter.release()
+        except RuntimeError:  # released after an earlier batch, not yet woken
+            pass
 
 
 def _left(deadline: float, floor: float) -> float:
