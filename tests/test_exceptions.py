@@ -463,3 +463,37 @@ class TestStackInfo:
         event = exception_to_structure(None, "info", {"stack_info": True})
         assert "test_exception_to_structure_processor" in event["stack"].splitlines()[-2]
         assert {} == exception_to_structure(None, "info", {"stack_info": False})
+
+
+class TestExcInfoValues:
+    """What an ``exc_info=`` value names, as the stdlib reads it, and tuples holding one."""
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            ValueError("x"),
+            (ValueError, ValueError("x")),
+            (None, ValueError("x"), None),
+            (ValueError, ValueError("x"), None),
+        ],
+    )
+    def test_an_exception_anywhere_in_it_is_shown(self, value: Any) -> None:
+        lines = Lines()
+        tracelog.get_logger("t").error("failed", exc_info=value)
+        assert ("ValueError", "x") == (
+            lines.one()["exception"]["type"],
+            lines.one()["exception"]["message"],
+        )
+
+    @pytest.mark.parametrize("value", [ValueError, "yes", 1])
+    def test_any_other_true_value_means_the_exception_being_handled(self, value: Any) -> None:
+        lines = Lines()
+        log = tracelog.get_logger("t")
+        log.error("outside", exc_info=value)
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.error("inside", exc_info=value)
+        outside, inside = lines()
+        assert "exception" not in outside
+        assert "KeyError" == inside["exception"]["type"]

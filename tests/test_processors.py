@@ -428,3 +428,29 @@ class TestStructlogContextvars:
         line = lines.one()
         assert (ctx.trace_id, "info") == (line["trace_id"], line["level"])
         assert ("mine", "loud") == (line["trace_id_"], line["level_"])
+
+
+def test_a_mapping_key_that_cannot_be_checked_hides_its_value() -> None:
+    from collections.abc import Mapping
+
+    class Key(str):
+        def __hash__(self) -> int:
+            raise TypeError("unhashable key")
+
+    class Headers(Mapping[str, str]):
+        def __getitem__(self, key: str) -> str:
+            return "secret-value"
+
+        def __iter__(self) -> Any:
+            return iter([Key("x-request-id")])
+
+        def __len__(self) -> int:
+            return 1
+
+    lines = Lines()
+    tracelog.get_logger("t").info("login", request={"password": "hunter2", "headers": Headers()})
+    (raw,) = lines.raw()
+    assert b"hunter2" not in raw and b"secret-value" not in raw
+    assert {"password": "[REDACTED]", "headers": {"x-request-id": "[REDACTED]"}} == (
+        orjson.loads(raw)["request"]
+    )

@@ -424,6 +424,36 @@ class TestPipelineFaults:
     def broken(logger: Any, method_name: str, event_dict: Any) -> Any:
         raise RuntimeError("processor is broken")
 
+    def test_the_exception_being_handled_stays_on_the_fault_line(self) -> None:
+        lines = Lines(processors=[self.broken])
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            tracelog.get_logger("t").exception("boom")
+        line = lines.one()
+        assert "ZeroDivisionError" == line["exception"]["type"]
+        assert "processor is broken" in line["logging_error"]
+
+    def test_a_field_that_cannot_be_searched_is_not_shown(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from tracelog.redaction import Redactor
+
+        def fails(*_: Any) -> Any:
+            raise RuntimeError("redaction bug")
+
+        lines = Lines(processors=[self.broken])
+        monkeypatch.setattr(Redactor, "redact", fails)
+        tracelog.get_logger("t").info("login", password="hunter2", request={"token": "t-1"}, n=1)
+        (raw,) = lines.raw()
+        assert b"hunter2" not in raw and b"t-1" not in raw
+        line = check_line(raw)
+        assert ("[REDACTED]", {"token": "[REDACTED]"}, 1) == (
+            line["password"],
+            line["request"],
+            line["n"],
+        )
+
     def test_a_raising_processor_still_yields_one_line_with_every_field(
         self, capfd: pytest.CaptureFixture[str]
     ) -> None:

@@ -192,14 +192,26 @@ def _is_machinery(frame: FrameType) -> bool:
 
 
 def exc_info_tuple(value: Any) -> tuple[Any, Any, Any] | None:
-    if value is True:
-        info = sys.exc_info()
-        return info if info[0] is not None else None
+    """The exception an ``exc_info=`` value names, as a ``(type, value, traceback)`` tuple.
+
+    An exception, or a tuple holding one (whatever its other items); else,
+    as the stdlib does, any other true value means the exception being
+    handled. None when there is none.
+    """
     if isinstance(value, BaseException):
         return (type(value), value, value.__traceback__)
-    if isinstance(value, tuple) and len(value) == 3 and value[0] is not None:
-        return value
-    return None
+    if isinstance(value, tuple):
+        if len(value) == 3 and isinstance(value[1], BaseException):
+            error = value[1]
+            return (type(error), error, value[2] or error.__traceback__)
+        for item in value:
+            if isinstance(item, BaseException):
+                return (type(item), item, item.__traceback__)
+        return value if len(value) == 3 and value[0] is not None else None
+    if not value:
+        return None
+    info = sys.exc_info()
+    return info if info[0] is not None else None
 
 
 def exception_to_structure(

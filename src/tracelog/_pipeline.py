@@ -10,6 +10,7 @@ from typing import Any
 from structlog import DropEvent
 
 from tracelog import _faults, context
+from tracelog._exceptions import exc_info_tuple, structure_exception
 from tracelog._placing import _free
 from tracelog.processors import REDACTED, Redactor, TraceMerger
 from tracelog.render import (
@@ -199,6 +200,9 @@ def fallback_line(
         elif isinstance(step, ConsoleRenderer):
             console = step
     level = safe_str(method_name)
+    if not laid_out and fields.get("exc_info") is True:
+        # The exception the caller was handling: here, the chain's error is being handled.
+        fields["exc_info"] = error.__context__ or False
     # Laid out already: redacted and projected, only the error to add.
     line = fields if laid_out else _default_fallback(logger, level, fields, redactor, service)
     error_key = "logging_error"
@@ -258,11 +262,19 @@ def _default_fallback(
         pass
     if service is not None:
         line["service"] = service
+    if "exc_info" in fields:  # the exception the call named, as the chain would have shown it
+        try:
+            info = exc_info_tuple(fields["exc_info"])
+            if info is not None:
+                fields["exception"] = structure_exception(*info)
+                del fields["exc_info"]
+        except Exception:
+            pass
     if redactor is not None:
         try:
             fields = dict(redactor.redact(fields))
         except Exception:
-            fields = {k: REDACTED if redactor.is_secret(k) else v for k, v in fields.items()}
+            fields = {k: _redacted(redactor, k, v) for k, v in fields.items()}
     for key, value in fields.items():
         if key in line:
             try:
@@ -273,6 +285,16 @@ def _default_fallback(
             key = _free(line, key)  # a field named like a pipeline key: kept, as <name>_
         line[key] = value
     return line
+
+
+def _redacted(redactor: Redactor, key: Any, value: Any) -> Any:
+    """One field, redacted on its own: a value that cannot be searched is not shown."""
+    try:
+        if redactor.is_secret(key):
+            return REDACTED
+        return redactor._scrub(value, 0)
+    except Exception:
+        return f"<not shown: {type(value).__name__} could not be searched for secrets>"
 
 
 def _discard(_: Any) -> None:

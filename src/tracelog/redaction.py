@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tracelog.render import cycle_marker, object_fields
+from tracelog.render import cycle_marker, object_fields, safe_str
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Redactor"]
@@ -171,7 +171,11 @@ class Redactor:
             changed = False
             out: dict[Any, Any] = {}
             for key, item in items:
-                if self.is_secret(key):
+                try:
+                    secret = self.is_secret(key)
+                except Exception:  # a key that cannot be checked: its value is not shown
+                    key, secret = safe_str(key), True
+                if secret:
                     out[key] = REDACTED
                     changed = True
                 else:
