@@ -289,6 +289,13 @@ class TestEcs:
         assert_ecs_types(line)
 
 
+def test_a_dict_of_yours_is_never_changed_by_the_layout() -> None:
+    labels = {"team": "pay"}
+    line = one("ecs", labels=labels, **{"labels.env": "prod"})
+    assert {"team": "pay", "env": "prod"} == line["labels"]
+    assert {"team": "pay"} == labels
+
+
 class TestOtel:
     def test_the_access_lines_client_is_split(self) -> None:
         attributes = one("otel", "GET / 200", client="[::1]:8080")["attributes"]

@@ -13,6 +13,12 @@ from typing import Any
 _MISSING: Any = object()
 
 
+class _Node(dict):  # type: ignore[type-arg]
+    """An object made here for a dotted name's parent (a dict of yours is never filled)."""
+
+    __slots__ = ()
+
+
 def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool:
     """Put ``value`` at ``path`` (dotted names nest) unless a value is there already.
 
@@ -29,7 +35,9 @@ def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool
     for part in parents:
         child = node.get(part, _MISSING)
         if child is _MISSING:
-            child = node[part] = {}
+            child = node[part] = _Node()
+        elif type(child) is not _Node and isinstance(child, dict):
+            child = node[part] = _Node(child)  # a dict of yours: filled as a copy, never changed
         elif not isinstance(child, dict):
             # A value already holds the parent name: keep both, this one dotted.
             if path in out:
