@@ -73,6 +73,37 @@ class TestFile:
 
         assert ["one", "two"] == [line["message"] for line in read_lines(path)]
 
+    def test_a_signal_handler_that_logs_never_hangs_it(self, tmp_path: Path) -> None:
+        # The handler runs on the thread that holds the file's lock, mid-write.
+        path = tmp_path / "app.jsonl"
+        script = """
+            import signal, sys, time, tracelog
+            from tracelog.outputs import File
+            tracelog.configure(outputs=[File(sys.argv[1])])
+            log = tracelog.get_logger("t")
+            handled = [0]
+            def handler(*_):
+                handled[0] += 1
+                log.info("in handler")
+            signal.signal(signal.SIGALRM, handler)
+            signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+            for i in range(20_000):
+                log.info("main", i=i)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            print(handled[0])
+        """
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert 0 == done.returncode, done.stderr
+        lines = read_lines(path)
+        main = [line["i"] for line in lines if line["message"] == "main"]
+        assert list(range(20_000)) == main
+        assert int(done.stdout) == sum(1 for line in lines if line["message"] == "in handler")
+
     def test_console_format_and_schema(self, tmp_path: Path) -> None:
         plain, ecs = tmp_path / "app.log", tmp_path / "app.ecs.jsonl"
         tracelog.configure(outputs=[File(plain, format="console"), File(ecs, schema="ecs")])

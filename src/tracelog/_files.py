@@ -11,6 +11,7 @@ rotating again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import os
@@ -18,6 +19,7 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 
 from tracelog import _faults
 from tracelog._stream import check_options
@@ -89,6 +91,7 @@ class File:
         self.failed = 0
         self.rotations = 0
         self._lock = threading.Lock()
+        self._inside = _Inside()  # per thread: whether it is in (or entering) the lock
         self._fd = -1
         self._size = 0
         self._identity: tuple[int, int] = (0, 0)
@@ -111,7 +114,12 @@ class File:
 
     def write_lines(self, lines: list[bytes | str] | tuple[bytes | str, ...]) -> None:
         """Append lines; each ``os.write`` holds whole lines. Never raises."""
-        with self._lock:
+        if self._inside.held:
+            # A signal handler logging while this thread writes: waiting for the lock it
+            # holds would hang, so append at once (O_APPEND keeps the lines whole).
+            self._write_nested(lines)
+            return
+        with self._held():
             before = self.written
             try:
                 if self.max_bytes is not None and self._fd >= 0:
@@ -137,13 +145,40 @@ class File:
                 self.failed += len(lines) - (self.written - before)
                 self._fault(error)
 
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """The lock, with this thread marked as inside from before it takes it until after
+        it lets go (a signal handler may run at any point in between)."""
+        inside = self._inside
+        inside.held = True
+        try:
+            with self._lock:
+                yield
+        finally:
+            inside.held = False
+
+    def _write_nested(self, lines: list[bytes | str] | tuple[bytes | str, ...]) -> None:
+        data = [
+            line if type(line) is bytes else str(line).encode("utf-8", "replace") for line in lines
+        ]
+        try:
+            if self._fd < 0:
+                raise OSError("the file is being reopened")
+            view = memoryview(b"".join(data))
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self.written += len(data)
+        except Exception as error:
+            self.failed += len(data)
+            self._fault(error)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Lines are in the kernel once written; nothing is held back here."""
         return True
 
     def close(self, timeout: float | None = None) -> None:
         """Close the file; a later write opens it again."""
-        with self._lock:
+        with self._held():
             self._close_fd()
 
     def stats(self) -> dict[str, int]:
@@ -157,7 +192,7 @@ class File:
 
     def reopen(self) -> None:
         """Open ``path`` afresh (after an external rotation moved the file away)."""
-        with self._lock:
+        with self._held():
             self._close_fd()
             try:
                 self._open()
@@ -304,6 +339,11 @@ class File:
 
     def _after_fork_child(self) -> None:
         self._lock = threading.Lock()
+        self._inside = _Inside()
+
+
+class _Inside(threading.local):
+    held = False
 
 
 def _lock_file(fd: int) -> bool:
