@@ -424,6 +424,29 @@ class TestPipelineFaults:
     def broken(logger: Any, method_name: str, event_dict: Any) -> Any:
         raise RuntimeError("processor is broken")
 
+    @pytest.mark.parametrize("inner", ["native", "stdlib"])
+    def test_a_processor_that_logs_gets_its_line_written_once(
+        self, inner: str, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        def chatty(logger: Any, method_name: str, event_dict: Any) -> Any:
+            if inner == "native":
+                tracelog.get_logger("inner").info("from processor", n=1)
+            else:
+                logging.getLogger("inner").warning("from processor")
+            return event_dict
+
+        lines = Lines(processors=[chatty])
+        with tracelog.trace(TRACE_ID):
+            tracelog.get_logger("t").info("outer", password="hunter2")
+            logging.getLogger("t").warning("outer stdlib")
+        got = lines()
+        assert ["from processor", "outer", "from processor", "outer stdlib"] == [
+            line["message"] for line in got
+        ]
+        assert {TRACE_ID} == {line["trace_id"] for line in got}
+        assert "[REDACTED]" == got[1]["password"]
+        assert "NestedLogCall" in capfd.readouterr().err
+
     def test_the_exception_being_handled_stays_on_the_fault_line(self) -> None:
         lines = Lines(processors=[self.broken])
         try:

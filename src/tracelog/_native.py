@@ -67,9 +67,7 @@ def _make_method(method_name: str, levelno: int) -> Any:
                 event_dict = merger.merge(name, None, method_name, message, event_dict)
             else:
                 event_dict["event"] = message
-            for processor in pipeline.after_merger:
-                event_dict = processor(logger, method_name, event_dict)
-            pipeline.write(event_dict)
+            pipeline.finish(logger, method_name, event_dict)
         except DropEvent:
             pass
         except Exception as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,6 +117,25 @@ class Pipeline:
                 laid_out=laid_out,
             )
 
+    def finish(self, logger: WrappedLogger, method_name: str, event_dict: Any) -> None:
+        """The chain after the merger, then the write: the entry points' way with your processors.
+
+        A log call made on this thread while the chain runs (a processor of
+        yours that logs) is written without running the chain again, which
+        would call it again without end; the fault report says so.
+        """
+        inside = _inside
+        if inside.chain:
+            self.fail(logger, method_name, event_dict, NestedLogCall())
+            return
+        inside.chain = True
+        try:
+            for processor in self.after_merger:
+                event_dict = processor(logger, method_name, event_dict)
+        finally:
+            inside.chain = False
+        self.write(event_dict)
+
     def fail(
         self,
         logger: WrappedLogger,
@@ -162,6 +182,23 @@ class Pipeline:
 
 
 _RENDERERS = (JsonRenderer, ConsoleRenderer)
+
+
+class NestedLogCall(RuntimeError):
+    """A log call made while this thread ran the chain (by one of its processors, say)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a line logged from inside the chain (a processor that logs?) is written"
+            " without running the chain again"
+        )
+
+
+class _Inside(threading.local):
+    chain = False  # this thread is running the chain's processors
+
+
+_inside = _Inside()
 
 
 def fallback_line(

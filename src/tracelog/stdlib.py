@@ -136,9 +136,7 @@ class TracelogHandler(logging.Handler):
             merger = pipeline.merger
             if merger is None:
                 event_dict = record_to_event(record)
-                for processor in pipeline.processors:
-                    event_dict = processor(record, method_name, event_dict)
-                pipeline.write(event_dict)
+                pipeline.finish(record, method_name, event_dict)
                 return True
             fields = record_fields(record)
             msg = record.msg
@@ -149,9 +147,7 @@ class TracelogHandler(logging.Handler):
                 pipeline.write(merger.json_line(record.name, created, method_name, message, fields))
                 return True
             event_dict = merger.merge(record.name, created, method_name, message, fields)
-            for processor in pipeline.after_merger:
-                event_dict = processor(record, method_name, event_dict)
-            pipeline.write(event_dict)
+            pipeline.finish(record, method_name, event_dict)
         except DropEvent:
             pass
         except Exception as error:
