@@ -249,6 +249,32 @@ class TestConfigureNonblocking:
 class TestReentry:
     """A log call made while its own thread is inside the writer: it never waits for itself."""
 
+    def test_a_storm_of_signals_never_costs_the_callers_lines(self, tmp_path: Path) -> None:
+        # Handlers interrupting a wait for room stacked waits until RecursionError, which
+        # (inside Thread.is_alive) marked the live writer as stopped: later lines were dropped.
+        path = tmp_path / "storm.log"
+        done = run(
+            """
+            import signal, sys, time, tracelog
+            log = tracelog.get_logger("x")
+            signal.signal(signal.SIGALRM, lambda *_: log.info("from-signal"))
+            tracelog.configure(stream=open(sys.argv[1], "w"), nonblocking=True,
+                               overflow="block", queue_size=4)
+            signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+            for i in range(3000):
+                log.info("main", i=i, blob="x" * 3000)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for i in range(500):
+                log.info("later", i=i)
+            tracelog.flush()
+            """,
+            str(path),
+        )
+        assert 0 == done.returncode, done.stderr
+        lines = path.read_bytes().splitlines()
+        assert 3000 == sum(1 for line in lines if b'"main"' in line)
+        assert 500 == sum(1 for line in lines if b'"later"' in line)
+
     def test_the_output_logging_from_inside_its_own_write(self) -> None:
         output = Gated()
         output.gate.set()

@@ -42,6 +42,7 @@ _IDLE_WAIT = 1.0
 
 class _ThreadState(threading.local):
     inside = False  # this thread holds the writer's _io_lock, or is inside its output
+    waiting = False  # this thread waits for room in the queue (overflow="block")
 
 
 class BackgroundWriter:
@@ -81,6 +82,7 @@ class BackgroundWriter:
         self._idle = True
         self._urgent = False
         self._thread: threading.Thread | None = None
+        self._running = False  # from the writer thread's start until its _run returns
         self._local = _ThreadState()
         self._wakeup = threading.Lock()
         self._wakeup.acquire()
@@ -138,7 +140,7 @@ class BackgroundWriter:
                     if deadline is not None and time.monotonic() >= deadline:
                         return False
                     thread = self._thread
-                    if thread is None or not thread.is_alive():
+                    if thread is None or not self._running:
                         self._drain()  # no thread (it died, or we are shutting down): write here
                     if self._done < target:
                         wait = 0.05 if deadline is None else min(0.05, _left(deadline, 0))
@@ -198,9 +200,11 @@ class BackgroundWriter:
             if self._thread is not None:
                 return
             thread = threading.Thread(target=self._run, name="tracelog-writer", daemon=True)
+            self._running = True  # from now: a caller may wait for it (its _run clears it)
             try:
                 thread.start()
             except RuntimeError:  # interpreter shutting down: no new threads
+                self._running = False
                 self._sync = True
                 return
             self._thread = thread
@@ -213,19 +217,34 @@ class BackgroundWriter:
             self._drain()
             return
         thread = self._thread
+        local = self._local
         # Inside a write (the writer thread, or a signal handler interrupting one) waiting for
-        # room would wait for this very thread: the line is dropped and counted instead.
-        if self.block and thread is not None and thread.is_alive() and not self._local.inside:
-            with _waiting(self._blocked) as room:
-                while len(self._queue) >= self.capacity and not self._sync:
-                    self._wake()
-                    room.acquire(timeout=0.05)
-                    if thread is not self._thread or not thread.is_alive():
-                        break
+        # room would wait for this very thread, and a signal handler interrupting a wait for
+        # room would stack waits without end: the line is dropped and counted instead.
+        # Liveness is the writer's own flag: Thread.is_alive() interrupted by a signal handler
+        # that raises marks a live thread as stopped (a CPython bug), which would drop every
+        # later line.
+        if self.block and thread is not None and self._running and not local.inside:
+            if local.waiting:
+                self._count_drop()
+                return
+            local.waiting = True
+            try:
+                with _waiting(self._blocked) as room:
+                    while len(self._queue) >= self.capacity and not self._sync:
+                        self._wake()
+                        room.acquire(timeout=0.05)
+                        if thread is not self._thread or not self._running:
+                            break
+            finally:
+                local.waiting = False
             self._queue.append(compact(line))
             if self._idle:
                 self._wake()
             return
+        self._count_drop()
+
+    def _count_drop(self) -> None:
         with self._count_lock:
             self._dropped += 1
         if self._idle:
@@ -253,6 +272,7 @@ class BackgroundWriter:
                 except Exception as error:  # the thread must outlive any one bad batch
                     _faults.report("writer", error)
         finally:
+            self._running = False
             self._idle = True
 
     def _drain(self) -> None:
