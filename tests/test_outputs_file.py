@@ -73,13 +73,17 @@ class TestFile:
 
         assert ["one", "two"] == [line["message"] for line in read_lines(path)]
 
-    def test_a_signal_handler_that_logs_never_hangs_it(self, tmp_path: Path) -> None:
-        # The handler runs on the thread that holds the file's lock, mid-write.
+    @pytest.mark.parametrize("max_bytes", [None, 200_000])
+    def test_a_signal_handler_that_logs_never_hangs_it(
+        self, tmp_path: Path, max_bytes: int | None
+    ) -> None:
+        # The handler runs on the thread that holds the file's lock, mid-write (or mid-rotation).
         path = tmp_path / "app.jsonl"
         script = """
             import signal, sys, time, tracelog
             from tracelog.outputs import File
-            tracelog.configure(outputs=[File(sys.argv[1])])
+            size = int(sys.argv[2]) or None
+            tracelog.configure(outputs=[File(sys.argv[1], max_bytes=size, backups=None)])
             log = tracelog.get_logger("t")
             handled = [0]
             def handler(*_):
@@ -88,18 +92,19 @@ class TestFile:
             signal.signal(signal.SIGALRM, handler)
             signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
             for i in range(20_000):
-                log.info("main", i=i)
+                log.info("main", i=i, pad="x" * 100)
             signal.setitimer(signal.ITIMER_REAL, 0)
             print(handled[0])
         """
         done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(script), str(path)],
+            [sys.executable, "-c", textwrap.dedent(script), str(path), str(max_bytes or 0)],
             capture_output=True,
             text=True,
             timeout=60,
         )
         assert 0 == done.returncode, done.stderr
-        lines = read_lines(path)
+        lines = read_lines(*sorted(tmp_path.glob("app*.jsonl*")))
+        lines.sort(key=lambda line: str(line["timestamp"]))
         main = [line["i"] for line in lines if line["message"] == "main"]
         assert list(range(20_000)) == main
         assert int(done.stdout) == sum(1 for line in lines if line["message"] == "in handler")

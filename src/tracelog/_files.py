@@ -92,6 +92,7 @@ class File:
         self.rotations = 0
         self._lock = threading.Lock()
         self._inside = _Inside()  # per thread: whether it is in (or entering) the lock
+        self._held_back: list[bytes] = []
         self._fd = -1
         self._size = 0
         self._identity: tuple[int, int] = (0, 0)
@@ -144,6 +145,17 @@ class File:
             except Exception as error:
                 self.failed += len(lines) - (self.written - before)
                 self._fault(error)
+            if self._held_back:
+                self._write_held_back()
+
+    def _write_held_back(self) -> None:
+        """Lines a signal handler logged during a rotation (with the lock held)."""
+        held, self._held_back = self._held_back, []
+        try:
+            self._write(held)
+        except Exception as error:
+            self.failed += len(held)
+            self._fault(error)
 
     @contextlib.contextmanager
     def _held(self) -> Iterator[None]:
@@ -161,9 +173,10 @@ class File:
         data = [
             line if type(line) is bytes else str(line).encode("utf-8", "replace") for line in lines
         ]
+        if self._fd < 0:  # between a rotation's close and open: written right after it
+            self._held_back.extend(data)
+            return
         try:
-            if self._fd < 0:
-                raise OSError("the file is being reopened")
             view = memoryview(b"".join(data))
             while view:
                 view = view[os.write(self._fd, view) :]
