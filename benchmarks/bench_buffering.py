@@ -19,6 +19,7 @@ process's peak RSS before and after.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextvars
 import datetime as dt
 import logging
@@ -26,6 +27,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -164,6 +166,7 @@ def measure(setup: Setup, calls: Calls, n: int) -> float:
 
 def run_speed(rounds: int, calls: int) -> list[str]:
     folder = tempfile.mkdtemp(prefix="tracelog-bench-")
+    atexit.register(shutil.rmtree, folder, True)  # the lines are not kept
     out: list[str] = []
     for group, (base, contenders) in build(folder).items():
         samples: dict[str, list[float]] = {name: [] for name in contenders}

@@ -19,6 +19,7 @@ The event:  log.info("request handled", user_id=42, path="/api/items",
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextvars
 import datetime as dt
 import functools
@@ -26,6 +27,7 @@ import logging
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -242,6 +244,7 @@ def measure(fn: Callable[[], None], calls: int) -> float:
 
 def run(rounds: int, calls: int) -> dict[str, dict[str, float]]:
     folder = tempfile.mkdtemp(prefix="tracelog-bench-")
+    atexit.register(shutil.rmtree, folder, True)  # the lines are not kept
     groups = build(folder)
     results: dict[str, dict[str, float]] = {}
     with tracelog.trace():

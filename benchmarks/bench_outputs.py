@@ -24,10 +24,12 @@ path="/api/items", status=200, duration_ms=12.5)  inside a trace.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -234,6 +236,7 @@ def main() -> None:
     parser.add_argument("--overload-seconds", type=float, default=5.0)
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="tracelog-bench-")
+    atexit.register(shutil.rmtree, folder, True)  # the lines are not kept
     print(
         f"# {dt.date.today()} · Python {platform.python_version()} · {platform.machine()} · "
         f"{os.cpu_count()} cores · orjson {orjson.__version__}"

@@ -21,8 +21,10 @@ Absolute numbers move with the machine; the receivers share its CPUs.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
 import socket
 import statistics
 import sys
@@ -108,6 +110,7 @@ def main() -> None:
     loki_rx = LokiReceiver()
     es_rx = ElasticsearchReceiver()
     folder = Path(tempfile.mkdtemp(prefix="tracelog-bench-"))
+    atexit.register(shutil.rmtree, folder, True)  # the lines are not kept
     rsyslog: Rsyslog | None = None
     udp: UdpSink | None = None
     if RSYSLOGD is not None:
