@@ -87,3 +87,29 @@ def test_the_schemas_name_them_as_their_models_do(schema: str, where: Any) -> No
         assert isinstance(file["line"], int) and file["name"].endswith("test_callsite.py")
     else:
         assert isinstance(file["code.lineno"], int) and file["code.filepath"].endswith(".py")
+
+
+def test_an_awaited_call_names_the_awaiting_function() -> None:
+    import asyncio
+
+    out = io.StringIO()
+    tracelog.configure(stream=out, processors=[CallSite()])
+
+    async def handler() -> None:
+        await tracelog.get_logger("shop").ainfo("native")
+        await structlog.get_logger("shop").ainfo("structlog")
+
+    asyncio.run(handler())
+    assert ["handler", "handler"] == [line["func_name"] for line in _lines(out)]
+
+
+def test_a_warning_names_the_place_it_was_raised() -> None:
+    import warnings
+
+    out = io.StringIO()
+    tracelog.configure(stream=out, processors=[CallSite("lineno", "pathname")])
+    line_number = _line() + 1
+    warnings.warn("old API", DeprecationWarning, stacklevel=1)
+    (line,) = _lines(out)
+    assert line_number == line["lineno"]
+    assert str(line["pathname"]).endswith("test_callsite.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -21,6 +22,10 @@ CALLSITE_FIELDS = {
     "module": "module",
     "pathname": "pathname",
 }
+#: The frame of an ``await log.ainfo(...)``: the call runs in a thread pool, away from it.
+awaited_from: contextvars.ContextVar[FrameType | None] = contextvars.ContextVar(
+    "tracelog_awaited_from", default=None
+)
 # Frames of these packages are the logging machinery, not the call site.
 _MACHINERY = ("tracelog", "structlog", "logging")
 _INSIDE_MACHINERY = tuple(name + "." for name in _MACHINERY)
@@ -53,7 +58,8 @@ class CallSite:
         if isinstance(logger, logging.LogRecord):
             site = {name: getattr(logger, CALLSITE_FIELDS[name], None) for name in self.fields}
         else:
-            site = _frame_site(_caller(sys._getframe(1)), self.fields)
+            start = awaited_from.get() or sys._getframe(1)
+            site = _frame_site(_caller(start), self.fields)
         for name, value in site.items():
             event_dict.setdefault(name, value)
         return event_dict

@@ -17,6 +17,7 @@ from typing import Any
 from structlog import BoundLoggerBase, DropEvent
 
 from tracelog import _pipeline
+from tracelog._callsite import awaited_from
 from tracelog._exceptions import caller_stack
 from tracelog.render import safe_repr, safe_str
 
@@ -91,6 +92,7 @@ def _make_async_method(name: str) -> Any:
             kw["exc_info"] = sys.exc_info()
         if kw.get("stack_info") is True:  # the caller's stack, not the executor thread's
             kw["stack_info"] = caller_stack()
+        ctx.run(awaited_from.set, sys._getframe(1))  # the call site, for CallSite
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: ctx.run(method, event, *args, **kw)
         )

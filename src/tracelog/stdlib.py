@@ -208,11 +208,21 @@ def _showwarning(
         if _saved_showwarning is not None:
             _saved_showwarning(message, category, filename, lineno, file, line)
         return
-    logging.getLogger("py.warnings").warning(
+    logger = logging.getLogger("py.warnings")
+    if not logger.isEnabledFor(logging.WARNING):
+        return
+    # The record names the warning's place (what a call site is for a warning), not this hook.
+    record = logger.makeRecord(
+        logger.name,
+        logging.WARNING,
+        filename,
+        lineno,
         "%s",
-        str(message),
+        (str(message),),
+        None,
         extra={"category": category.__name__, "location": f"{filename}:{lineno}"},
     )
+    logger.handle(record)
 
 
 def capture_warnings(enabled: bool) -> None:
