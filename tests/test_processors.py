@@ -417,6 +417,18 @@ class TestStructlogContextvars:
         assert (2, 1) == (native["user"], stdlib["user"])
         assert "request_id" not in after
 
+    def test_a_key_bound_both_ways_keeps_both_values(self) -> None:
+        lines = Lines()
+        structlog.contextvars.bind_contextvars(user="alice")
+        try:
+            with tracelog.trace():
+                tracelog.bind(user="bob")
+                tracelog.get_logger("t").info("who")
+        finally:
+            structlog.contextvars.clear_contextvars()
+        line = lines.one()
+        assert ("bob", "alice") == (line["user"], line["user_"])
+
     def test_a_bound_key_the_pipeline_owns_is_kept_aside(self) -> None:
         lines = Lines()
         structlog.contextvars.bind_contextvars(trace_id="mine", level="loud")

@@ -177,7 +177,7 @@ class TraceMerger:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
         if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
-            fields = _with_structlog_context(fields)
+            fields = _with_structlog_context(fields, template)
         if fields:
             if not self._plain.issuperset(fields):
                 fields = self._unusual(fields)
@@ -270,17 +270,22 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
     return line
 
 
-def _with_structlog_context(fields: EventDict) -> EventDict:
+def _with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDict:
     """``fields`` after what ``structlog.contextvars.bind_contextvars()`` bound here.
 
     What structlog's ``merge_contextvars`` adds, so code that binds request
-    fields the structlog way keeps them; the call's own fields win.
+    fields the structlog way keeps them; the call's own fields win. A key
+    the line has already (bound with ``tracelog.bind()``, or the
+    pipeline's) is kept beside it as ``<name>_``.
     """
     bound: EventDict = {}
     for name, var in tuple(_STRUCTLOG_VARS.items()):
         value = var.get(Ellipsis)
         if value is not Ellipsis:
-            bound[name[_STRUCTLOG_PREFIX:]] = value
+            key = name[_STRUCTLOG_PREFIX:]
+            while key in line or key in bound:
+                key += "_"
+            bound[key] = value
     if not bound:
         return fields
     bound.update(fields)
