@@ -200,6 +200,24 @@ class TestConsoleRenderer:
         assert "y" in broken
 
 
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp"])
+@pytest.mark.parametrize("several", [False, True])
+def test_the_console_keeps_its_columns_whatever_the_schema(schema: str, several: bool) -> None:
+    out = io.StringIO()
+    if several:
+        tracelog.configure(
+            outputs=[tracelog.outputs.Stream(out, format="console", schema=schema)],
+            service="svc",
+        )
+    else:
+        tracelog.configure(stream=out, schema=schema, format="console", service="svc")
+    with tracelog.trace() as ctx:
+        tracelog.get_logger("shop").warning("disk low", free_mb=12)
+    text = out.getvalue()
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} warning +shop +disk low", text)
+    assert f"[{ctx.trace_id[:8]}/" in text and "(svc)" in text and "free_mb=12" in text
+
+
 class TestColour:
     def test_off_for_a_non_tty(self) -> None:
         out = console()

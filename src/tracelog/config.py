@@ -96,7 +96,8 @@ def build_processors(
         chain.append(gate)
     if not render:  # the shared part; outputs.route() adds each output's schema and renderer
         return tuple(chain)
-    projection = Projection(schema_name, rename, static)
+    # A schema is a layout for machines: the console keeps its columns whatever it is.
+    projection = Projection("default" if format == "console" else schema_name, rename, static)
     if not projection.is_identity:
         chain.append(projection)
     if format == "console":

@@ -243,6 +243,8 @@ def route(
                 console = ConsoleRenderer(colour=False)
             colour = console.colour
             renderer = console
+        if out_format == "console":
+            out_schema = "default"  # a schema is a layout for machines: people get the columns
         key = (out_schema, out_format, colour)
         if key not in tails:
             projection = Projection(out_schema, rename, static)
