@@ -173,6 +173,8 @@ class TestErrors:
             ("redact", 5, "redact=5 must be a list of key names"),
             ("redact", "password", "redact='password' must be a list of key names, not a string"),
             ("redact", ["token", 1], "redact= holds 1, which is not a key name (a str)"),
+            ("redact", [" "], "redact= holds ' ', which matches no key"),
+            ("rename", {"level": 5}, "rename={'level': 5}: rename a key name to a key name"),
         ],
     )
     def test_a_bad_argument_names_itself_and_the_allowed_values(

@@ -118,6 +118,10 @@ def _key_names(redact: Any) -> list[str]:
     for name in names:
         if not isinstance(name, str):
             raise ConfigurationError(f"redact= holds {name!r}, which is not a key name (a str)")
+        if not any(char.isalnum() for char in name):
+            raise ConfigurationError(
+                f"redact= holds {name!r}, which matches no key (names are matched by word)"
+            )
     return names
 
 

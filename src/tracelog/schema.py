@@ -196,6 +196,9 @@ class Projection:
             raise ValueError(f"schema={name!r} is not one of {', '.join(SCHEMAS)}")
         self.name = name
         self.rename = dict(rename or {})
+        for old, new in self.rename.items():
+            if not isinstance(old, str) or not isinstance(new, str) or not new.strip():
+                raise ValueError(f"rename={{{old!r}: {new!r}}}: rename a key name to a key name")
         given = dict(static or {})
         self.static: dict[str, Any] = {}
         for key, value in given.items():
