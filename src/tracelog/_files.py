@@ -173,14 +173,21 @@ class File:
         data = [
             line if type(line) is bytes else str(line).encode("utf-8", "replace") for line in lines
         ]
-        if self._fd < 0:  # between a rotation's close and open: written right after it
+        fd = self._fd
+        if fd < 0:  # between a rotation's close and open: written right after it
             self._held_back.extend(data)
             return
         try:
             view = memoryview(b"".join(data))
             while view:
-                view = view[os.write(self._fd, view) :]
+                view = view[os.write(fd, view) :]
             self.written += len(data)
+        except OSError as error:
+            if error.errno != errno.EBADF:
+                self.failed += len(data)
+                self._fault(error)
+            else:  # closed under it by the write it interrupted: written right after that
+                self._held_back.extend(data)
         except Exception as error:
             self.failed += len(data)
             self._fault(error)
@@ -226,12 +233,13 @@ class File:
             self._next_rollover = self._period_start + self._period()
 
     def _close_fd(self) -> None:
-        if self._fd >= 0:
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1  # first: a signal handler writing meanwhile holds its line back
             try:
-                os.close(self._fd)
+                os.close(fd)
             except OSError:
                 pass
-            self._fd = -1
 
     def _write(self, chunk: list[bytes]) -> None:
         if not chunk:
