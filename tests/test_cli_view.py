@@ -153,6 +153,40 @@ class TestPretty:
         assert b" WARN " in out and b" CRIT " in out
         assert b"WARNI" not in out and b"CRITI" not in out
 
+    def test_a_trace_id_with_escape_sequences_is_shown_not_executed(
+        self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        log = tmp_path / "a.log"
+        log.write_bytes(
+            line(trace_id="\x1bc\x1b[2J")
+            + b"\n"
+            + line(trace_id="e0e5\x1b]0;owned\x07")
+            + b"\n"
+            + line(trace_id="e0e5aaaa")
+            + b"\n"
+        )
+        _, out, _ = cli(capsysbinary, "view", str(log))
+        assert b"\x1b" not in out
+        status, out, err = cli(capsysbinary, "show", "e0e5", str(log))
+        assert 1 == status and "matches 2 traces" in err
+        assert "\x1b" not in err and "\x07" not in err
+
+    @pytest.mark.parametrize("stamp", ["1e308", "1" + "0" * 400, "-5"])
+    def test_a_time_out_of_range_is_an_unknown_time(
+        self, stamp: str, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        log = tmp_path / "a.log"
+        trace = "e0e581a73dddd1fb14f70404a3149037"
+        log.write_bytes(
+            b'{"timestamp":%s,"level":"info","message":"x","trace_id":"%s"}\n'
+            % (stamp.encode(), trace.encode())
+        )
+        for args in (["view"], ["traces"], ["show", trace[:8]]):
+            status, _, err = cli(capsysbinary, *args, str(log))
+            assert "Traceback" not in err
+            assert args == ["show", trace[:8]] or 0 == status, err
+        assert b"x" in cli(capsysbinary, "view", str(log))[1]
+
     def test_escape_sequences_are_shown_not_executed(
         self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
     ) -> None:

@@ -106,7 +106,7 @@ class Style:
             self.paint(BLUE, f"{service:<{self.service_width}}"),
         ]
         if show_trace:
-            parts.append(self.paint(DIM, (rec.trace_id or "-")[:8].ljust(8)))
+            parts.append(self.paint(DIM, escape((rec.trace_id or "-")[:8]).ljust(8)))
         parts.append(self.paint(DIM, f"{logger:<{self.logger_width}}"))
         parts.append(self.paint(BOLD, escape(rec.message or "")))
         fields = " ".join(

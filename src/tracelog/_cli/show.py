@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     found = collect(prefix, args.files, skipped)
     if len(found) != 1:
         if found:
-            ids = ", ".join(sorted(found)[:5])
+            ids = ", ".join(escape(found_id) for found_id in sorted(found)[:5])
             skipped.error(f"{prefix!r} matches {len(found)} traces ({ids}); give more digits")
         else:
             skipped.error(f"no line of trace {prefix!r} in {', '.join(args.files) or 'stdin'}")

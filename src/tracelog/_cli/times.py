@@ -9,6 +9,7 @@ from typing import Any
 __all__ = ["format_time", "parse_time"]
 
 _epoch_cache: dict[str, float] = {}
+_LAST_SECOND = 253_402_300_800.0  # 10000-01-01T00:00:00Z
 
 
 def parse_time(value: Any) -> float | None:
@@ -16,14 +17,18 @@ def parse_time(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            return None
         if number > 1e17:
-            return number / 1e9
-        if number > 1e14:
-            return number / 1e6
-        if number > 1e11:
-            return number / 1e3
-        return number if number > 0 else None
+            number /= 1e9
+        elif number > 1e14:
+            number /= 1e6
+        elif number > 1e11:
+            number /= 1e3
+        # Up to the end of year 9999, as a written time can say (and gmtime can show).
+        return number if 0 < number < _LAST_SECOND else None
     if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] not in "T ":
         return None
     tail = value[19:]
