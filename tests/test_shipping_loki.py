@@ -315,7 +315,7 @@ class TestLoki:
             shipper.write(line_at(number, number))
         assert shipper.stats()["dropped"] >= 10
         assert "buffer full" in capfd.readouterr().err
-        assert _faults.counts()["shipping"] >= 1
+        assert _faults.counts()["shipping: lines lost"] >= 1
 
     def test_a_full_buffer_spills_to_disk_and_resends_in_order(
         self, receiver: LokiReceiver, shippers: list[Loki], tmp_path: Path
@@ -456,3 +456,48 @@ class TestLokiProcesses:
 
 def test_wait_until_is_bounded() -> None:
     assert not wait_until(lambda: False, timeout=0.05)
+
+
+def test_lines_lost_at_exit_are_reported_within_the_close_timeout() -> None:
+    # A retry notice came first: it must not hide the loss, and exit waits close_timeout only.
+    script = """
+        import socket, tracelog
+        from tracelog.shipping import Loki
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        tracelog.configure(outputs=[Loki(f"http://127.0.0.1:{port}", close_timeout=1)])
+        for i in range(50):
+            tracelog.get_logger("x").info("hello", i=i)
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=60
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "retrying" in done.stderr
+    assert "50 line(s) not shipped at close, dropped" in done.stderr
+
+
+def test_at_exit_each_output_closes_with_its_own_time() -> None:
+    import tracelog
+    from tracelog import _lifecycle
+
+    given: list[tuple[str, float | None]] = []
+
+    class Output:
+        level = format = schema = None
+
+        def __init__(self, name: str, close_timeout: float | None) -> None:
+            self.name = name
+            if close_timeout is not None:
+                self.close_timeout = close_timeout
+
+        def write(self, line: bytes) -> None:
+            pass
+
+        def close(self, timeout: float | None = None) -> None:
+            given.append((self.name, timeout))
+
+    tracelog.configure(outputs=[Output("shipper", 12.0), Output("plain", None)])
+    _lifecycle._at_exit()
+    assert [("shipper", 12.0), ("plain", _lifecycle.EXIT_TIMEOUT)] == given

@@ -76,7 +76,12 @@ def close_all(timeout: float | None = EXIT_TIMEOUT) -> None:
 
 
 def _at_exit() -> None:
-    close_all(EXIT_TIMEOUT)
+    # Each output for its own time: a shipper's close_timeout (its documented promise),
+    # anything else EXIT_TIMEOUT, so one slow output cannot use up the others' time.
+    for output in _active:
+        inner = output.output if isinstance(output, BackgroundWriter) else output
+        budget = getattr(inner, "close_timeout", None)
+        _call(output, "close", budget if isinstance(budget, (int, float)) else EXIT_TIMEOUT)
 
 
 def _install_exit_hooks() -> None:

@@ -32,7 +32,7 @@ from tracelog import _faults
 from tracelog._stream import parse_level
 from tracelog.render import compact
 from tracelog.shipping import _live
-from tracelog.shipping._outcome import Outcome, RetryableError, split
+from tracelog.shipping._outcome import AT_CLOSE, LOST, Outcome, RetryableError, split
 from tracelog.shipping._spill import Spill
 
 __all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
@@ -164,7 +164,7 @@ class Shipper:
 
     def _report_lost(self, why: str) -> None:
         _faults.report(
-            "shipping",
+            LOST,
             f"{self.name}: buffer full ({self.max_buffer} lines), dropping lines "
             "(set spill_path= to keep them on disk instead)",
         )
@@ -346,15 +346,15 @@ class Shipper:
                 kept = self._spill.rewrite(rest)
                 self._counts["spilled"] += len(rest)
                 _faults.report(
-                    "shipping",
+                    AT_CLOSE,
                     f"{self.name}: {kept} line(s) not shipped at close kept in {self._spill.path}",
                 )
             except OSError as error:
                 self._counts["dropped"] += left
-                _faults.report("shipping", f"{self.name}: could not keep unsent lines: {error}")
+                _faults.report(AT_CLOSE, f"{self.name}: could not keep unsent lines: {error}")
         else:
             self._counts["dropped"] += left
-            _faults.report("shipping", f"{self.name}: {left} line(s) not shipped at close, dropped")
+            _faults.report(AT_CLOSE, f"{self.name}: {left} line(s) not shipped at close, dropped")
         self._done = self._accepted
         self._first_at = None
         self._cond.notify_all()

@@ -30,6 +30,7 @@ from tracelog import _faults
 from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
 from tracelog.shipping._http import HttpClient, auth_header
 from tracelog.shipping._line import now_ns, parse_line
+from tracelog.shipping._outcome import LOST
 
 __all__ = ["Elasticsearch"]
 
@@ -173,7 +174,7 @@ class Elasticsearch(Shipper):
         if not 200 <= status < 300:
             detail = response.body[:300].decode("utf-8", "replace").strip()
             _faults.report(
-                "shipping", f"elasticsearch: HTTP {status}, {len(lines)} line(s) dropped: {detail}"
+                LOST, f"elasticsearch: HTTP {status}, {len(lines)} line(s) dropped: {detail}"
             )
             return Outcome(failed=len(lines))
         return self._items(lines, response.body, response.retry_after)
@@ -211,7 +212,7 @@ class Elasticsearch(Shipper):
                     refused[kind] = f"{kind} (status {status}): {reason}"[:300]
         if refused:
             _faults.report(
-                "shipping",
+                LOST,
                 f"elasticsearch: {failed} document(s) refused and dropped: "
                 + "; ".join(refused.values()),
             )

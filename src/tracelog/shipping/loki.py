@@ -25,6 +25,7 @@ from tracelog import _faults
 from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
 from tracelog.shipping._http import HttpClient, auth_header
 from tracelog.shipping._line import field_paths, now_ns, parse_line
+from tracelog.shipping._outcome import LOST
 
 __all__ = ["Loki"]
 
@@ -196,7 +197,7 @@ class Loki(Shipper):
             raise RetryableError(f"Loki answered HTTP {response.status}", response.retry_after)
         detail = response.body[:300].decode("utf-8", "replace").strip()
         _faults.report(
-            "shipping",
+            LOST,
             f"loki: HTTP {response.status}, {len(lines)} line(s) dropped: {detail}",
         )
         return Outcome(failed=len(lines))

@@ -33,6 +33,7 @@ import time
 from tracelog import _faults
 from tracelog.shipping._batch import Outcome, Shipper
 from tracelog.shipping._line import parse_line
+from tracelog.shipping._outcome import LOST
 
 __all__ = ["FACILITIES", "SEVERITIES", "Syslog"]
 
@@ -233,7 +234,7 @@ class Syslog(Shipper):
                 if error.errno == errno.EMSGSIZE:
                     failed += 1
                     _faults.report(
-                        "shipping",
+                        LOST,
                         f"syslog: a {len(message)}-byte message does not fit in a datagram, "
                         "dropped (use protocol='tcp' for long lines)",
                     )
