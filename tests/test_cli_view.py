@@ -284,6 +284,35 @@ class TestInputs:
         result = command("view", "--json", "--level", "error", input=data)
         assert 1 == len(result.stdout.splitlines())
 
+    def test_a_byte_order_mark_is_not_part_of_the_first_line(
+        self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        trace = "e0e581a73dddd1fb14f70404a3149037"
+        log = tmp_path / "bom.log"
+        log.write_bytes(b"\xef\xbb\xbf" + (line(trace_id=trace) + b"\n") * 2)
+        for args in (["view", "--json"], ["view", "--json", "--trace", trace[:8]]):
+            status, out, err = cli(capsysbinary, *args, str(log))
+            assert (0, 2) == (status, len(out.splitlines())), err
+            assert not out.startswith(b"\xef")
+
+    def test_a_truncated_gzip_gives_what_it_holds_to_every_command(
+        self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        trace = "e0e581a73dddd1fb14f70404a3149037"
+        packed = gzip.compress((line(trace_id=trace) + b"\n") * 5000)
+        cut = tmp_path / "cut.log.gz"
+        cut.write_bytes(packed[: len(packed) // 2])
+        _, whole, _ = cli(capsysbinary, "view", "--json", str(cut))
+        _, found, err = cli(capsysbinary, "view", "--json", "--trace", trace[:8], str(cut))
+        assert 0 < len(whole.splitlines()) == len(found.splitlines())
+        assert "stopped reading" in err
+        _, shown, err = cli(capsysbinary, "show", trace[:8], str(cut))
+        assert b"lines" in shown and "stopped reading" in err
+
+    def test_follow_with_a_dash_reads_stdin(self) -> None:
+        result = command("view", "-f", "-", "--json", input=line(n=1) + b"\n")
+        assert line(n=1) + b"\n" == result.stdout
+
     def test_missing_file_is_reported_and_others_still_read(
         self, tmp_path: pathlib.Path, capsysbinary: pytest.CaptureFixture[bytes]
     ) -> None:

@@ -18,6 +18,7 @@ __all__ = ["CHUNK", "MAX_LINE", "LineSplitter", "Skipped", "follow", "read_batch
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
 
 
 class Skipped:
@@ -63,14 +64,19 @@ def _count(n: int, word: str) -> str:
 class LineSplitter:
     """Cuts a byte stream into lines; drops (and counts) lines over ``MAX_LINE``."""
 
-    __slots__ = ("rest", "skipped", "skipping")
+    __slots__ = ("rest", "skipped", "skipping", "started")
 
     def __init__(self, skipped: Skipped) -> None:
         self.rest = b""
         self.skipping = False
+        self.started = False
         self.skipped = skipped
 
     def feed(self, data: bytes) -> list[bytes]:
+        if not self.started:
+            self.started = True
+            if data.startswith(_BOM):  # a UTF-8 byte order mark is not part of the first line
+                data = data[len(_BOM) :]
         if self.skipping:
             newline = data.find(b"\n")
             if newline < 0:
@@ -154,14 +160,23 @@ def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[byte
     buffer = bytearray(size)
     view = memoryview(buffer)
     for path, stream in _sources(paths, skipped):
+        if isinstance(stream, gzip.GzipFile):  # a truncated one keeps what it has, as read_batches
+            yield from _scan_lines(path, stream, needle, skipped)
+            continue
         have = 0
         skipping = False
+        first = True
         try:
             while True:
                 count = stream.readinto(view[have:])  # type: ignore[attr-defined]
                 if not count:
                     break
                 have += count
+                if first and have >= len(_BOM):
+                    first = False
+                    if buffer.startswith(_BOM):  # a byte order mark is not part of the first line
+                        buffer[: have - len(_BOM)] = buffer[len(_BOM) : have]
+                        have -= len(_BOM)
                 end = buffer.rfind(b"\n", 0, have) + 1
                 start = 0
                 if skipping:  # the tail of an over-long line
@@ -183,6 +198,18 @@ def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[byte
             skipped.error(f"{path}: stopped reading: {error}")
         if have and not skipping and buffer.find(needle, 0, have) >= 0:
             yield bytes(buffer[:have])
+
+
+def _scan_lines(path: str, stream: IO[bytes], needle: bytes, skipped: Skipped) -> Iterator[bytes]:
+    """scan() for a gzip file: line by line, so what was read before damage is kept."""
+    splitter = LineSplitter(skipped)
+    read = getattr(stream, "read1", stream.read)
+    try:
+        while data := read(CHUNK):
+            yield from (line for line in splitter.feed(data) if needle in line)
+    except (OSError, EOFError) as error:
+        skipped.error(f"{path}: stopped reading: {error}")
+    yield from (line for line in splitter.finish() if needle in line)
 
 
 def _hits(

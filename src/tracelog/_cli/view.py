@@ -143,7 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _batches(args: argparse.Namespace, filters: Filters, skipped: Skipped) -> Iterator[list[bytes]]:
-    if args.follow and args.files:
+    if args.follow and args.files and "-" not in args.files:  # stdin is read as it comes
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         return follow(args.files, skipped)
     if filters.trace and filters.trace.isalnum():
