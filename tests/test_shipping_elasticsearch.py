@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from _receivers import ElasticsearchReceiver, numbers, tracelog_lines
+from tracelog import _faults
 from tracelog.shipping.elasticsearch import Elasticsearch, dataset_index
 
 
@@ -316,3 +317,40 @@ def test_lines_are_indexed_at_normal_exit(receiver: ElasticsearchReceiver) -> No
     )
     assert 0 == result.returncode, result.stderr
     assert list(range(300)) == sorted(numbers(receiver.all_documents()))
+
+
+class TestDocuments:
+    """What goes in a bulk request for odd lines, and what an odd answer means."""
+
+    @pytest.fixture
+    def shipper(self) -> Iterator[Elasticsearch]:
+        shipper = Elasticsearch("http://127.0.0.1:9", index="logs-x-default")
+        yield shipper
+        shipper.close(0)
+
+    def test_a_line_that_is_not_json_gets_a_timestamp(self, shipper: Elasticsearch) -> None:
+        _, document = shipper._document(b"plain text line")
+        parsed = orjson.loads(document)
+        assert "plain text line" == parsed["message"]
+        assert str(parsed["@timestamp"]).endswith("Z")
+
+    def test_a_json_line_with_a_bad_byte_keeps_its_fields(self, shipper: Elasticsearch) -> None:
+        line = b'{"message":"\xff bad","order":7,"@timestamp":"2026-11-25T07:40:34Z"}'
+        parsed = orjson.loads(shipper._document(line)[1])
+        assert ("\ufffd bad", 7, "2026-11-25T07:40:34Z") == (
+            parsed["message"],
+            parsed["order"],
+            parsed["@timestamp"],
+        )
+
+    def test_errors_with_items_that_do_not_match_are_sent_again(
+        self, shipper: Elasticsearch
+    ) -> None:
+        lines = [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+        outcome = shipper._items(lines, b'{"errors":true,"items":[]}', None)
+        assert (0, lines) == (outcome.shipped, outcome.retry)
+        shipper.idempotent = False  # without content-derived ids, sending again could duplicate
+        before = _faults.counts().get("shipping: lines lost", 0)
+        outcome = shipper._items(lines, b'{"errors":true,"items":[]}', None)
+        assert 3 == outcome.shipped
+        assert before + 1 == _faults.counts()["shipping: lines lost"]

@@ -151,7 +151,10 @@ def parse_line(line: bytes) -> Fields:
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError:
-        document = None
+        try:  # a JSON line with a byte that is not UTF-8 keeps its fields (the byte replaced)
+            document = orjson.loads(line.decode("utf-8", "replace"))
+        except orjson.JSONDecodeError:
+            document = None
     if not isinstance(document, dict):
         document = None
     return Fields(document, field_paths())

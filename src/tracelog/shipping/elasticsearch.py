@@ -143,7 +143,10 @@ class Elasticsearch(Shipper):
         document = fields.document
         index = self.index or dataset_index(fields.service)
         if document is None:  # not a JSON object: keep the text as the message
-            return index, orjson.dumps({"message": line.decode("utf-8", "replace")})
+            text = line.decode("utf-8", "replace")
+            return index, orjson.dumps({"@timestamp": _rfc3339(now_ns()), "message": text})
+        if not _is_utf8(line):  # parsed with the bad bytes replaced: send it as parsed
+            line = orjson.dumps(document)
         if "@timestamp" not in document and line.startswith(b"{"):
             nanos = fields.timestamp if fields.timestamp is not None else now_ns()
             rest = line[1:].lstrip()
@@ -182,14 +185,22 @@ class Elasticsearch(Shipper):
     def _items(self, lines: list[bytes], body: bytes, retry_after: float | None) -> Outcome:
         try:
             answer = orjson.loads(body)
-            items = answer["items"]
             if not answer.get("errors"):
                 return Outcome(shipped=len(lines))
+            items = answer["items"]
             if not isinstance(items, list) or len(items) != len(lines):
                 raise ValueError(f"{len(items)} items for {len(lines)} documents")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            # The request was accepted (2xx); re-sending could index twice.
-            _faults.report("shipping", f"elasticsearch: unreadable bulk answer: {error}")
+            if self.idempotent:  # content-derived _ids: sending again indexes nothing twice
+                _faults.report(
+                    "shipping", f"elasticsearch: unreadable bulk answer: {error}; retrying"
+                )
+                return Outcome(retry=list(lines), retry_after=retry_after)
+            # Accepted (2xx), and re-sending without _ids could index twice: which of these
+            # lines were refused cannot be known.
+            _faults.report(
+                LOST, f"elasticsearch: unreadable bulk answer, lines may be lost: {error}"
+            )
             return Outcome(shipped=len(lines))
         shipped = failed = 0
         retry: list[bytes] = []
@@ -223,6 +234,14 @@ class Elasticsearch(Shipper):
 
     def _forked(self) -> None:
         self._client.forget()
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _rfc3339(nanos: int) -> str:
