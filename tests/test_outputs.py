@@ -408,14 +408,18 @@ class TestSeveralOutputs:
         assert "still here" == plain.parsed()[0]["message"]
 
     @pytest.mark.parametrize("failing", [0, 1, 2])
-    def test_an_output_that_raises_costs_only_its_own_line(self, failing: int) -> None:
+    @pytest.mark.parametrize("chain", ["working", "broken"])
+    def test_an_output_that_raises_costs_only_its_own_line(self, failing: int, chain: str) -> None:
         class Full(Recorder):
             def write(self, line: bytes | str) -> None:
                 raise OSError(28, "No space left on device")
 
+        def broken(*_: Any) -> Any:
+            raise RuntimeError("processor bug")
+
         outputs = [Recorder(), Recorder(), Recorder()]
         outputs[failing] = Full(name="full")
-        tracelog.configure(outputs=outputs)
+        tracelog.configure(outputs=outputs, processors=[broken] if chain == "broken" else [])
         tracelog.get_logger("t").info("order placed")
         for number, output in enumerate(outputs):
             if number != failing:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tracelog import _faults, _lifecycle, _pipeline, _writer
 from tracelog._files import File
-from tracelog._pipeline import fallback_line
+from tracelog._pipeline import fallback_line, write_one
 from tracelog._stream import Stream, StreamOutput, parse_level
 from tracelog.render import ConsoleRenderer, JsonRenderer, with_microseconds
 from tracelog.schema import LEVEL, Projection
@@ -146,7 +146,7 @@ class Fanout:
     def __call__(self, event: Any) -> None:
         if not isinstance(event, dict):  # a fallback line the pipeline made after a fault
             for write in self.sinks:
-                _write_one(write, event)
+                write_one(write, event)
             return
         name = event.get(LEVEL)
         levelno = self._level_number(name)
@@ -163,15 +163,7 @@ class Fanout:
                 line = fallback_line(None, method_name, event, error, None, tail)
             for level, write in pairs:
                 if levelno >= level:
-                    _write_one(write, line)
-
-
-def _write_one(write: Any, line: Any) -> None:
-    """One output's write: an output of your own that raises costs only its own line."""
-    try:
-        write(line)
-    except Exception as error:
-        _faults.report("output", error)
+                    write_one(write, line)
 
 
 class Route:
