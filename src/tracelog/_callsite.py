@@ -12,7 +12,7 @@ from typing import Any
 
 from tracelog.typing import EventDict, WrappedLogger
 
-__all__ = ["CallSite"]
+__all__ = ["CallSite", "first_outside"]
 
 #: What :class:`CallSite` can add (structlog's CallsiteParameterAdder's names), and where
 #: each comes from on a LogRecord.
@@ -59,7 +59,7 @@ class CallSite:
             site = {name: getattr(logger, CALLSITE_FIELDS[name], None) for name in self.fields}
         else:
             start = awaited_from.get() or sys._getframe(1)
-            site = _frame_site(_caller(start), self.fields)
+            site = _frame_site(first_outside(start), self.fields)
         for name, value in site.items():
             event_dict.setdefault(name, value)
         return event_dict
@@ -68,8 +68,8 @@ class CallSite:
         return f"CallSite{self.fields!r}"
 
 
-def _caller(frame: FrameType | None) -> FrameType | None:
-    """The first frame, from ``frame`` outwards, that is not logging machinery."""
+def first_outside(frame: FrameType | None) -> FrameType | None:
+    """The first frame, from ``frame`` outwards, outside tracelog, structlog and logging."""
     while frame is not None:
         name = frame.f_globals.get("__name__")
         if not isinstance(name, str):

@@ -15,6 +15,7 @@ from collections import deque
 from types import FrameType, TracebackType
 from typing import Any
 
+from tracelog._callsite import first_outside
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import EXCEPTION, STACK
 from tracelog.typing import EventDict, WrappedLogger
@@ -169,26 +170,16 @@ def _type_name(exc_type: Any) -> str:
 
 
 def caller_stack() -> str | None:
-    """The stack up to the caller outside tracelog and structlog, as stdlib ``stack_info`` text.
+    """The stack up to the first frame outside the logging code, as stdlib ``stack_info`` text.
 
-    None when every frame is theirs.
+    None when every frame is the logging code's (see ``_callsite.first_outside``).
     """
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and _is_machinery(frame):
-        frame = frame.f_back
+    frame = first_outside(sys._getframe(1))
     if frame is None:
         return None
     text = _STACK_HEADER + "".join(traceback.format_stack(frame))
     # As logging.Logger.findCaller: without the last newline.
     return text[:-1] if text.endswith("\n") else text
-
-
-def _is_machinery(frame: FrameType) -> bool:
-    name = frame.f_globals.get("__name__")
-    if not isinstance(name, str):
-        return False
-    package = name.partition(".")[0]
-    return package == "tracelog" or package == "structlog"
 
 
 def exc_info_tuple(value: Any) -> tuple[Any, Any, Any] | None:
