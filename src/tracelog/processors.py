@@ -55,9 +55,10 @@ __all__ = [
 ]
 
 try:  # structlog's registry of the context variables bind_contextvars() made
-    from structlog.contextvars import _CONTEXT_VARS as _STRUCTLOG_VARS
+    from structlog.contextvars import _CONTEXT_VARS as _structlog_registry
 except ImportError:  # pragma: no cover - a structlog without it: use merge_contextvars
-    _STRUCTLOG_VARS = {}
+    _structlog_registry = {}
+_STRUCTLOG_VARS: dict[str, Any] = _structlog_registry
 _STRUCTLOG_PREFIX = len("structlog_")
 
 UTC = timezone.utc

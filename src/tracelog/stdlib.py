@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
 from structlog import DropEvent
 
-from tracelog import _pipeline, context
+from tracelog import _inline, _pipeline, context
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
@@ -30,18 +31,13 @@ from tracelog.typing import EventDict
 
 __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_fields", "record_to_event"]
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_PLAIN_RECORD_ATTRS = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
-_STANDARD_ATTRS = frozenset({*_PLAIN_RECORD_ATTRS, "message", "asctime", "taskName"})
-_N_PLAIN = len(_PLAIN_RECORD_ATTRS)
-# Set on a record by a formatter that ran before ours (after ``extra=`` fields).
-_SET_LATE = frozenset(("message", "asctime"))
-# Stamped by TraceFilter; the pipeline writes its own.
-_STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
-# uvicorn's copy of the message with terminal colour codes: noise in a JSON line.
-_LEFT_OUT = frozenset(("color_message",))
-# A key past the standard ones that is one of these: the record needs a closer look.
-_NOT_EXTRA = _STANDARD_ATTRS | _STAMPED | _LEFT_OUT
+_PLAIN_RECORD_ATTRS = _inline.PLAIN_RECORD_ATTRS
+_STANDARD_ATTRS = _inline.STANDARD_ATTRS
+_N_PLAIN = _inline.N_PLAIN
+_SET_LATE = _inline.SET_LATE
+_STAMPED = _inline.STAMPED
+_LEFT_OUT = _inline.LEFT_OUT
+_NOT_EXTRA = _inline.NOT_EXTRA
 _LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
 _DEFAULT_REDACTOR = Redactor()
 
@@ -118,10 +114,18 @@ def record_to_event(record: logging.LogRecord) -> EventDict:
 
 
 class TracelogHandler(logging.Handler):
-    """A root handler that runs every record through tracelog's active pipeline."""
+    """A root handler that runs every record through tracelog's active pipeline.
+
+    With the usual chain (the merger, the JSON renderer, one output) each
+    handler's ``handle`` is the inlined one :mod:`tracelog._inline` builds for
+    the active pipeline, set on the instance whenever a pipeline is installed;
+    the class's ``handle`` below is the general path, taken for everything else.
+    """
 
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
+        _handlers.add(self)
+        _inline_for(self, _pipeline._active)
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock: the pipeline is thread-safe and outputs write whole lines.
@@ -158,6 +162,26 @@ class TracelogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+
+_handlers: weakref.WeakSet[TracelogHandler] = weakref.WeakSet()
+
+
+def _inline_for(handler: TracelogHandler, pipeline: _pipeline.Pipeline) -> None:
+    """Give ``handler`` the inlined ``handle`` for ``pipeline``, or its class's general one."""
+    handle = _inline.record_handler(handler, pipeline)
+    if handle is not None:
+        handler.handle = handle  # type: ignore[method-assign,assignment]
+    else:
+        handler.__dict__.pop("handle", None)
+
+
+def _on_install(pipeline: _pipeline.Pipeline) -> None:
+    for handler in list(_handlers):
+        _inline_for(handler, pipeline)
+
+
+_pipeline.on_install.append(_on_install)
 
 
 # --- the root logger and warnings, as configure() sets them ---------------------

@@ -1,0 +1,159 @@
+"""The usual chain, inlined for stdlib records: merger, JSON renderer, one output.
+
+:func:`record_handler` builds, for one :class:`~tracelog.stdlib.TracelogHandler`
+and one pipeline, a ``handle(record)`` that makes the line a record's trip
+through ``TracelogHandler.handle`` and ``TraceMerger.json_line`` makes, with
+the per-call steps of those in one function: no call per step, no lookup of
+the active pipeline, the line queued in place when a background writer takes
+it. It covers the common record (inside a trace whose line template is built,
+``extra=`` keys seen before and neither secret nor the pipeline's, no
+exception or stack); any other record, and any fault, takes the handler's
+general path, which writes the same line. tests/test_inline.py checks that
+both paths write the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import logging
+import sys
+import types
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+import orjson
+
+from tracelog import _pipeline, context
+from tracelog._writer import BackgroundWriter
+from tracelog.processors import _STRUCTLOG_VARS
+from tracelog.redaction import _CACHE_LIMIT
+from tracelog.render import _dumps, render_json
+from tracelog.schema import (
+    LEVEL,
+    LOGGER,
+    MESSAGE,
+    PARENT_SPAN_ID,
+    SPAN_ID,
+    TIMESTAMP,
+    TRACE_ID,
+)
+
+__all__ = ["record_handler"]
+
+# Attributes every LogRecord has, in the order LogRecord.__init__ sets them;
+# makeRecord adds ``extra=`` after them, so anything past them came from ``extra=``.
+PLAIN_RECORD_ATTRS = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+N_PLAIN = len(PLAIN_RECORD_ATTRS)
+STANDARD_ATTRS = frozenset({*PLAIN_RECORD_ATTRS, "message", "asctime", "taskName"})
+# Set on a record by a formatter that ran before ours (after ``extra=`` fields).
+SET_LATE = frozenset(("message", "asctime"))
+# Stamped by TraceFilter; the pipeline writes its own.
+STAMPED = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID))
+# uvicorn's copy of the message with terminal colour codes: noise in a JSON line.
+LEFT_OUT = frozenset(("color_message",))
+# A key past the standard ones that is one of these: the record needs a closer look.
+NOT_EXTRA = STANDARD_ATTRS | STAMPED | LEFT_OUT
+_NEWLINE = b"\n"
+if sys.version_info < (3, 12):
+    # A naive UTC datetime costs half an aware one to make and to render; it is
+    # deprecated from 3.12, where the aware one is made.
+    _utc_time: Callable[[float], _dt.datetime] = _dt.datetime.utcfromtimestamp
+    _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+else:
+    _utc_time = functools.partial(_dt.datetime.fromtimestamp, tz=_dt.timezone.utc)
+    _OPTIONS = orjson.OPT_UTC_Z
+
+Handle = Callable[[logging.LogRecord], bool]
+
+
+def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Handle | None:
+    """``handle(record)`` for ``handler`` under ``pipeline``; None when its chain is not the usual.
+
+    ``handler``'s class ``handle`` is the general path the result falls back to.
+    """
+    merger = pipeline.json_merger
+    if merger is None:
+        return None
+    general: Handle = types.MethodType(type(handler).handle, handler)
+    write = pipeline.write
+    writer: Any = getattr(write, "__self__", None)
+    queue: Any = None
+    capacity = 0
+    if type(writer) is BackgroundWriter and write == writer.write:
+        queue = writer._queue
+        capacity = writer.capacity
+    # The queue holds exact copies (orjson's bytes keep ~4 KiB): rendered
+    # without the newline, the copy is ``line + b"\n"``.
+    options = _OPTIONS if queue is not None else _OPTIONS | orjson.OPT_APPEND_NEWLINE
+    plain = merger._plain
+    redactor = merger.redactor
+    bare = merger._bare
+    get_context = context._current.get
+    otel_imported = context.otel_imported
+    level_names = _pipeline._STD_NAMES
+    # extra= keys this handler has seen plain: the merger's plain keys that
+    # record_fields() takes as they are.
+    known: set[str] = set()
+
+    def handle(record: logging.LogRecord) -> bool:
+        if handler.filters or _STRUCTLOG_VARS:
+            return general(record)
+        ctx = get_context()
+        if ctx is not None:
+            template = ctx._line
+            if template is None or ctx._line_owner is not merger:
+                return general(record)  # it builds the context's template for the next call
+        elif otel_imported():
+            return general(record)
+        else:
+            template = bare
+        try:
+            # The record's attributes read from its dict: cheaper than attribute lookups.
+            attrs = record.__dict__
+            line: Any = template.copy()
+            if len(attrs) != N_PLAIN:
+                for key in islice(attrs, N_PLAIN, None):
+                    if key not in known:
+                        if key in NOT_EXTRA or key not in plain or len(known) >= _CACHE_LIMIT:
+                            return general(record)
+                        known.add(key)
+                    line[key] = attrs[key]
+            if attrs["exc_info"] or attrs["stack_info"]:
+                return general(record)
+            msg = attrs["msg"]
+            message = msg if type(msg) is str and not attrs["args"] else record.getMessage()
+            line[LEVEL] = level_names[attrs["levelno"]]
+            stamp = _utc_time(attrs["created"])
+            if not stamp.microsecond:
+                return general(record)  # a whole second: rendered with its .000000 there
+            line[TIMESTAMP] = stamp
+            line[LOGGER] = attrs["name"]
+            line[MESSAGE] = message
+            event_dict = line
+            line = _dumps(event_dict, option=options)
+            full = None
+            # A mapping anywhere renders as a JSON object: only then can a secret be nested.
+            if (
+                redactor is not None
+                and line.find(b"{", 1) != -1
+                and redactor._redact_nested(event_dict, ())
+            ):
+                event_dict[TIMESTAMP] = stamp.replace(tzinfo=_dt.timezone.utc)
+                full = render_json(event_dict)
+        except Exception:  # a value orjson needs help with, a bad %-format, a custom level
+            return general(record)
+        if full is not None:
+            write(full)
+        elif queue is None:
+            write(line)
+        elif len(queue) < capacity:
+            queue.append(line + _NEWLINE)
+            if writer._idle:
+                writer._wake()
+        else:
+            write(line + _NEWLINE)
+        return True
+
+    return handle
