@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import logging
 import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -131,6 +132,28 @@ class TestDefaultLine:
         assert isinstance(log, structlog.BoundLoggerBase)
         assert isinstance(log, BoundLogger)
         assert "t" == log.name
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"form": {"name": "ann", "password": "hunter2"}},  # a nested secret: rendered again
+            {"price": Decimal("9.50")},  # a value orjson needs help with
+            {"form": {"password": "x"}, "price": Decimal("1")},
+        ],
+        ids=["nested-secret", "needs-help", "both"],
+    )
+    @pytest.mark.parametrize("nonblocking", [False, True])
+    def test_a_line_rendered_again_keeps_its_time_zone(
+        self, fields: dict[str, Any], nonblocking: bool
+    ) -> None:
+        out = io.BytesIO()
+        tracelog.configure(stream=out, nonblocking=nonblocking)
+        with tracelog.trace(TRACE_ID):
+            tracelog.get_logger("x").info("m", **fields)
+        tracelog.flush()
+        line = orjson.loads(out.getvalue())
+        assert TIMESTAMP_RE.fullmatch(line["timestamp"]), line["timestamp"]
+        assert "[REDACTED]" == line.get("form", {}).get("password", "[REDACTED]")
 
 
 class TestBoundLogger:

@@ -14,10 +14,7 @@ both paths write the same bytes.
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 import logging
-import sys
 import types
 from collections.abc import Callable
 from itertools import islice
@@ -27,7 +24,7 @@ import orjson
 
 from tracelog import _pipeline, context
 from tracelog._writer import BackgroundWriter
-from tracelog.processors import _STRUCTLOG_VARS
+from tracelog.processors import _STRUCTLOG_VARS, LINE_OPTIONS, aware_time, line_time
 from tracelog.redaction import _CACHE_LIMIT
 from tracelog.render import _dumps, render_json
 from tracelog.schema import (
@@ -56,15 +53,6 @@ LEFT_OUT = frozenset(("color_message",))
 # A key past the standard ones that is one of these: the record needs a closer look.
 NOT_EXTRA = STANDARD_ATTRS | STAMPED | LEFT_OUT
 _NEWLINE = b"\n"
-if sys.version_info < (3, 12):
-    # A naive UTC datetime costs half an aware one to make and to render; it is
-    # deprecated from 3.12, where the aware one is made.
-    _utc_time: Callable[[float], _dt.datetime] = _dt.datetime.utcfromtimestamp
-    _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-else:
-    _utc_time = functools.partial(_dt.datetime.fromtimestamp, tz=_dt.timezone.utc)
-    _OPTIONS = orjson.OPT_UTC_Z
-
 Handle = Callable[[logging.LogRecord], bool]
 
 
@@ -86,7 +74,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
         capacity = writer.capacity
     # The queue holds exact copies (orjson's bytes keep ~4 KiB): rendered
     # without the newline, the copy is ``line + b"\n"``.
-    options = _OPTIONS if queue is not None else _OPTIONS | orjson.OPT_APPEND_NEWLINE
+    options = LINE_OPTIONS & ~orjson.OPT_APPEND_NEWLINE if queue is not None else LINE_OPTIONS
     plain = merger._plain
     redactor = merger.redactor
     bare = merger._bare
@@ -125,7 +113,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
             msg = attrs["msg"]
             message = msg if type(msg) is str and not attrs["args"] else record.getMessage()
             line[LEVEL] = level_names[attrs["levelno"]]
-            stamp = _utc_time(attrs["created"])
+            stamp = line_time(attrs["created"])
             if not stamp.microsecond:
                 return general(record)  # a whole second: rendered with its .000000 there
             line[TIMESTAMP] = stamp
@@ -140,8 +128,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
                 and line.find(b"{", 1) != -1
                 and redactor._redact_nested(event_dict, ())
             ):
-                event_dict[TIMESTAMP] = stamp.replace(tzinfo=_dt.timezone.utc)
-                full = render_json(event_dict)
+                full = render_json(aware_time(event_dict))
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level
             return general(record)
         if full is not None:

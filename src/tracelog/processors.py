@@ -7,8 +7,13 @@ reads ``logger.name`` and, for records from the stdlib, ``logger.created``.
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 from tracelog import context
 from tracelog._callsite import CallSite
@@ -64,6 +69,27 @@ _STRUCTLOG_PREFIX = len("structlog_")
 UTC = timezone.utc
 _fromtimestamp = datetime.fromtimestamp
 _now = datetime.now
+if sys.version_info < (3, 12):
+    # For a line rendered at once (json_line, the inlined stdlib handle): a naive UTC
+    # datetime costs half an aware one to make and to render. Deprecated from 3.12,
+    # where the aware one is made.
+    line_now: Callable[[], datetime] = datetime.utcnow
+    line_time: Callable[[float], datetime] = datetime.utcfromtimestamp
+    LINE_OPTIONS = _OPTIONS | orjson.OPT_NAIVE_UTC
+else:
+    line_now = functools.partial(datetime.now, UTC)
+    line_time = functools.partial(datetime.fromtimestamp, tz=UTC)
+    LINE_OPTIONS = _OPTIONS
+
+
+def aware_time(event_dict: EventDict) -> EventDict:
+    """``event_dict`` with a naive line time (``line_time``) made aware, for render_json."""
+    stamp = event_dict.get(TIMESTAMP)
+    if type(stamp) is datetime and stamp.tzinfo is None:
+        event_dict[TIMESTAMP] = stamp.replace(tzinfo=UTC)
+    return event_dict
+
+
 _get_context = context._current.get
 _otel_context = context.otel_context
 
@@ -160,6 +186,7 @@ class TraceMerger:
         message: Any,
         fields: EventDict,
         nested: bool = True,
+        line_clock: bool = False,
     ) -> EventDict:
         """The event for one call: what ``__call__`` makes, with the parts given apart.
 
@@ -167,7 +194,8 @@ class TraceMerger:
         round trip). ``created`` is a record's time (``time.time()`` seconds),
         None for now; ``fields`` is the call's own dict, changed in place.
         With ``nested=False`` the values of ``fields`` are not searched for
-        nested mappings (:meth:`json_line` does that when the line shows one).
+        nested mappings (:meth:`json_line` does that when the line shows one);
+        with ``line_clock=True`` the time is ``line_time``'s, for ``LINE_OPTIONS``.
         """
         ctx = _get_context()
         if ctx is not None:
@@ -192,7 +220,12 @@ class TraceMerger:
             out = {**template, **fields}
         else:
             out = template.copy()
-        stamp = _now(UTC) if created is None else _fromtimestamp(created, UTC)
+        if line_clock:
+            stamp = line_now() if created is None else line_time(created)
+            if not stamp.microsecond:
+                stamp = stamp.replace(tzinfo=UTC)
+        else:
+            stamp = _now(UTC) if created is None else _fromtimestamp(created, UTC)
         out[TIMESTAMP] = stamp if stamp.microsecond else with_microseconds(stamp)
         out[LEVEL] = method_name
         out[LOGGER] = name
@@ -208,17 +241,19 @@ class TraceMerger:
         one: a mapping anywhere in an event renders as a JSON object, so a
         line with no ``{`` past its first byte holds no nested key to redact.
         """
-        event_dict = self.merge(name, created, method_name, message, fields, False)
+        event_dict = self.merge(name, created, method_name, message, fields, False, True)
         try:
-            line = _dumps(event_dict, option=_OPTIONS)
+            line = _dumps(event_dict, option=LINE_OPTIONS)
         except Exception:  # a value orjson needs help with: redact, then the full renderer
             if self.redactor is not None:
                 self.redactor._redact_nested(event_dict, ())
-            return render_json(event_dict)
+            return render_json(aware_time(event_dict))
         if line.find(b"{", 1) == -1 or self.redactor is None:
             return line
         # Rendered again only when a nested secret was redacted.
-        return render_json(event_dict) if self.redactor._redact_nested(event_dict, ()) else line
+        if self.redactor._redact_nested(event_dict, ()):
+            return render_json(aware_time(event_dict))
+        return line
 
     def _unusual(self, fields: EventDict) -> EventDict:
         """Fields with a key not seen before, a secret, or one the pipeline owns.
