@@ -40,7 +40,7 @@ from collections.abc import Callable
 import orjson
 
 import tracelog
-from tracelog import _writer
+from tracelog import _lifecycle, _writer
 from tracelog.outputs import File, Stream
 
 FIELDS = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
@@ -198,7 +198,7 @@ def overload(seconds: float) -> dict[str, object]:
     try:
         tracelog.configure(outputs=[Stream(reader.stdin)], service="shop", nonblocking=True)
         log = tracelog.get_logger("bench")
-        writer = _writer.installed()[0]
+        writer = _lifecycle.installed()[0]
         produced = 0
         start = time.perf_counter()
         next_sample = start

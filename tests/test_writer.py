@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -9,7 +10,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,125 @@ class TestBackgroundWriter:
     def test_bad_options(self) -> None:
         with pytest.raises(ValueError, match="overflow='x' is not one of drop, block"):
             BackgroundWriter(Gated(), overflow="x")
+
+
+class Roomy(Gated):
+    """A stuck output that says it has room: a wait for it is one that sees no batch."""
+
+    def has_room(self) -> bool:
+        return True
+
+
+class TestStarvedWriter:
+    """overflow="drop": a full queue whose writer only waits for the GIL gets it handed over."""
+
+    def test_a_busy_caller_into_a_pipe_that_keeps_up_loses_nothing(self) -> None:
+        # A caller that never pauses holds the GIL; to a pipe the writer writes 4 KiB at a
+        # time and needs the GIL back after each write. Without the hand-over most of
+        # these lines were dropped with the reader idle.
+        script = """
+        import logging, sys, tracelog
+        tracelog.configure(service="busy", nonblocking=True)
+        std = logging.getLogger("busy")
+        extra = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
+        with tracelog.trace():
+            for _ in range(60_000):
+                std.info("request handled", extra=extra)
+        tracelog.flush()
+        (counts,) = tracelog.stats().values()
+        print(counts["dropped"], counts["written"], file=sys.stderr)
+        """
+        reader = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = reader.communicate(timeout=120)
+        assert 0 == reader.returncode, err
+        dropped = int(err.split()[-2])
+        notices = [line for line in out.splitlines() if b'"logger":"tracelog"' in line]
+        assert 60_000 == dropped + len(out.splitlines()) - len(notices)
+        assert dropped <= 600, f"{dropped} of 60000 lines dropped with the reader keeping up"
+
+    def test_a_stuck_output_costs_one_wait_then_lines_drop_at_once(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from tracelog import _writer
+
+        waits: list[float] = []
+        real = _writer._waiting
+
+        @contextlib.contextmanager
+        def counted(waiters: Any) -> Iterator[Any]:
+            if waiters is writer._blocked:  # a caller waiting for room (not flush())
+                waits.append(time.monotonic())
+            with real(waiters) as lock:
+                yield lock
+
+        monkeypatch.setattr(_writer, "_waiting", counted)
+        monkeypatch.setattr(_writer, "STARVED_WAIT", 0.05)
+        output = Roomy()
+        writer = BackgroundWriter(output, queue_size=2, overflow="drop")
+        for n in range(50):
+            writer.write(n)
+        output.gate.set()
+        writer.flush(10)
+
+        assert 1 == len(waits)  # then STARVED_BACKOFF: no caller waits for a stuck output
+        stats = writer.stats()
+        assert 50 == stats["written"] + stats["dropped"]
+        writer.close()
+
+    def test_an_output_that_cannot_tell_is_never_waited_for(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from tracelog import _writer
+
+        real = _writer._waiting
+
+        def refused(waiters: Any) -> Any:
+            assert waiters is not writer._blocked, "a caller waited for room"
+            return real(waiters)
+
+        monkeypatch.setattr(_writer, "_waiting", refused)
+        output = Gated()  # no has_room()
+        writer = BackgroundWriter(output, queue_size=2, overflow="drop")
+        for n in range(20):
+            writer.write(n)
+        output.gate.set()
+        writer.flush(10)
+        assert writer.stats()["dropped"] > 0
+        writer.close()
+
+
+class TestHasRoom:
+    def test_a_regular_file_always_has_room(self, tmp_path: Path) -> None:
+        stream = Stream(open(tmp_path / "a.log", "ab"))
+        stream.write(b"x\n")
+        assert stream.has_room() is True
+        assert File(tmp_path / "b.log").has_room() is True
+
+    def test_a_stream_of_yours_cannot_tell(self) -> None:
+        stream = Stream(io.BytesIO())
+        stream.write(b"x\n")
+        assert stream.has_room() is None
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_GETPIPE_SZ is Linux's")
+    def test_a_pipe_has_room_until_it_is_full(self) -> None:
+        read_end, write_end = os.pipe()
+        try:
+            os.set_blocking(write_end, False)
+            with open(write_end, "wb", closefd=False) as target:
+                stream = Stream(target)
+                stream.write(b"x\n")
+                assert stream.has_room() is True
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        os.write(write_end, b"x" * 4096)
+                assert stream.has_room() is False
+        finally:
+            os.close(read_end)
+            os.close(write_end)
 
 
 class TestConfigureNonblocking:

@@ -113,6 +113,10 @@ class File:
 
     __call__ = write
 
+    def has_room(self) -> bool:
+        """A regular file takes a write without waiting for a reader (see Stream.has_room)."""
+        return True
+
     def write_lines(self, lines: list[bytes | str] | tuple[bytes | str, ...]) -> None:
         """Append lines; each ``os.write`` holds whole lines. Never raises."""
         if self._inside.held:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import array
 import codecs
+import functools
 import io
 import os
 import select
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from tracelog import _faults, _pipeline
 from tracelog.schema import SCHEMAS
+
+try:
+    import fcntl
+    import termios
+
+    _F_GETPIPE_SZ: int | None = getattr(fcntl, "F_GETPIPE_SZ", None)
+except ImportError:  # pragma: no cover - Windows
+    _F_GETPIPE_SZ = None
 
 __all__ = ["Stream", "StreamOutput", "check_options", "parse_level"]
 
@@ -36,6 +46,22 @@ def check_options(
 
 #: A write of at most this many bytes to a pipe is never split by the kernel (POSIX PIPE_BUF).
 _WHOLE = getattr(select, "PIPE_BUF", 512)
+#: A pipe with this much free room takes a batch's next write without waiting for its reader.
+_PIPE_ROOM = 4 * _WHOLE
+
+
+def pipe_room(fd: int) -> bool | None:
+    """Whether the pipe ``fd`` has room for a few more writes; None where it cannot be told
+    (not Linux, or the ioctl fails)."""
+    if _F_GETPIPE_SZ is None:
+        return None
+    try:
+        size = fcntl.fcntl(fd, _F_GETPIPE_SZ)
+        unread = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, unread)
+    except OSError:
+        return None
+    return size - unread[0] >= _PIPE_ROOM
 
 
 def _whole_lines(lines: list[bytes], limit: int | None) -> Iterator[tuple[bytes, int]]:
@@ -53,6 +79,24 @@ def _whole_lines(lines: list[bytes], limit: int | None) -> Iterator[tuple[bytes,
         size += len(line)
     if run:
         yield b"".join(run), len(run)
+
+
+def _room_check(target: Any) -> Callable[[], bool | None] | None:
+    """What tells whether ``target`` takes a write without waiting (see Stream.has_room)."""
+    try:
+        fd = target.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    if stat.S_ISREG(mode):
+        return _always
+    if stat.S_ISFIFO(mode) and _F_GETPIPE_SZ is not None:
+        return functools.partial(pipe_room, fd)
+    return None
+
+
+def _always() -> bool:
+    return True
 
 
 def _unbuffered_write(target: Any) -> Any:
@@ -182,6 +226,7 @@ class Stream:
         "_encoding",
         "_flush",
         "_last",
+        "_room",
         "_write",
         "failed",
         "format",
@@ -216,6 +261,7 @@ class Stream:
         self._flush: Any = None
         self._binary = True
         self._encoding: str | None = None
+        self._room: Any = None
 
     @property
     def name(self) -> str:
@@ -252,7 +298,17 @@ class Stream:
         self._write = write
         self._flush = flush
         self._direct = direct
+        self._room = _room_check(target)
         self._last = stream
+
+    def has_room(self) -> bool | None:
+        """Whether a write now would not wait for a reader: True for a regular file, for a
+        pipe whether it has room (Linux); None when it cannot be told (a socket, a terminal,
+        an object of yours). The background writer asks it when its queue is full."""
+        if self._last is None or self._room is None:
+            return None
+        room: bool | None = self._room()
+        return room
 
     def write(self, data: bytes | str) -> None:
         stream = self.stream if self.stream is not None else sys.stdout

@@ -37,6 +37,11 @@ BATCH_LINES = 512
 EXIT_TIMEOUT = 5.0
 NOTICE_INTERVAL = 1.0
 LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, not per line
+# overflow="drop" with the writer not held up by its output: how long a caller with a full
+# queue lets the writer (waiting for the GIL the caller holds) take a batch (two of CPython's
+# switch intervals), and how long no caller waits after such a wait saw no batch written.
+STARVED_WAIT = 0.01
+STARVED_BACKOFF = 1.0
 _IDLE_WAIT = 1.0
 
 
@@ -71,6 +76,7 @@ class BackgroundWriter:
         self.block = overflow == "block"
         self.notice = notice
         self._write_lines = getattr(output, "write_lines", None)
+        self._room = getattr(output, "has_room", None)
         self._queue: collections.deque[Any] = collections.deque()
         self._sync = False  # after exit or close: the caller writes directly
         self._stopping = False
@@ -95,6 +101,7 @@ class BackgroundWriter:
         # Lines taken off the queue and lines written, for flush(): only the writer adds to them.
         self._taken = 0
         self._done = 0
+        self._no_wait_until = 0.0  # monotonic time: see _starved()
         self._dropped = 0
         self._noticed = 0
         self._last_notice = 0.0
@@ -242,7 +249,45 @@ class BackgroundWriter:
             if self._idle:
                 self._wake()
             return
+        if self._starved(thread, local) and len(self._queue) < self.capacity:
+            self._queue.append(compact(line))
+            return
         self._count_drop()
+
+    def _starved(self, thread: threading.Thread | None, local: _ThreadState) -> bool:
+        """With overflow="drop", give a writer that only waits for the GIL its chance; whether it
+        took a batch.
+
+        A caller that logs without pause holds the GIL and fills the queue
+        while the writer waits for it (between the writes of a batch, a pipe
+        takes one per 4 KiB): a short wait here hands it over. The caller
+        never waits for the output itself: only when the output says it has
+        room (a file, a pipe its reader keeps up with), and, after a wait that
+        saw no batch written, not again for STARVED_BACKOFF seconds.
+        """
+        if (
+            self.block
+            or thread is None
+            or not self._running
+            or local.inside
+            or local.waiting
+            or self._room is None
+            or time.monotonic() < self._no_wait_until
+            or _call(self.output, "has_room") is not True
+        ):
+            return False
+        done = self._done
+        local.waiting = True
+        try:
+            with _waiting(self._blocked) as room:
+                self._wake()
+                room.acquire(timeout=STARVED_WAIT)
+        finally:
+            local.waiting = False
+        if self._done == done:
+            self._no_wait_until = time.monotonic() + STARVED_BACKOFF
+            return False
+        return True
 
     def _count_drop(self) -> None:
         with self._count_lock:
