@@ -237,7 +237,7 @@ class TestStarvedWriter:
         from tracelog import _writer
 
         waits: list[float] = []
-        real = _writer._waiting
+        real = _writer.waiting
 
         @contextlib.contextmanager
         def counted(waiters: Any) -> Iterator[Any]:
@@ -246,7 +246,7 @@ class TestStarvedWriter:
             with real(waiters) as lock:
                 yield lock
 
-        monkeypatch.setattr(_writer, "_waiting", counted)
+        monkeypatch.setattr(_writer, "waiting", counted)
         monkeypatch.setattr(_writer, "STARVED_WAIT", 0.05)
         output = Roomy()
         writer = BackgroundWriter(output, queue_size=2, overflow="drop")
@@ -265,13 +265,13 @@ class TestStarvedWriter:
     ) -> None:
         from tracelog import _writer
 
-        real = _writer._waiting
+        real = _writer.waiting
 
         def refused(waiters: Any) -> Any:
             assert waiters is not writer._blocked, "a caller waited for room"
             return real(waiters)
 
-        monkeypatch.setattr(_writer, "_waiting", refused)
+        monkeypatch.setattr(_writer, "waiting", refused)
         output = Gated()  # no has_room()
         writer = BackgroundWriter(output, queue_size=2, overflow="drop")
         for n in range(20):

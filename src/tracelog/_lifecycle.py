@@ -17,7 +17,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from tracelog._writer import EXIT_TIMEOUT, BackgroundWriter, _call, _left
+from tracelog._waits import call as _call
+from tracelog._waits import left as _left
+from tracelog._writer import EXIT_TIMEOUT, BackgroundWriter
 
 __all__ = ["close_all", "flush_all", "install", "installed", "stats_all"]
 

@@ -20,15 +20,15 @@ The thread takes whole batches and hands them to the output in one call.
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from tracelog import _faults
+from tracelog._waits import ThreadState, call, left, release_all, waiting
 from tracelog.render import compact
 
 __all__ = ["BackgroundWriter"]
@@ -43,11 +43,6 @@ LINGER = 0.002  # after a wake-up, let a batch gather: one wake-up per batch, no
 STARVED_WAIT = 0.01
 STARVED_BACKOFF = 1.0
 _IDLE_WAIT = 1.0
-
-
-class _ThreadState(threading.local):
-    inside = False  # this thread holds the writer's _io_lock, or is inside its output
-    waiting = False  # this thread waits for room in the queue (overflow="block")
 
 
 class BackgroundWriter:
@@ -89,12 +84,12 @@ class BackgroundWriter:
         self._urgent = False
         self._thread: threading.Thread | None = None
         self._running = False  # from the writer thread's start until its _run returns
-        self._local = _ThreadState()
+        self._local = ThreadState()
         self._wakeup = threading.Lock()
         self._wakeup.acquire()
         self._start_lock = threading.Lock()
         self._io_lock = threading.Lock()
-        # A lock per waiting caller, released after every batch: see _waiting().
+        # A lock per waiting caller, released after every batch: see waiting().
         self._blocked: set[threading.Lock] = set()
         self._flushers: set[threading.Lock] = set()
         self._count_lock = threading.RLock()  # a signal handler may drop a line while we count one
@@ -137,12 +132,12 @@ class BackgroundWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._local.inside:
             return False  # called inside this thread's own write (by the output, a signal handler)
-        waiting = len(self._queue)  # read before _taken: the writer counts a line before taking it
-        target = self._taken + waiting
+        queued = len(self._queue)  # read before _taken: the writer counts a line before taking it
+        target = self._taken + queued
         if self._done < target:
             self._urgent = True
             self._wake()
-            with _waiting(self._flushers) as progress:
+            with waiting(self._flushers) as progress:
                 while self._done < target:
                     if deadline is not None and time.monotonic() >= deadline:
                         return False
@@ -150,9 +145,9 @@ class BackgroundWriter:
                     if thread is None or not self._running:
                         self._drain()  # no thread (it died, or we are shutting down): write here
                     if self._done < target:
-                        wait = 0.05 if deadline is None else min(0.05, _left(deadline, 0))
+                        wait = 0.05 if deadline is None else min(0.05, left(deadline, 0))
                         progress.acquire(timeout=wait)
-        return self._call_output("flush", None if deadline is None else _left(deadline, 0))
+        return self._call_output("flush", None if deadline is None else left(deadline, 0))
 
     def close(self, timeout: float | None = None, *, close_output: bool = True) -> None:
         """Write what is queued, stop the thread, close the output; later lines go direct."""
@@ -166,15 +161,15 @@ class BackgroundWriter:
             pass
         thread = self._thread
         if thread is not None and not self._local.inside:  # inside: it may wait for this thread
-            thread.join(None if deadline is None else _left(deadline, 0))
+            thread.join(None if deadline is None else left(deadline, 0))
         self._sync = True
         self._idle = True
         self._drain()
         if close_output:
-            self._call_output("close", None if deadline is None else _left(deadline, 0))
+            self._call_output("close", None if deadline is None else left(deadline, 0))
 
     def stats(self) -> dict[str, int]:
-        inner = _call(self.output, "stats") or {}
+        inner = call(self.output, "stats") or {}
         counts: dict[str, int] = {"written": 0, "dropped": 0, "retried": 0, "failed": 0}
         counts.update(inner)
         counts["dropped"] = counts.get("dropped", 0) + self._dropped
@@ -237,7 +232,7 @@ class BackgroundWriter:
                 return
             local.waiting = True
             try:
-                with _waiting(self._blocked) as room:
+                with waiting(self._blocked) as room:
                     while len(self._queue) >= self.capacity and not self._sync:
                         self._wake()
                         room.acquire(timeout=0.05)
@@ -254,7 +249,7 @@ class BackgroundWriter:
             return
         self._count_drop()
 
-    def _starved(self, thread: threading.Thread | None, local: _ThreadState) -> bool:
+    def _starved(self, thread: threading.Thread | None, local: ThreadState) -> bool:
         """With overflow="drop", give a writer that only waits for the GIL its chance; whether it
         took a batch.
 
@@ -273,13 +268,13 @@ class BackgroundWriter:
             or local.waiting
             or self._room is None
             or time.monotonic() < self._no_wait_until
-            or _call(self.output, "has_room") is not True
+            or call(self.output, "has_room") is not True
         ):
             return False
         done = self._done
         local.waiting = True
         try:
-            with _waiting(self._blocked) as room:
+            with waiting(self._blocked) as room:
                 self._wake()
                 room.acquire(timeout=STARVED_WAIT)
         finally:
@@ -347,7 +342,7 @@ class BackgroundWriter:
             local.inside = False
         for waiters in (self._flushers, self._blocked):
             if waiters:
-                _release_all(waiters)
+                release_all(waiters)
         return True
 
     def _emit(self, batch: list[Any]) -> None:
@@ -391,7 +386,7 @@ class BackgroundWriter:
             return False
         local.inside = True
         try:
-            return _call(self.output, name, *args) is not False
+            return call(self.output, name, *args) is not False
         finally:
             local.inside = False
 
@@ -415,46 +410,6 @@ class BackgroundWriter:
     def _after_fork_child(self) -> None:
         self._queue.clear()  # the parent writes these; the child must not write them again
         self._fresh_state()
-
-
-@contextlib.contextmanager
-def _waiting(waiters: set[threading.Lock]) -> Iterator[threading.Lock]:
-    """A lock of the caller's own that the writer releases after every batch, to wait on.
-
-    Unlike a shared Condition, a waiter holds nothing the writer or another
-    waiter needs, so a signal handler that interrupts the wait may log (and
-    wait) too, and the writer never waits for a waiter.
-    """
-    waiter = threading.Lock()
-    waiter.acquire()
-    waiters.add(waiter)
-    try:
-        yield waiter
-    finally:
-        waiters.discard(waiter)
-
-
-def _release_all(waiters: set[threading.Lock]) -> None:
-    for waiter in tuple(waiters):  # a copy: waiters come and go meanwhile
-        try:
-            waiter.release()
-        except RuntimeError:  # released after an earlier batch, not yet woken
-            pass
-
-
-def _left(deadline: float, floor: float) -> float:
-    return max(floor, deadline - time.monotonic())
-
-
-def _call(output: Any, name: str, *args: Any) -> Any:
-    method = getattr(output, name, None)
-    if method is None:
-        return None
-    try:
-        return method(*args)
-    except Exception as error:
-        _faults.report("output", error)
-        return False
 
 
 # --- every writer in the process, for fork -----------------------------------
