@@ -1,15 +1,14 @@
 """The usual chain, inlined for stdlib records: merger, JSON renderer, one output.
 
 :func:`record_handler` builds, for one :class:`~tracelog.stdlib.TracelogHandler`
-and one pipeline, a ``handle(record)`` that makes the line a record's trip
-through ``TracelogHandler.handle`` and ``TraceMerger.json_line`` makes, with
-the per-call steps of those in one function: no call per step, no lookup of
-the active pipeline, the line queued in place when a background writer takes
-it. It covers the common record (inside a trace whose line template is built,
-``extra=`` keys seen before and neither secret nor the pipeline's, no
-exception or stack); any other record, and any fault, takes the handler's
-general path, which writes the same line. tests/test_inline.py checks that
-both paths write the same bytes.
+and one pipeline, a ``handle(record)`` that writes the line the general path
+(``TracelogHandler.handle``, then ``TraceMerger.json_line``) writes, in one
+function: no Python call per step, no lookup of the active pipeline, the line
+queued in place when a background writer takes it. It covers the common record
+(a line template built for its context, ``extra=`` keys seen before and
+neither secret nor the pipeline's, no exception or stack); any other record,
+and any fault, takes the general path. tests/test_inline.py checks that both
+paths write the same bytes.
 """
 
 from __future__ import annotations
@@ -100,35 +99,34 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
         try:
             # The record's attributes read from its dict: cheaper than attribute lookups.
             attrs = record.__dict__
-            line: Any = template.copy()
+            event = template.copy()
             if len(attrs) != N_PLAIN:
                 for key in islice(attrs, N_PLAIN, None):
                     if key not in known:
                         if key in NOT_EXTRA or key not in plain or len(known) >= _CACHE_LIMIT:
                             return general(record)
                         known.add(key)
-                    line[key] = attrs[key]
+                    event[key] = attrs[key]
             if attrs["exc_info"] or attrs["stack_info"]:
                 return general(record)
             msg = attrs["msg"]
             message = msg if type(msg) is str and not attrs["args"] else record.getMessage()
-            line[LEVEL] = level_names[attrs["levelno"]]
+            event[LEVEL] = level_names[attrs["levelno"]]
             stamp = line_time(attrs["created"])
             if not stamp.microsecond:
                 return general(record)  # a whole second: rendered with its .000000 there
-            line[TIMESTAMP] = stamp
-            line[LOGGER] = attrs["name"]
-            line[MESSAGE] = message
-            event_dict = line
-            line = _dumps(event_dict, option=options)
+            event[TIMESTAMP] = stamp
+            event[LOGGER] = attrs["name"]
+            event[MESSAGE] = message
+            line = _dumps(event, option=options)
             full = None
             # A mapping anywhere renders as a JSON object: only then can a secret be nested.
             if (
                 redactor is not None
                 and line.find(b"{", 1) != -1
-                and redactor._redact_nested(event_dict, ())
+                and redactor._redact_nested(event, ())
             ):
-                full = render_json(aware_time(event_dict))
+                full = render_json(aware_time(event))
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level
             return general(record)
         if full is not None:
