@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import tracelog
 from _lines import Lines
 from test_render import PROPERTY, check_line, values
-from tracelog import stdlib
+from tracelog import _inline
 from tracelog.stdlib import TracelogHandler
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -193,7 +193,7 @@ class TestSameLine:
                 st.one_of(
                     st.text(min_size=1, max_size=12).filter(str.isidentifier),
                     st.sampled_from(["password", "level", "event", "trace_id", "service"]),
-                ).filter(lambda key: key not in stdlib._STANDARD_ATTRS),
+                ).filter(lambda key: key not in _inline.STANDARD_ATTRS),
                 values,
                 max_size=5,
             ),
@@ -268,7 +268,7 @@ def test_the_naive_time_is_the_aware_one() -> None:
 
     for moment in (0.0, 0.5, 1.25e-6, 1_764_000_000.000_000_5, 1_764_000_000.999_999_6, 4e9):
         aware = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-        naive = processors.line_time(moment)
+        naive = processors._line_time(moment)
         assert orjson.dumps(aware, option=processors._OPTIONS) == orjson.dumps(
-            naive, option=processors.LINE_OPTIONS
+            naive, option=processors._LINE_OPTIONS
         )

@@ -9,6 +9,8 @@ queued in place when a background writer takes it. It covers the common record
 neither secret nor the pipeline's, no exception or stack); any other record,
 and any fault, takes the general path. tests/test_inline.py checks that both
 paths write the same bytes.
+
+The tables of a record's standard attributes are here too: both paths read them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import orjson
 
 from tracelog import _pipeline, context
 from tracelog._writer import BackgroundWriter
-from tracelog.processors import _STRUCTLOG_VARS, LINE_OPTIONS, aware_time, line_time
+from tracelog.processors import _LINE_OPTIONS, _STRUCTLOG_VARS, _aware_time, _line_time
 from tracelog.redaction import _CACHE_LIMIT
 from tracelog.render import _dumps, render_json
 from tracelog.schema import (
@@ -73,7 +75,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
         capacity = writer.capacity
     # The queue holds exact copies (orjson's bytes keep ~4 KiB): rendered
     # without the newline, the copy is ``line + b"\n"``.
-    options = LINE_OPTIONS & ~orjson.OPT_APPEND_NEWLINE if queue is not None else LINE_OPTIONS
+    options = _LINE_OPTIONS & ~orjson.OPT_APPEND_NEWLINE if queue is not None else _LINE_OPTIONS
     plain = merger._plain
     redactor = merger.redactor
     bare = merger._bare
@@ -112,7 +114,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
             msg = attrs["msg"]
             message = msg if type(msg) is str and not attrs["args"] else record.getMessage()
             event[LEVEL] = level_names[attrs["levelno"]]
-            stamp = line_time(attrs["created"])
+            stamp = _line_time(attrs["created"])
             if not stamp.microsecond:
                 return general(record)  # a whole second: rendered with its .000000 there
             event[TIMESTAMP] = stamp
@@ -126,7 +128,7 @@ def record_handler(handler: logging.Handler, pipeline: _pipeline.Pipeline) -> Ha
                 and line.find(b"{", 1) != -1
                 and redactor._redact_nested(event, ())
             ):
-                full = render_json(aware_time(event))
+                full = render_json(_aware_time(event))
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level
             return general(record)
         if full is not None:

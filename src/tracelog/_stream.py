@@ -50,7 +50,7 @@ _WHOLE = getattr(select, "PIPE_BUF", 512)
 _PIPE_ROOM = 4 * _WHOLE
 
 
-def pipe_room(fd: int) -> bool | None:
+def _pipe_room(fd: int) -> bool | None:
     """Whether the pipe ``fd`` has room for a few more writes; None where it cannot be told
     (not Linux, or the ioctl fails)."""
     if _F_GETPIPE_SZ is None:
@@ -91,7 +91,7 @@ def _room_check(target: Any) -> Callable[[], bool | None] | None:
     if stat.S_ISREG(mode):
         return _always
     if stat.S_ISFIFO(mode) and _F_GETPIPE_SZ is not None:
-        return functools.partial(pipe_room, fd)
+        return functools.partial(_pipe_room, fd)
     return None
 
 
@@ -261,7 +261,7 @@ class Stream:
         self._flush: Any = None
         self._binary = True
         self._encoding: str | None = None
-        self._room: Any = None
+        self._room: Callable[[], bool | None] | None = None
 
     @property
     def name(self) -> str:
@@ -307,8 +307,7 @@ class Stream:
         an object of yours). The background writer asks it when its queue is full."""
         if self._last is None or self._room is None:
             return None
-        room: bool | None = self._room()
-        return room
+        return self._room()
 
     def write(self, data: bytes | str) -> None:
         stream = self.stream if self.stream is not None else sys.stdout

@@ -71,7 +71,6 @@ class BackgroundWriter:
         self.block = overflow == "block"
         self.notice = notice
         self._write_lines = getattr(output, "write_lines", None)
-        self._room = getattr(output, "has_room", None)
         self._queue: collections.deque[Any] = collections.deque()
         self._sync = False  # after exit or close: the caller writes directly
         self._stopping = False
@@ -266,7 +265,6 @@ class BackgroundWriter:
             or not self._running
             or local.inside
             or local.waiting
-            or self._room is None
             or time.monotonic() < self._no_wait_until
             or call(self.output, "has_room") is not True
         ):

@@ -73,17 +73,17 @@ if sys.version_info < (3, 12):
     # For a line rendered at once (json_line, the inlined stdlib handle): a naive UTC
     # datetime costs half an aware one to make and to render. Deprecated from 3.12,
     # where the aware one is made.
-    line_now: Callable[[], datetime] = datetime.utcnow
-    line_time: Callable[[float], datetime] = datetime.utcfromtimestamp
-    LINE_OPTIONS = _OPTIONS | orjson.OPT_NAIVE_UTC
+    _line_now: Callable[[], datetime] = datetime.utcnow
+    _line_time: Callable[[float], datetime] = datetime.utcfromtimestamp
+    _LINE_OPTIONS = _OPTIONS | orjson.OPT_NAIVE_UTC
 else:
-    line_now = functools.partial(datetime.now, UTC)
-    line_time = functools.partial(datetime.fromtimestamp, tz=UTC)
-    LINE_OPTIONS = _OPTIONS
+    _line_now = functools.partial(datetime.now, UTC)
+    _line_time = functools.partial(datetime.fromtimestamp, tz=UTC)
+    _LINE_OPTIONS = _OPTIONS
 
 
-def aware_time(event_dict: EventDict) -> EventDict:
-    """``event_dict`` with a naive line time (``line_time``) made aware, for render_json."""
+def _aware_time(event_dict: EventDict) -> EventDict:
+    """``event_dict`` with a naive line time (``_line_time``) made aware, for render_json."""
     stamp = event_dict.get(TIMESTAMP)
     if type(stamp) is datetime and stamp.tzinfo is None:
         event_dict[TIMESTAMP] = stamp.replace(tzinfo=UTC)
@@ -195,7 +195,7 @@ class TraceMerger:
         None for now; ``fields`` is the call's own dict, changed in place.
         With ``nested=False`` the values of ``fields`` are not searched for
         nested mappings (:meth:`json_line` does that when the line shows one);
-        with ``line_clock=True`` the time is ``line_time``'s, for ``LINE_OPTIONS``.
+        with ``line_clock=True`` the time is ``_line_time``'s, for ``_LINE_OPTIONS``.
         """
         ctx = _get_context()
         if ctx is not None:
@@ -221,7 +221,7 @@ class TraceMerger:
         else:
             out = template.copy()
         if line_clock:
-            stamp = line_now() if created is None else line_time(created)
+            stamp = _line_now() if created is None else _line_time(created)
             if not stamp.microsecond:
                 stamp = stamp.replace(tzinfo=UTC)
         else:
@@ -243,16 +243,16 @@ class TraceMerger:
         """
         event_dict = self.merge(name, created, method_name, message, fields, False, True)
         try:
-            line = _dumps(event_dict, option=LINE_OPTIONS)
+            line = _dumps(event_dict, option=_LINE_OPTIONS)
         except Exception:  # a value orjson needs help with: redact, then the full renderer
             if self.redactor is not None:
                 self.redactor._redact_nested(event_dict, ())
-            return render_json(aware_time(event_dict))
+            return render_json(_aware_time(event_dict))
         if line.find(b"{", 1) == -1 or self.redactor is None:
             return line
         # Rendered again only when a nested secret was redacted.
         if self.redactor._redact_nested(event_dict, ()):
-            return render_json(aware_time(event_dict))
+            return render_json(_aware_time(event_dict))
         return line
 
     def _unusual(self, fields: EventDict) -> EventDict:

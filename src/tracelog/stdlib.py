@@ -24,6 +24,7 @@ from typing import Any
 from structlog import DropEvent
 
 from tracelog import _inline, _pipeline, context
+from tracelog._inline import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
@@ -31,13 +32,6 @@ from tracelog.typing import EventDict
 
 __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_fields", "record_to_event"]
 
-_PLAIN_RECORD_ATTRS = _inline.PLAIN_RECORD_ATTRS
-_STANDARD_ATTRS = _inline.STANDARD_ATTRS
-_N_PLAIN = _inline.N_PLAIN
-_SET_LATE = _inline.SET_LATE
-_STAMPED = _inline.STAMPED
-_LEFT_OUT = _inline.LEFT_OUT
-_NOT_EXTRA = _inline.NOT_EXTRA
 _LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
 _DEFAULT_REDACTOR = Redactor()
 
@@ -63,11 +57,11 @@ def record_fields(record: logging.LogRecord) -> EventDict:
     """A record's own fields: its ``extra=`` fields, and ``exc_info``/``stack_info`` when set."""
     attrs = record.__dict__
     fields: EventDict = {}
-    if len(attrs) != _N_PLAIN:
+    if len(attrs) != N_PLAIN:
         # LogRecord.__init__ sets the standard attributes first and makeRecord
         # adds ``extra=`` after them, so the extras are the keys past those.
-        for key in islice(attrs, _N_PLAIN, None):
-            if key in _NOT_EXTRA:
+        for key in islice(attrs, N_PLAIN, None):
+            if key in NOT_EXTRA:
                 fields = _scanned_extras(attrs)
                 break
             fields[key] = attrs[key]
@@ -89,13 +83,13 @@ def _scanned_extras(attrs: dict[str, Any]) -> EventDict:
     """
     extra: list[str] = []
     for key in reversed(attrs):
-        if key in _STANDARD_ATTRS:
-            if key in _SET_LATE:
+        if key in STANDARD_ATTRS:
+            if key in SET_LATE:
                 continue
             break
-        if key in _LEFT_OUT:
+        if key in LEFT_OUT:
             continue
-        if key not in _STAMPED or not _stamped_by_filter(key, attrs[key]):
+        if key not in STAMPED or not _stamped_by_filter(key, attrs[key]):
             extra.append(key)
     return {key: attrs[key] for key in reversed(extra)}
 
@@ -293,7 +287,7 @@ class TraceFilter(logging.Filter):
                 if redactor is not None:
                     fields = redactor.redact(fields)
                 for key, value in fields.items():
-                    if key not in _STANDARD_ATTRS:
+                    if key not in STANDARD_ATTRS:
                         attrs.setdefault(key, value)
         except Exception:
             pass
