@@ -245,6 +245,8 @@ class BackgroundWriter:
             return
         if self._starved(thread, local) and len(self._queue) < self.capacity:
             self._queue.append(compact(line))
+            if self._idle:
+                self._wake()
             return
         self._count_drop()
 
