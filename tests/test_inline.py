@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -239,8 +240,8 @@ class TestSameLine:
         made = record(message, args, extra, level)
         made.created = created
         made.__dict__.update(late)
-        with tracelog.trace(TRACE_ID, **bound) if where != "none" else _nothing():
-            with tracelog.span("step") if where == "span" else _nothing():
+        with tracelog.trace(TRACE_ID, **bound) if where != "none" else contextlib.nullcontext():
+            with tracelog.span("step") if where == "span" else contextlib.nullcontext():
                 handler.handle(made)  # the first may take the general path and learn the keys
                 handler.handle(made)
                 TracelogHandler.handle(handler, made)
@@ -250,14 +251,6 @@ class TestSameLine:
         for raw in raws:
             check_line(raw)
         assert raws[2] == raws[1] == raws[0]
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="the naive time is for 3.10 and 3.11")

@@ -17,8 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from tracelog._waits import call as _call
-from tracelog._waits import left as _left
+from tracelog._waits import call, left
 from tracelog._writer import EXIT_TIMEOUT, BackgroundWriter
 
 __all__ = ["close_all", "flush_all", "install", "installed", "stats_all"]
@@ -45,7 +44,7 @@ def install(outputs: Iterable[Any], names: Iterable[str], *, handle_sigterm: boo
             if isinstance(old, BackgroundWriter):
                 old.close(EXIT_TIMEOUT, close_output=id(old.output) not in kept)
             elif id(old) not in kept:
-                _call(old, "close", EXIT_TIMEOUT)
+                call(old, "close", EXIT_TIMEOUT)
         if outputs:
             _install_exit_hooks()
         _install_sigterm(handle_sigterm)
@@ -60,21 +59,21 @@ def flush_all(timeout: float | None = None) -> bool:
     deadline = None if timeout is None else time.monotonic() + timeout
     done = True
     for output in _active:
-        result = _call(output, "flush", None if deadline is None else _left(deadline, 0))
+        result = call(output, "flush", None if deadline is None else left(deadline, 0))
         done = done and result is not False
     return done
 
 
 def stats_all() -> dict[str, dict[str, int]]:
     """Counters of every active output, by its name."""
-    return {name: dict(_call(o, "stats") or {}) for name, o in zip(_names, _active, strict=False)}
+    return {name: dict(call(o, "stats") or {}) for name, o in zip(_names, _active, strict=False)}
 
 
 def close_all(timeout: float | None = EXIT_TIMEOUT) -> None:
     """Flush and close every active output (they stay installed and reopen if written to)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     for output in _active:
-        _call(output, "close", None if deadline is None else _left(deadline, 0))
+        call(output, "close", None if deadline is None else left(deadline, 0))
 
 
 def _at_exit() -> None:
@@ -83,7 +82,7 @@ def _at_exit() -> None:
     for output in _active:
         inner = output.output if isinstance(output, BackgroundWriter) else output
         budget = getattr(inner, "close_timeout", None)
-        _call(output, "close", budget if isinstance(budget, (int, float)) else EXIT_TIMEOUT)
+        call(output, "close", budget if isinstance(budget, (int, float)) else EXIT_TIMEOUT)
 
 
 def _install_exit_hooks() -> None:

@@ -21,7 +21,7 @@ __all__ = ["ThreadState", "call", "left", "release_all", "waiting"]
 
 class ThreadState(threading.local):
     inside = False  # this thread holds the writer's _io_lock, or is inside its output
-    waiting = False  # this thread waits for room in the queue (overflow="block")
+    waiting = False  # this thread waits for room in the queue, or for a starved writer
 
 
 @contextlib.contextmanager

@@ -239,16 +239,18 @@ class BackgroundWriter:
                             break
             finally:
                 local.waiting = False
-            self._queue.append(compact(line))
-            if self._idle:
-                self._wake()
+            self._enqueue(line)
             return
         if self._starved(thread, local) and len(self._queue) < self.capacity:
-            self._queue.append(compact(line))
-            if self._idle:
-                self._wake()
+            self._enqueue(line)
             return
         self._count_drop()
+
+    def _enqueue(self, line: bytes | str) -> None:
+        """What write() does with room in the queue (write() has it inline, for its cost)."""
+        self._queue.append(compact(line))
+        if self._idle:
+            self._wake()
 
     def _starved(self, thread: threading.Thread | None, local: ThreadState) -> bool:
         """With overflow="drop", give a writer that only waits for the GIL its chance; whether it
