@@ -21,9 +21,7 @@ from tracelog.propagation import (
 )
 
 HEX = "0123456789abcdef"
-KEY = re.compile(
-    r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
-)
+KEY = re.compile(r"[a-z0-9][a-z0-9_\-*/@]{0,255}")  # Level 2
 VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]")
 SAFE_ID = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~/:=@]{1,200}")
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
+from tracelog._tracecontext import checked_tracestate
+
 __all__ = [
     "TraceContext",
     "bind",
@@ -69,12 +71,22 @@ class TraceContext:
         "fields",
         "name",
         "parent_span_id",
+        "random_trace_id",
         "sampled",
         "span_id",
         "trace_id",
         "tracestate",
     )
-    _FIELDS = ("trace_id", "span_id", "parent_span_id", "sampled", "tracestate", "name", "fields")
+    _FIELDS = (
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "sampled",
+        "tracestate",
+        "name",
+        "fields",
+        "random_trace_id",
+    )
 
     trace_id: str | None
     span_id: str | None
@@ -83,6 +95,8 @@ class TraceContext:
     tracestate: str | None
     name: str | None
     fields: Mapping[str, Any]
+    #: W3C Level 2 random trace-id flag: the trace id's right-most 7 bytes are random.
+    random_trace_id: bool
     _line: dict[str, Any] | None
     _line_owner: object
 
@@ -95,6 +109,7 @@ class TraceContext:
         tracestate: str | None = None,
         name: str | None = None,
         fields: Mapping[str, Any] = _EMPTY,
+        random_trace_id: bool = False,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "trace_id", trace_id)
@@ -104,6 +119,7 @@ class TraceContext:
         set_(self, "tracestate", tracestate)
         set_(self, "name", name)
         set_(self, "fields", fields)
+        set_(self, "random_trace_id", random_trace_id)
         set_(self, "_line", None)
         set_(self, "_line_owner", None)
 
@@ -140,7 +156,12 @@ class TraceContext:
         """This context as a W3C ``traceparent`` header value, or None outside a trace."""
         if self.trace_id is None or self.span_id is None:
             return None
-        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+        return f"00-{self.trace_id}-{self.span_id}-{self.trace_flags:02x}"
+
+    @property
+    def trace_flags(self) -> int:
+        """The W3C trace-flags byte: sampled (0x01) and random trace id (0x02)."""
+        return (1 if self.sampled else 0) | (2 if self.random_trace_id else 0)
 
 
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
@@ -221,6 +242,7 @@ def trace(
     sampled: bool = True,
     tracestate: str | None = None,
     name: str | None = None,
+    random_trace_id: bool | None = None,
     **fields: Any,
 ) -> _Activation:
     """Start a new trace, or continue the one named by ``trace_id``.
@@ -229,9 +251,16 @@ def trace(
     line logged inside the block. Fields bound outside the block stay bound
     (the block's own win on a clash).
     A given ``trace_id`` must be 32 lowercase hex digits, not all zero.
+    ``random_trace_id`` is the W3C random trace-id flag: set for a new trace,
+    unset for a given ``trace_id`` unless said. An invalid ``tracestate`` is
+    dropped (and counted in :func:`tracelog.propagation.stats`).
     """
+    if tracestate is not None:
+        tracestate = checked_tracestate(tracestate)
     if trace_id is None:
         trace_id = new_trace_id()
+        if random_trace_id is None:
+            random_trace_id = True
     elif not _is_hex_id(trace_id, 32):
         raise ValueError(f"trace_id={trace_id!r} is not 32 lowercase hex digits (and not all zero)")
     if parent_span_id is not None and not _is_hex_id(parent_span_id, 16):
@@ -248,6 +277,7 @@ def trace(
             tracestate,
             name,
             _merged(_EMPTY if outer is None else outer.fields, fields),
+            bool(random_trace_id),
         )
     )
 
@@ -270,6 +300,7 @@ def span(name: str | None = None, **fields: Any) -> _Activation:
                 outer.tracestate,
                 name,
                 _merged(outer.fields, fields),
+                outer.random_trace_id,
             )
         )
     parent = otel_context()
@@ -284,6 +315,7 @@ def span(name: str | None = None, **fields: Any) -> _Activation:
             parent.tracestate,
             name,
             _merged(_EMPTY if outer is None else outer.fields, fields),
+            parent.random_trace_id,
         )
     )
 
@@ -416,6 +448,7 @@ def otel_context() -> TraceContext | None:
             f"{span_context.span_id:016x}",
             sampled=bool(span_context.trace_flags & 1),
             tracestate=state.to_header() if state else None,
+            random_trace_id=bool(span_context.trace_flags & 2),
         )
     except Exception:
         return None

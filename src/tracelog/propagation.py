@@ -9,10 +9,16 @@
   and ``TRACESTATE`` environment variables, for child processes.
 
 Every value read here is untrusted. It is checked against W3C Trace Context
-Level 1 (or, for request ids, a short list of safe characters) and bounded in
+Level 2 (or, for request ids, a short list of safe characters) and bounded in
 length before it can reach a log line or a response header. Nothing here raises
 on bad input: an invalid ``traceparent`` restarts the trace, an invalid
-``tracestate`` or request id is dropped.
+``tracestate`` or request id is dropped. A tracestate the program gives
+(``trace(tracestate=...)``) is checked the same way before any header carries
+it; :func:`stats` counts those dropped.
+
+The trace-flags byte carries the sampled flag and Level 2's random trace-id
+flag: set on every trace tracelog starts (its ids are random), carried on from
+an incoming ``traceparent`` and kept in every outgoing one.
 """
 
 from __future__ import annotations
@@ -24,20 +30,24 @@ from typing import Any, TypeVar
 
 from tracelog import context
 from tracelog._tracecontext import (
-    _REQUEST_ID_RE,
     MAX_REQUEST_ID_LENGTH,
     MAX_TRACESTATE_LENGTH,
     MAX_TRACESTATE_MEMBERS,
+    RANDOM_FLAG,
     REQUEST_ID_FIELD,
     REQUEST_ID_HEADER,
+    REQUEST_ID_RE,
+    SAMPLED_FLAG,
     TRACEPARENT,
     TRACESTATE,
     TraceParent,
-    _text,
+    checked_tracestate,
+    counts,
     format_traceparent,
     parse_request_id,
     parse_traceparent,
     parse_tracestate,
+    text_of,
 )
 from tracelog.context import TraceContext, _Activation
 
@@ -45,8 +55,10 @@ __all__ = [
     "MAX_REQUEST_ID_LENGTH",
     "MAX_TRACESTATE_LENGTH",
     "MAX_TRACESTATE_MEMBERS",
+    "RANDOM_FLAG",
     "REQUEST_ID_FIELD",
     "REQUEST_ID_HEADER",
+    "SAMPLED_FLAG",
     "TRACEPARENT",
     "TRACESTATE",
     "Incoming",
@@ -59,6 +71,7 @@ __all__ = [
     "parse_request_id",
     "parse_traceparent",
     "parse_tracestate",
+    "stats",
 ]
 
 H = TypeVar("H")
@@ -109,7 +122,7 @@ class Incoming:
         parent = self.parent
         if parent is None:
             return TraceContext(
-                context.new_trace_id(), context.new_span_id(), None, True, None, name, bound
+                context.new_trace_id(), context.new_span_id(), None, True, None, name, bound, True
             )
         return TraceContext(
             parent.trace_id,
@@ -119,6 +132,7 @@ class Incoming:
             self.tracestate,
             name,
             bound,
+            parent.random,
         )
 
     def trace(self, name: str | None = None, **fields: Any) -> _Activation:
@@ -160,7 +174,7 @@ def _extract(headers: Any, rid_name: str) -> Incoming:
     request_ids: list[Any] = []
     for name, value in _pairs(headers):
         if type(name) is not str:
-            name = _text(name)
+            name = text_of(name)
             if name is None:
                 continue
         lowered = name.lower()
@@ -227,7 +241,7 @@ def _drop_other_cases(headers: dict[Any, Any], names: tuple[str, ...]) -> None:
 
 def _set_pair(headers: list[Any], name: str, value: str) -> None:
     as_bytes = any(isinstance(pair[0], bytes) for pair in headers)
-    headers[:] = [pair for pair in headers if (_text(pair[0]) or "").lower() != name]
+    headers[:] = [pair for pair in headers if (text_of(pair[0]) or "").lower() != name]
     headers.append((name.encode(), value.encode()) if as_bytes else (name, value))
 
 
@@ -240,7 +254,8 @@ def inject(
     """Write the current trace into outgoing ``headers`` (a mutable mapping or a list of pairs).
 
     Sets ``traceparent`` with the current trace id, a new child span id for
-    this call and the sampled flag, ``tracestate`` as received, and the
+    this call and the sampled and random flags, ``tracestate`` as received
+    (checked again, so a context built by hand cannot put CR/LF in a header), and the
     request id header when a ``request_id`` is bound. Outside any trace it
     adds nothing. Returns ``headers``.
     """
@@ -252,14 +267,15 @@ def inject(
         out: dict[str, str] = {}
         trace_id = ctx.trace_id
         if trace_id is not None:
-            out[TRACEPARENT] = (
-                f"00-{trace_id}-{context.new_span_id()}-{'01' if ctx.sampled else '00'}"
+            out[TRACEPARENT] = format_traceparent(
+                trace_id, context.new_span_id(), ctx.sampled, ctx.random_trace_id
             )
-            if ctx.tracestate:
-                out[TRACESTATE] = ctx.tracestate
+            tracestate = _outgoing_tracestate(ctx.tracestate)
+            if tracestate:
+                out[TRACESTATE] = tracestate
         if request_id_header and ctx.fields:
             request_id = ctx.fields.get(REQUEST_ID_FIELD)
-            if type(request_id) is str and _REQUEST_ID_RE.fullmatch(request_id):
+            if type(request_id) is str and REQUEST_ID_RE.fullmatch(request_id):
                 out[request_id_header.lower()] = request_id
         if not out:
             return headers
@@ -277,6 +293,16 @@ def inject(
     except Exception:
         pass
     return headers
+
+
+def _outgoing_tracestate(tracestate: str | None) -> str | None:
+    """The context's tracestate as a valid header value (a context may be built by hand)."""
+    return checked_tracestate(tracestate) if tracestate else None
+
+
+def stats() -> dict[str, int]:
+    """``tracestate_dropped``: invalid tracestates given by the program, dropped before a header."""
+    return counts()
 
 
 _ENV_TRACEPARENT = "TRACEPARENT"
@@ -300,9 +326,12 @@ def inject_env(
     env.pop(_ENV_TRACEPARENT, None)
     env.pop(_ENV_TRACESTATE, None)
     if ctx is not None and ctx.trace_id is not None and ctx.span_id is not None:
-        env[_ENV_TRACEPARENT] = format_traceparent(ctx.trace_id, context.new_span_id(), ctx.sampled)
-        if ctx.tracestate:
-            env[_ENV_TRACESTATE] = ctx.tracestate
+        env[_ENV_TRACEPARENT] = format_traceparent(
+            ctx.trace_id, context.new_span_id(), ctx.sampled, ctx.random_trace_id
+        )
+        tracestate = _outgoing_tracestate(ctx.tracestate)
+        if tracestate:
+            env[_ENV_TRACESTATE] = tracestate
     return env
 
 

@@ -47,6 +47,7 @@ def use_current_span(**fields: Any) -> _Activation:
             tracestate,
             None,
             base,
+            bool(span.trace_flags & 2),
         )
     )
 
@@ -63,7 +64,7 @@ def span_context(ctx: TraceContext | None = None) -> Any:
         int(ctx.trace_id, 16),
         int(ctx.span_id, 16),
         is_remote=True,
-        trace_flags=trace.TraceFlags(1 if ctx.sampled else 0),
+        trace_flags=trace.TraceFlags(ctx.trace_flags),
         trace_state=state,
     )
 
