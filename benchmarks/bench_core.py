@@ -40,7 +40,7 @@ import orjson
 import structlog
 
 import tracelog
-from tracelog import _pipeline
+from tracelog import pipeline as _pipeline
 
 FIELDS = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
 UTC = dt.timezone.utc

@@ -40,8 +40,7 @@ from collections.abc import Callable
 import orjson
 
 import tracelog
-from tracelog import _lifecycle, _writer
-from tracelog.outputs import File, Stream
+from tracelog.outputs import File, Stream, _lifecycle, _writer
 
 FIELDS = {"user_id": 42, "path": "/api/items", "status": 200, "duration_ms": 12.5}
 

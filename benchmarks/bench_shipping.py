@@ -44,7 +44,7 @@ from _receivers import (
     Rsyslog,
     tracelog_lines,
 )
-from tracelog.shipping import Elasticsearch, Loki, Syslog
+from tracelog.outputs.shipping import Elasticsearch, Loki, Syslog
 
 
 def per_call_ns(write: Callable[[bytes], Any], lines: list[bytes]) -> tuple[float, float]:

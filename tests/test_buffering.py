@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracelog
-from tracelog import _pipeline, _ratelimit, buffering, context
+from tracelog import _ratelimit, buffering, context
+from tracelog import pipeline as _pipeline
 from tracelog.stdlib import JsonFormatter
 
 

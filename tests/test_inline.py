@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import tracelog
 from _lines import Lines
 from test_render import PROPERTY, check_line, values
-from tracelog import _inline
+from tracelog import _fastpath as _inline
 from tracelog.stdlib import TracelogHandler
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

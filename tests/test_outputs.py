@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 import tracelog
-from tracelog import _faults, _lifecycle, _pipeline
-from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput
+from tracelog import _faults
+from tracelog import pipeline as _pipeline
+from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput, _lifecycle
 from tracelog.render import ConsoleRenderer, JsonRenderer
 
 
@@ -463,7 +464,7 @@ class TestFlushStatsClose:
 
 class TestShippers:
     def test_shippers_are_importable_from_outputs(self) -> None:
-        from tracelog.shipping.loki import Loki
+        from tracelog.outputs.shipping.loki import Loki
 
         assert Loki is tracelog.outputs.Loki
 

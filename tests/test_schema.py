@@ -836,7 +836,7 @@ class TestFallbackLine:
         assert "WARNING" == orjson.loads(gcp.getvalue())["severity"]
 
     def test_a_failing_renderer_keeps_the_laid_out_line(self) -> None:
-        from tracelog import _pipeline
+        from tracelog import pipeline as _pipeline
         from tracelog.render import JsonRenderer
 
         class Broken(JsonRenderer):

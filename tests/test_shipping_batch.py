@@ -15,10 +15,10 @@ import pytest
 
 import tracelog
 from _receivers import tracelog_lines, wait_until
-from tracelog.shipping import Shipper
-from tracelog.shipping._batch import Outcome, RetryableError, parse_level
-from tracelog.shipping._http import auth_header, retry_after_seconds
-from tracelog.shipping._line import parse_line, rfc3339_to_ns
+from tracelog.outputs.shipping import Shipper
+from tracelog.outputs.shipping._batch import Outcome, RetryableError, parse_level
+from tracelog.outputs.shipping._http import auth_header, retry_after_seconds
+from tracelog.outputs.shipping._line import parse_line, rfc3339_to_ns
 
 
 class Recorder(Shipper):

@@ -18,7 +18,7 @@ import pytest
 
 from _receivers import ElasticsearchReceiver, numbers, tracelog_lines
 from tracelog import _faults
-from tracelog.shipping.elasticsearch import Elasticsearch, dataset_index
+from tracelog.outputs.shipping.elasticsearch import Elasticsearch, dataset_index
 
 
 @pytest.fixture
@@ -302,7 +302,7 @@ class TestElasticsearch:
 def test_lines_are_indexed_at_normal_exit(receiver: ElasticsearchReceiver) -> None:
     script = """
         import sys
-        from tracelog.shipping import Elasticsearch
+        from tracelog.outputs.shipping import Elasticsearch
         shipper = Elasticsearch(sys.argv[1], index="logs-shop-default", batch_interval=3600)
         for n in range(300):
             shipper.write(b'{"@timestamp":"2026-11-25T07:40:34Z","message":"m","number":%d}\\n' % n)

@@ -20,7 +20,7 @@ import pytest
 
 from _receivers import LokiReceiver, numbers, tracelog_lines, wait_until
 from tracelog import _faults
-from tracelog.shipping.loki import Loki
+from tracelog.outputs.shipping.loki import Loki
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -409,7 +409,7 @@ class TestLokiProcesses:
         result = _run(
             """
             import sys
-            from tracelog.shipping import Loki
+            from tracelog.outputs.shipping import Loki
             shipper = Loki(sys.argv[1], batch_size=1000, batch_interval=3600)
             for n in range(500):
                 shipper.write(b'{"level":"info","message":"m","number":%d}\\n' % n)
@@ -426,7 +426,7 @@ class TestLokiProcesses:
         result = _run(
             """
             import os, sys
-            from tracelog.shipping import Loki
+            from tracelog.outputs.shipping import Loki
             shipper = Loki(sys.argv[1], batch_size=1000, batch_interval=3600)
             def line(n):
                 return b'{"level":"info","message":"m","number":%d}\\n' % n
@@ -462,7 +462,7 @@ def test_lines_lost_at_exit_are_reported_within_the_close_timeout() -> None:
     # A retry notice came first: it must not hide the loss, and exit waits close_timeout only.
     script = """
         import socket, tracelog
-        from tracelog.shipping import Loki
+        from tracelog.outputs.shipping import Loki
         with socket.socket() as probe:  # a port nothing listens on
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -480,7 +480,7 @@ def test_lines_lost_at_exit_are_reported_within_the_close_timeout() -> None:
 
 def test_at_exit_each_output_closes_with_its_own_time() -> None:
     import tracelog
-    from tracelog import _lifecycle
+    from tracelog.outputs import _lifecycle
 
     given: list[tuple[str, float | None]] = []
 

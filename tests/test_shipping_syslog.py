@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from _receivers import RSYSLOGD, Rsyslog, tracelog_lines, wait_until
-from tracelog.shipping.syslog import Syslog, escape_param
+from tracelog.outputs.shipping.syslog import Syslog, escape_param
 
 LINE = (
     b'{"timestamp":"2026-11-25T07:40:34.123456Z","level":"error","logger":"shop.orders",'

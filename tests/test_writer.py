@@ -19,9 +19,9 @@ import pytest
 from orjson import OPT_APPEND_NEWLINE as APPEND_NEWLINE
 
 import tracelog
-from tracelog import _faults, _lifecycle
-from tracelog._writer import BackgroundWriter
-from tracelog.outputs import File, Stream
+from tracelog import _faults
+from tracelog.outputs import File, Stream, _lifecycle
+from tracelog.outputs._writer import BackgroundWriter
 
 
 class Gated:
@@ -234,7 +234,7 @@ class TestStarvedWriter:
     def test_a_stuck_output_costs_one_wait_then_lines_drop_at_once(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from tracelog import _writer
+        from tracelog.outputs import _writer
 
         waits: list[float] = []
         real = _writer.waiting
@@ -263,7 +263,7 @@ class TestStarvedWriter:
     def test_an_output_that_cannot_tell_is_never_waited_for(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from tracelog import _writer
+        from tracelog.outputs import _writer
 
         real = _writer.waiting
 
@@ -474,7 +474,7 @@ class TestReentry:
     def test_a_signal_handler_that_logs_while_the_thread_starts(self) -> None:
         script = """
         import signal, time
-        from tracelog._writer import BackgroundWriter
+        from tracelog.outputs._writer import BackgroundWriter
         class Sink:
             def __init__(self):
                 self.lines = []
@@ -509,7 +509,7 @@ class TestReentry:
 SIGNAL_SCRIPT = """
 import io, json, signal, sys, time
 import orjson, tracelog
-from tracelog import _lifecycle
+from tracelog.outputs import _lifecycle
 
 class Slow(io.RawIOBase):
     def __init__(self):

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracelog import outputs, propagation, stdlib, testing
-    from tracelog._native import BoundLogger, get_logger
-    from tracelog._traced import traced
     from tracelog.buffering import RateLimit, Sampling, TraceBuffer
     from tracelog.config import ConfigurationError, configure, flush, reset, stats
     from tracelog.context import (
@@ -25,10 +23,12 @@ if TYPE_CHECKING:
         unbind,
         wrap,
     )
+    from tracelog.logger import BoundLogger, get_logger
+    from tracelog.traced import traced
 
 _EXPORTS = {
-    "BoundLogger": "tracelog._native",
-    "get_logger": "tracelog._native",
+    "BoundLogger": "tracelog.logger",
+    "get_logger": "tracelog.logger",
     "RateLimit": "tracelog.buffering",
     "Sampling": "tracelog.buffering",
     "TraceBuffer": "tracelog.buffering",
@@ -43,7 +43,7 @@ _EXPORTS = {
     "current_trace_id": "tracelog.context",
     "span": "tracelog.context",
     "trace": "tracelog.context",
-    "traced": "tracelog._traced",
+    "traced": "tracelog.traced",
     "unbind": "tracelog.context",
     "wrap": "tracelog.context",
 }

@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
-from tracelog import _pipeline, context
-from tracelog._writer import BackgroundWriter
+from tracelog import context
+from tracelog import pipeline as _pipeline
+from tracelog.outputs._writer import BackgroundWriter
 from tracelog.processors import _LINE_OPTIONS, _STRUCTLOG_VARS, _aware_time, _line_time
 from tracelog.redaction import _CACHE_LIMIT
 from tracelog.render import _dumps, render_json

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from structlog import DropEvent
 
-from tracelog import _faults, _pipeline, context
+from tracelog import _faults, context
+from tracelog import pipeline as _pipeline
 from tracelog._ratelimit import Limiter
 from tracelog.render import compact
 from tracelog.schema import TRACE_ID

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from tracelog import _pipeline
+from tracelog import pipeline as _pipeline
 from tracelog.render import safe_str
 from tracelog.schema import LOGGER, MESSAGE
 from tracelog.typing import EventDict, WrappedLogger

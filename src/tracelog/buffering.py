@@ -13,7 +13,8 @@ import atexit
 import threading
 from typing import Any
 
-from tracelog import _faults, _pipeline, context
+from tracelog import _faults, context
+from tracelog import pipeline as _pipeline
 from tracelog._gate import _COUNTERS, _ERROR, BUFFERED, Gate
 
 __all__ = [

@@ -12,8 +12,10 @@ from typing import IO, Any
 
 import structlog
 
-from tracelog import _native, _pipeline, buffering, context, stdlib
+from tracelog import buffering, context, stdlib
+from tracelog import logger as _native
 from tracelog import outputs as _outputs
+from tracelog import pipeline as _pipeline
 from tracelog.outputs import StreamOutput
 from tracelog.processors import (
     DEFAULT_REDACT_KEYS,

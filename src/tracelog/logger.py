@@ -16,7 +16,7 @@ from typing import Any
 
 from structlog import BoundLoggerBase, DropEvent
 
-from tracelog import _pipeline
+from tracelog import pipeline as _pipeline
 from tracelog._callsite import awaited_from
 from tracelog._exceptions import caller_stack
 from tracelog.render import safe_repr, safe_str

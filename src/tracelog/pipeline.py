@@ -12,7 +12,6 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog._exceptions import exc_info_tuple, structure_exception
-from tracelog._placing import _free
 from tracelog.processors import REDACTED, Redactor, TraceMerger
 from tracelog.render import (
     ConsoleRenderer,
@@ -23,6 +22,7 @@ from tracelog.render import (
     with_microseconds,
 )
 from tracelog.schema import Projection
+from tracelog.schema._placing import _free
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]

@@ -23,8 +23,10 @@ from typing import Any
 
 from structlog import DropEvent
 
-from tracelog import _inline, _pipeline, context
-from tracelog._inline import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
+from tracelog import _fastpath as _inline
+from tracelog import context
+from tracelog import pipeline as _pipeline
+from tracelog._fastpath import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
@@ -111,7 +113,7 @@ class TracelogHandler(logging.Handler):
     """A root handler that runs every record through tracelog's active pipeline.
 
     With the usual chain (the merger, the JSON renderer, one output) each
-    handler's ``handle`` is the inlined one :mod:`tracelog._inline` builds for
+    handler's ``handle`` is the inlined one :mod:`tracelog._fastpath` builds for
     the active pipeline, set on the instance whenever a pipeline is installed;
     the class's ``handle`` below is the general path, taken for everything else.
     """

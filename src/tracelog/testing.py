@@ -18,7 +18,8 @@ from typing import Any
 
 from structlog import DropEvent
 
-from tracelog import _pipeline, config
+from tracelog import config
+from tracelog import pipeline as _pipeline
 from tracelog import stdlib as _stdlib
 from tracelog.typing import EventDict, WrappedLogger
 

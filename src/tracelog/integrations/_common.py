@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from tracelog._native import BoundLogger, get_logger
+from tracelog.logger import BoundLogger, get_logger
 from tracelog.propagation import REQUEST_ID_HEADER, Incoming, from_values
 
 ACCESS_LOGGER = "tracelog.access"

@@ -152,7 +152,8 @@ def _command_line_level(loglevel: Any) -> int | None:
 
 def _setup_logging(loglevel: Any = None, **_: Any) -> None:
     global _logging_handled, _worker_pipeline
-    from tracelog import _pipeline, config
+    from tracelog import config
+    from tracelog import pipeline as _pipeline
     from tracelog.integrations.servers import tame_loggers
 
     _logging_handled = True
@@ -206,7 +207,8 @@ def configure_worker(**options: Any) -> None:
     to the worker on its command line, else info.
     """
     global _worker_options, _worker_pipeline
-    from tracelog import _pipeline, config
+    from tracelog import config
+    from tracelog import pipeline as _pipeline
 
     config.configure(**options)
     _worker_options = dict(options)

@@ -14,7 +14,7 @@ meets::
 
 With ``nonblocking=True``, :class:`Stream` and :class:`File` outputs are
 written by a background thread behind a bounded queue (see
-:mod:`tracelog._writer`); the network shippers (:class:`Loki`,
+:mod:`tracelog.outputs._writer`); the network shippers (:class:`Loki`,
 :class:`Elasticsearch`, :class:`Syslog`) always buffer and send on their own
 thread.
 """
@@ -26,18 +26,20 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tracelog import _faults, _lifecycle, _pipeline, _writer
-from tracelog._files import File
-from tracelog._pipeline import fallback_line, write_one
-from tracelog._stream import Stream, StreamOutput, parse_level
+from tracelog import _faults
+from tracelog import pipeline as _pipeline
+from tracelog.outputs import _lifecycle, _writer
+from tracelog.outputs._files import File
+from tracelog.outputs._stream import Stream, StreamOutput, parse_level
+from tracelog.pipeline import fallback_line, write_one
 from tracelog.render import ConsoleRenderer, JsonRenderer, with_microseconds
 from tracelog.schema import LEVEL, Projection
 from tracelog.typing import EventDict, Processor
 
 if TYPE_CHECKING:
-    from tracelog.shipping.elasticsearch import Elasticsearch
-    from tracelog.shipping.loki import Loki
-    from tracelog.shipping.syslog import Syslog
+    from tracelog.outputs.shipping.elasticsearch import Elasticsearch
+    from tracelog.outputs.shipping.loki import Loki
+    from tracelog.outputs.shipping.syslog import Syslog
 
 __all__ = [
     "Elasticsearch",
@@ -52,9 +54,9 @@ __all__ = [
 ]
 
 _SHIPPERS = {
-    "Loki": "tracelog.shipping.loki",
-    "Elasticsearch": "tracelog.shipping.elasticsearch",
-    "Syslog": "tracelog.shipping.syslog",
+    "Loki": "tracelog.outputs.shipping.loki",
+    "Elasticsearch": "tracelog.outputs.shipping.elasticsearch",
+    "Syslog": "tracelog.outputs.shipping.syslog",
 }
 
 

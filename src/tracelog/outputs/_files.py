@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterator
 
 from tracelog import _faults
-from tracelog._stream import check_options
+from tracelog.outputs._stream import check_options
 
 try:
     import fcntl

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from tracelog._waits import call, left
-from tracelog._writer import EXIT_TIMEOUT, BackgroundWriter
+from tracelog.outputs._waits import call, left
+from tracelog.outputs._writer import EXIT_TIMEOUT, BackgroundWriter
 
 __all__ = ["close_all", "flush_all", "install", "installed", "stats_all"]
 

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from tracelog import _faults, _pipeline
+from tracelog import _faults
+from tracelog import pipeline as _pipeline
 from tracelog.schema import SCHEMAS
 
 try:

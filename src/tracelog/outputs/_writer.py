@@ -7,7 +7,7 @@ The thread takes whole batches and hands them to the output in one call.
 - **fork**: the forking thread waits for a write in progress to finish, so no
   lock is copied held. The child starts with an empty queue (the parent
   writes what it had queued, once) and starts its own thread on first use.
-- **exit and SIGTERM**: see :mod:`tracelog._lifecycle`, which closes every
+- **exit and SIGTERM**: see :mod:`tracelog.outputs._lifecycle`, which closes every
   active output. Lines logged after a writer is closed are written by the
   caller directly.
 - **re-entry**: a signal handler (or the output itself) may log while its
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import _faults
-from tracelog._waits import ThreadState, call, left, release_all, waiting
+from tracelog.outputs._waits import ThreadState, call, left, release_all, waiting
 from tracelog.render import compact
 
 __all__ = ["BackgroundWriter"]

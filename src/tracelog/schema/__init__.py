@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracelog import context
-from tracelog._ecs import (
+from tracelog._values import client_parts, format_exception_text
+from tracelog.schema._ecs import (
     _CUSTOM,
     _FIELD,
     _SET,
@@ -23,8 +24,7 @@ from tracelog._ecs import (
     ecs_field_types,
     ecs_value_fits,
 )
-from tracelog._placing import _MISSING, _claim, _free, _give, _move_aside, _put, _renamed
-from tracelog._values import client_parts, format_exception_text
+from tracelog.schema._placing import _MISSING, _claim, _free, _give, _move_aside, _put, _renamed
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [

@@ -18,7 +18,7 @@ __all__ = ["ecs_field_types", "ecs_value_fits"]
 @lru_cache(maxsize=1)
 def ecs_field_types() -> dict[str, str]:
     """Every ECS field name and its Elasticsearch type (``keyword``, ``long``, ``object``...)."""
-    text = resources.files("tracelog").joinpath("_ecs_fields.tsv").read_text("utf-8")
+    text = resources.files("tracelog.schema").joinpath("_ecs_fields.tsv").read_text("utf-8")
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

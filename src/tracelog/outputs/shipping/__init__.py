@@ -41,7 +41,7 @@ twice.
 
 The classes are imported lazily so that ``import tracelog`` stays light::
 
-    from tracelog.shipping import Loki, Elasticsearch, Syslog
+    from tracelog.outputs.shipping import Loki, Elasticsearch, Syslog
 """
 
 from __future__ import annotations
@@ -49,25 +49,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tracelog.shipping._batch import Shipper
-    from tracelog.shipping.elasticsearch import Elasticsearch
-    from tracelog.shipping.loki import Loki
-    from tracelog.shipping.syslog import Syslog
+    from tracelog.outputs.shipping._batch import Shipper
+    from tracelog.outputs.shipping.elasticsearch import Elasticsearch
+    from tracelog.outputs.shipping.loki import Loki
+    from tracelog.outputs.shipping.syslog import Syslog
 
 __all__ = ["Elasticsearch", "Loki", "Shipper", "Syslog"]
 
 _WHERE = {
-    "Loki": "tracelog.shipping.loki",
-    "Elasticsearch": "tracelog.shipping.elasticsearch",
-    "Syslog": "tracelog.shipping.syslog",
-    "Shipper": "tracelog.shipping._batch",
+    "Loki": "tracelog.outputs.shipping.loki",
+    "Elasticsearch": "tracelog.outputs.shipping.elasticsearch",
+    "Syslog": "tracelog.outputs.shipping.syslog",
+    "Shipper": "tracelog.outputs.shipping._batch",
 }
 
 
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'tracelog.shipping' has no attribute {name!r}")
+        raise AttributeError(f"module 'tracelog.outputs.shipping' has no attribute {name!r}")
     import importlib
 
     return getattr(importlib.import_module(module), name)

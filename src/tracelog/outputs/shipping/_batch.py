@@ -29,11 +29,11 @@ import threading
 import time
 
 from tracelog import _faults
-from tracelog._stream import parse_level
+from tracelog.outputs._stream import parse_level
+from tracelog.outputs.shipping import _live
+from tracelog.outputs.shipping._outcome import AT_CLOSE, LOST, Outcome, RetryableError, split
+from tracelog.outputs.shipping._spill import Spill
 from tracelog.render import compact
-from tracelog.shipping import _live
-from tracelog.shipping._outcome import AT_CLOSE, LOST, Outcome, RetryableError, split
-from tracelog.shipping._spill import Spill
 
 __all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
 
@@ -45,7 +45,7 @@ def _as_bytes(line: object) -> bytes:
 
 
 class Shipper:
-    """Base of the network outputs: see the module docstring and :mod:`tracelog.shipping`."""
+    """Base of the network outputs: see :mod:`tracelog.outputs.shipping`."""
 
     format = "json"
     name = "shipper"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tracelog import _faults
 
 if TYPE_CHECKING:
-    from tracelog.shipping._batch import Shipper
+    from tracelog.outputs.shipping._batch import Shipper
 
 __all__ = ["register", "unregister"]
 

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
-from tracelog.shipping._http import HttpClient, auth_header
-from tracelog.shipping._line import now_ns, parse_line
-from tracelog.shipping._outcome import LOST
+from tracelog.outputs.shipping._batch import Outcome, RetryableError, Shipper, split
+from tracelog.outputs.shipping._http import HttpClient, auth_header
+from tracelog.outputs.shipping._line import now_ns, parse_line
+from tracelog.outputs.shipping._outcome import LOST
 
 __all__ = ["Elasticsearch"]
 
@@ -65,7 +65,7 @@ class Elasticsearch(Shipper):
       carried out) cannot index a line twice; a ``409`` for such a document
       means it is already there. Two identical lines (same timestamp to the
       microsecond, same fields) are then one document, as Loki does too.
-    - batching, buffer, spill, retries: see :class:`tracelog.shipping.Shipper`.
+    - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
     """
 
     name = "elasticsearch"

@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.shipping._batch import Outcome, RetryableError, Shipper, split
-from tracelog.shipping._http import HttpClient, auth_header
-from tracelog.shipping._line import field_paths, now_ns, parse_line
-from tracelog.shipping._outcome import LOST
+from tracelog.outputs.shipping._batch import Outcome, RetryableError, Shipper, split
+from tracelog.outputs.shipping._http import HttpClient, auth_header
+from tracelog.outputs.shipping._line import field_paths, now_ns, parse_line
+from tracelog.outputs.shipping._outcome import LOST
 
 __all__ = ["Loki"]
 
@@ -66,7 +66,7 @@ class Loki(Shipper):
     - ``auth``: ``(user, password)`` for basic auth, or a bearer token string.
     - ``structured_metadata``: attach ``trace_id``/``span_id`` as structured
       metadata (Loki 2.9+ with it allowed, the default since 3.0).
-    - batching, buffer, spill, retries: see :class:`tracelog.shipping.Shipper`.
+    - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
     """
 
     name = "loki"

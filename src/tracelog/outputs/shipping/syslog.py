@@ -31,9 +31,9 @@ import sys
 import time
 
 from tracelog import _faults
-from tracelog.shipping._batch import Outcome, Shipper
-from tracelog.shipping._line import parse_line
-from tracelog.shipping._outcome import LOST
+from tracelog.outputs.shipping._batch import Outcome, Shipper
+from tracelog.outputs.shipping._line import parse_line
+from tracelog.outputs.shipping._outcome import LOST
 
 __all__ = ["FACILITIES", "SEVERITIES", "Syslog"]
 
