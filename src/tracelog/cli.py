@@ -20,6 +20,8 @@ Read JSON log lines (tracelog's and other libraries'), follow one trace across s
   tracelog view app.log --level warning pretty lines; --json passes matching lines through
   tracelog traces *.log --errors        one row per trace
   tracelog show 4bf92f35 *.log          one trace as a span tree with a timeline
+  tracelog show 4bf92f35 --loki URL     the same from Loki (or --elasticsearch URL)
+  tracelog show 4bf92f35 *.log --html trace.html   one self-contained page to send
 """
 
 
@@ -38,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a two-service demo on loopback and show it")
     demo.add_argument("--dir", help="write the demo's logs here (default: a new temporary folder)")
     demo.add_argument("--requests", type=int, default=8, help="how many requests (default 8)")
+    demo.add_argument(
+        "--html", action="store_true", help="also write the failing trace as an HTML page"
+    )
     commands.add_parser("lnav-format", help="print an lnav format definition for tracelog lines")
     return parser
 

@@ -144,5 +144,12 @@ def run(args: argparse.Namespace) -> int:
         say("try:")
         say(f"  tracelog view {folder}/*.log --level warning")
         say(f"  tracelog view {folder}/*.log --trace {trace_id[:8]} --json | jq .message")
+        if getattr(args, "html", False):
+            from tracelog._cli import html
+
+            page = os.path.join(folder, f"trace-{trace_id[:8]}.html")
+            html.write(page, trace_id, records)
+            say()
+            say(f"the failing trace as a page: {page}")
     out.flush()
     return 0

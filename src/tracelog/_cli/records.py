@@ -124,6 +124,7 @@ _NOISE = frozenset(
         "levelno",
         "logging.googleapis.com/trace_sampled",
         "event.dataset",
+        "@timestamp",  # what the Elasticsearch output adds to a line that has its own time
     )
 )
 

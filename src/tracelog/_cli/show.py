@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tracelog._cli import sources
 from tracelog._cli.pretty import Style, colour_wanted, duration, escape
 from tracelog._cli.reader import Skipped, scan
 from tracelog._cli.records import LEVEL_RANK, Record, parse
 from tracelog._cli.times import format_time
 from tracelog._terminal import BOLD, DIM, RED
 
-__all__ = ["Span", "add_arguments", "build_tree", "render", "run"]
+__all__ = ["Span", "add_arguments", "build_tree", "gather", "render", "run", "walk"]
 
 _ERROR = LEVEL_RANK["error"]
 BAR_WIDTH = 40
@@ -175,14 +176,14 @@ def _settle(span: Span, depth: int = 0) -> None:
     span.children.sort(key=lambda c: (c.start is None, c.start or 0.0))
 
 
-def _walk(spans: list[Span], prefix: str = "", depth: int = 0) -> list[tuple[str, Span]]:
+def walk(spans: list[Span], prefix: str = "", depth: int = 0) -> list[tuple[str, Span]]:
     rows: list[tuple[str, Span]] = []
     for i, span in enumerate(spans):
         last = i == len(spans) - 1
         branch = "" if depth == 0 else ("└─ " if last else "├─ ")
         rows.append((prefix + branch, span))
         inner = "" if depth == 0 else ("   " if last else "│  ")
-        rows.extend(_walk(span.children, prefix + inner, depth + 1))
+        rows.extend(walk(span.children, prefix + inner, depth + 1))
     return rows
 
 
@@ -197,7 +198,7 @@ def _bar(span: Span, t0: float, total: float) -> str:
 
 def render(trace_id: str, records: list[Record], style: Style) -> list[str]:
     roots = build_tree(records)
-    rows = _walk(roots)
+    rows = walk(roots)
     times = [r.time for r in records if r.time is not None]
     starts = [s.start for _, s in rows if s.start is not None]
     ends = [s.end for _, s in rows if s.end is not None]
@@ -267,8 +268,16 @@ def _verdict(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tracelog._cli.view import parse_when
+
     parser.add_argument("trace", metavar="TRACE_ID", help="the trace id (a prefix is enough)")
     parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
+    parser.add_argument("--since", type=parse_when, help="lines not before: 10m, 2h, or a time")
+    parser.add_argument("--until", type=parse_when, help="lines not after: 10m, 2h, or a time")
+    parser.add_argument(
+        "--html", metavar="PATH", help="write the trace as one self-contained HTML page"
+    )
+    sources.add_arguments(parser)
 
 
 def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[Record]]:
@@ -282,25 +291,114 @@ def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[R
     return found
 
 
+def _within(records: list[Record], since: float | None, until: float | None) -> list[Record]:
+    if since is None and until is None:
+        return records
+    return [
+        r
+        for r in records
+        if r.time is not None
+        and (since is None or r.time >= since)
+        and (until is None or r.time <= until)
+    ]
+
+
+def _same_line(rec: Record) -> tuple[object, ...]:
+    """What makes two copies of one event (a file and a server) the same line."""
+    moment = None if rec.time is None else round(rec.time, 6)
+    return (moment, rec.span_id, rec.message, rec.logger, rec.service, rec.level)
+
+
+def gather(
+    prefix: str,
+    files: list[str],
+    servers: list[sources.Source],
+    window: tuple[float | None, float | None],
+    skipped: Skipped,
+) -> dict[str, list[Record]]:
+    """The traces whose id starts with ``prefix``: whole for one match, candidates for more."""
+    since, until = window
+    found: dict[str, list[Record]] = {}
+    if files or not servers:
+        for trace_id, records in collect(prefix, files, skipped).items():
+            kept = _within(records, since, until)
+            if kept:
+                found[trace_id] = kept
+    if not servers:
+        return found
+    assert since is not None
+    assert until is not None
+    ids = set(found)
+    if sources.full_id(prefix):
+        ids.add(prefix)
+    else:
+        for server in servers:
+            try:
+                more, cut = server.candidates(prefix, since, until)
+            except sources.SourceError as error:
+                skipped.error(str(error))
+                continue
+            ids |= more
+            if cut and len(ids) == 1:
+                skipped.note(f"{server.name}: the prefix search was cut at {sources.PAGE} lines")
+    if len(ids) != 1:
+        return {trace_id: found.get(trace_id, []) for trace_id in ids}
+    (trace_id,) = ids
+    records = found.get(trace_id, [])
+    seen = {_same_line(rec) for rec in records}
+    for server in servers:
+        fresh = []
+        batches = server.lines(since, until, trace_id, exact=True)
+        for batch in sources.guarded(server, batches, skipped):
+            for line in batch:
+                rec = parse(line, skipped)
+                if rec is not None and rec.trace_id == trace_id and _same_line(rec) not in seen:
+                    fresh.append(rec)
+        seen.update(_same_line(rec) for rec in fresh)
+        records.extend(fresh)
+    return {trace_id: records} if records else {}
+
+
 def run(args: argparse.Namespace) -> int:
     prefix = args.trace.strip().lower()
     skipped = Skipped()
     if not prefix:
         skipped.error("give a trace id (a prefix of it is enough)")
         return 2
-    found = collect(prefix, args.files, skipped)
+    try:
+        servers = sources.from_args(args)
+        window: tuple[float | None, float | None] = (args.since, args.until)
+        if servers:
+            sources.check_id(prefix)
+            window = sources.window(args)
+    except sources.SourceError as error:
+        skipped.error(str(error))
+        return 2
+    found = gather(prefix, args.files, servers, window, skipped)
     if len(found) != 1:
         if found:
             ids = ", ".join(escape(found_id) for found_id in sorted(found)[:5])
             skipped.error(f"{prefix!r} matches {len(found)} traces ({ids}); give more digits")
-        else:
-            skipped.error(f"no line of trace {prefix!r} in {', '.join(args.files) or 'stdin'}")
+        elif not skipped.failed:  # a server's error already said why nothing was found
+            where = [*args.files, *(s.name for s in servers)] or ["stdin"]
+            skipped.error(f"no line of trace {prefix!r} in {', '.join(where)}")
         return 1
     ((trace_id, records),) = found.items()
     records.sort(key=lambda r: (r.time is None, r.time or 0.0))
-    sys.stdout.write("\n".join(render(trace_id, records, Style(colour_wanted(sys.stdout)))) + "\n")
+    if args.html:
+        from tracelog._cli import html
+
+        try:
+            html.write(args.html, trace_id, records)
+        except OSError as error:
+            skipped.error(f"cannot write {args.html}: {error.strerror or error}")
+            return 1
+        print(args.html)
+    else:
+        text = "\n".join(render(trace_id, records, Style(colour_wanted(sys.stdout))))
+        sys.stdout.write(text + "\n")
     sys.stdout.flush()
     summary = skipped.summary()
     if summary:
         print(summary, file=sys.stderr)
-    return 0
+    return 1 if skipped.failed else 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tracelog._cli import sources
 from tracelog._cli.pretty import Style, colour_wanted, duration, escape
 from tracelog._cli.reader import Skipped, read_batches
 from tracelog._cli.records import LEVEL_RANK, parse
@@ -29,17 +30,25 @@ START, END, LINES, SERVICES, WORST, MESSAGE, ERROR = range(7)
 
 
 class Aggregates:
-    """Per-trace aggregates; memory grows with the number of traces, never with lines."""
+    """Per-trace aggregates; memory grows with the number of traces, never with lines.
 
-    def __init__(self) -> None:
+    ``since``/``until`` keep only the lines of that time window.
+    """
+
+    def __init__(self, since: float | None = None, until: float | None = None) -> None:
         self.by_trace: dict[bytes, list[Any]] = {}
         self.untraced = 0
+        self.since, self.until = since, until
+        # Canonical stamps compare as the times do, so the fast path compares bytes.
+        self._since = _canonical(since) if since is not None else None
+        self._until = _canonical(until) if until is not None else None
 
     def add_lines(self, lines: Iterable[bytes], skipped: Skipped) -> None:
         by_trace = self.by_trace
         # Locals, not globals: this loop runs once per line.
         span_keys, ranks, pieces, error = _SPAN_KEYS, _RANK, _PIECES, _ERROR
         k_ts, k_level, k_logger, k_message, k_trace = _KEYS
+        since, until = self._since, self._until
         for line in lines:
             f = line.split(b'"', pieces)
             # Fast path for tracelog's own key order with no escapes in the line; anything else
@@ -73,6 +82,8 @@ class Aggregates:
                     pass
                 else:
                     ts = f[3]
+                    if (since is not None and ts < since) or (until is not None and ts > until):
+                        continue
                     entry = by_trace.get(f[19])
                     if entry is None:
                         services = {service} if service else set()
@@ -97,6 +108,13 @@ class Aggregates:
         rec = parse(line, skipped)
         if rec is None:
             return
+        if self.since is not None or self.until is not None:
+            if rec.time is None:
+                return
+            if (self.since is not None and rec.time < self.since) or (
+                self.until is not None and rec.time > self.until
+            ):
+                return
         if rec.trace_id is None:
             self.untraced += 1
             return
@@ -199,17 +217,34 @@ _SORTS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tracelog._cli.view import parse_when
+
     parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
     parser.add_argument("--sort", choices=list(_SORTS), default="start", help="order of rows")
     parser.add_argument("--errors", action="store_true", help="only traces with an error")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N rows")
     parser.add_argument("--json", action="store_true", help="one JSON object per trace")
+    parser.add_argument("--since", type=parse_when, help="lines not before: 10m, 2h, or a time")
+    parser.add_argument("--until", type=parse_when, help="lines not after: 10m, 2h, or a time")
+    sources.add_arguments(parser)
 
 
-def collect(files: list[str], skipped: Skipped) -> Aggregates:
-    aggregates = Aggregates()
-    for batch in read_batches(files, skipped):
-        aggregates.add_lines(batch, skipped)
+def collect(
+    files: list[str],
+    skipped: Skipped,
+    servers: Sequence[sources.Source] = (),
+    window: tuple[float | None, float | None] = (None, None),
+) -> Aggregates:
+    aggregates = Aggregates(*window)
+    if files or not servers:
+        for batch in read_batches(files, skipped):
+            aggregates.add_lines(batch, skipped)
+    for server in servers:
+        since, until = window
+        assert since is not None
+        assert until is not None
+        for batch in sources.guarded(server, server.lines(since, until), skipped):
+            aggregates.add_lines(batch, skipped)
     return aggregates
 
 
@@ -245,7 +280,15 @@ def table(rows: list[TraceRow], style: Style) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     skipped = Skipped()
-    aggregates = collect(args.files, skipped)
+    try:
+        servers = sources.from_args(args)
+        window: tuple[float | None, float | None] = (args.since, args.until)
+        if servers:
+            window = sources.window(args, default=None)
+    except sources.SourceError as error:
+        skipped.error(str(error))
+        return 2
+    aggregates = collect(args.files, skipped, servers, window)
     rows = select(aggregates, args.sort, args.errors, args.limit)
     out = sys.stdout
     if args.json:

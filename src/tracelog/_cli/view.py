@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from tracelog._cli import sources
 from tracelog._cli.pretty import Style, colour_wanted
 from tracelog._cli.reader import Skipped, follow, read_batches, scan
 from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
@@ -140,9 +141,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="pass matching lines through as they are"
     )
     add_filter_arguments(parser)
+    sources.add_arguments(parser)
 
 
-def _batches(args: argparse.Namespace, filters: Filters, skipped: Skipped) -> Iterator[list[bytes]]:
+def _file_batches(
+    args: argparse.Namespace, filters: Filters, skipped: Skipped
+) -> Iterator[list[bytes]]:
     if args.follow and args.files and "-" not in args.files:  # stdin is read as it comes
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         return follow(args.files, skipped)
@@ -150,6 +154,22 @@ def _batches(args: argparse.Namespace, filters: Filters, skipped: Skipped) -> It
         lines = scan(args.files, filters.trace.encode(), skipped)
         return _group(lines)
     return read_batches(args.files, skipped)
+
+
+def _batches(
+    args: argparse.Namespace,
+    filters: Filters,
+    skipped: Skipped,
+    servers: list[sources.Source],
+    window: tuple[float, float],
+) -> Iterator[list[bytes]]:
+    if args.files or not servers:
+        yield from _file_batches(args, filters, skipped)
+    since, until = window
+    trace = filters.trace
+    for server in servers:
+        exact = trace is not None and sources.full_id(trace)
+        yield from sources.guarded(server, server.lines(since, until, trace, exact), skipped)
 
 
 def _loads(args: argparse.Namespace, filters: Filters) -> Any:
@@ -174,12 +194,22 @@ def _group(lines: Iterator[bytes], size: int = 512) -> Iterator[list[bytes]]:
 def run(args: argparse.Namespace) -> int:
     filters = Filters(args)
     skipped = Skipped()
+    try:
+        servers = sources.from_args(args)
+        if servers and args.follow:
+            raise sources.SourceError("-f follows files; servers are read once")
+        if servers and filters.trace:
+            sources.check_id(filters.trace)
+        window = sources.window(args) if servers else (0.0, 0.0)
+    except sources.SourceError as error:
+        skipped.error(str(error))
+        return 2
     out = sys.stdout.buffer
     style = Style(colour_wanted(sys.stdout))
     as_json: bool = args.json
     loads = _loads(args, filters)
     try:
-        for batch in _batches(args, filters, skipped):
+        for batch in _batches(args, filters, skipped, servers, window):
             rows: list[bytes] = []
             shown: list[Record | str] = []
             for line in batch:
