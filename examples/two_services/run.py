@@ -1,5 +1,6 @@
 """Start both services with uvicorn on 127.0.0.1, place one order, print every log line.
 
+    pip install 'tracelog-json[examples]'      # fastapi, uvicorn and httpx
     python examples/two_services/run.py
 
 The lines of service A ("orders") and service B ("pricing") share one trace id.
@@ -7,6 +8,7 @@ The lines of service A ("orders") and service B ("pricing") share one trace id.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -17,6 +19,11 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).parent
+NEEDED = ("fastapi", "uvicorn", "httpx")
+
+
+def missing_modules() -> list[str]:
+    return [name for name in NEEDED if importlib.util.find_spec(name) is None]
 
 
 def free_port() -> int:
@@ -37,9 +44,11 @@ def start(module: str, port: int, **env: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(port: int, timeout: float = 30.0) -> None:
+def wait_for(port: int, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service for port {port} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -49,12 +58,20 @@ def wait_for(port: int, timeout: float = 30.0) -> None:
 
 
 def main() -> int:
+    missing = missing_modules()
+    if missing:
+        print(
+            f"this example needs {', '.join(missing)}: "
+            "pip install 'tracelog-json[examples]' (or: pip install fastapi uvicorn httpx)",
+            file=sys.stderr,
+        )
+        return 2
     port_a, port_b = free_port(), free_port()
     b = start("service_b", port_b)
     a = start("service_a", port_a, PRICING_URL=f"http://127.0.0.1:{port_b}")
     try:
-        wait_for(port_b)
-        wait_for(port_a)
+        wait_for(port_b, b)
+        wait_for(port_a, a)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port_a}/order/book", headers={"X-Request-ID": "order-1"}
         )

@@ -27,3 +27,25 @@ def test_one_trace_across_both_services() -> None:
         a_spans
     )  # the call's own child span
     assert 2 == len([line for line in lines if line["logger"] == "tracelog.access"])
+
+
+WITHOUT_UVICORN = (
+    "import importlib.util, runpy, sys\n"
+    "find = importlib.util.find_spec\n"
+    "importlib.util.find_spec = lambda name, *a: None if name == 'uvicorn' else find(name, *a)\n"
+    "sys.argv = [sys.argv[1]]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def test_missing_extras_are_named_before_anything_starts() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_UVICORN, str(RUN)],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert 2 == done.returncode
+    assert "needs uvicorn" in done.stderr
+    assert "tracelog-json[examples]" in done.stderr

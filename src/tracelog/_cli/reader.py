@@ -105,6 +105,10 @@ class LineSplitter:
 def open_binary(path: str) -> IO[bytes]:
     """A binary reader for ``path`` (``-`` is stdin); gzip is recognised by its magic bytes."""
     if path == "-":
+        if sys.stdin.isatty():  # as jq does: say why nothing happens yet
+            sys.stderr.write(
+                "tracelog: reading log lines from stdin (Ctrl-D ends; or name FILEs)\n"
+            )
         stream: IO[bytes] = sys.stdin.buffer
         peek = getattr(stream, "peek", None)
         if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
