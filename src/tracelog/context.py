@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from tracelog._tracecontext import checked_tracestate
 
@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 # A private generator, re-seeded from the OS in every forked child so that
 # parent and child never draw the same ids.
@@ -380,7 +382,7 @@ def use(context: TraceContext | None) -> _Activation:
     return _Activation(context)
 
 
-def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Carry the caller's context into another thread: ``pool.submit(tracelog.wrap(fn), x)``.
 
     The context is captured now; each call of the returned function runs in
@@ -389,7 +391,7 @@ def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     captured = contextvars.copy_context()
 
     @functools.wraps(fn)
-    def run_in_captured_context(*args: Any, **kwargs: Any) -> Any:
+    def run_in_captured_context(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         return captured.copy().run(fn, *args, **kwargs)
 
     return run_in_captured_context
