@@ -178,8 +178,7 @@ def install(gate: Gate | None, pipeline: _pipeline.Pipeline | None) -> None:
     """Make ``gate`` (writing through ``pipeline``) the active one; close the previous one."""
     global _active, _exit_registered
     previous, _active = _active, None
-    context._enter_hooks = ()
-    context._exit_hooks = ()
+    context.set_hooks()
     if previous is not None:
         previous.close()
     if gate is None or pipeline is None:
@@ -187,8 +186,9 @@ def install(gate: Gate | None, pipeline: _pipeline.Pipeline | None) -> None:
     gate.attach(pipeline)
     _active = gate
     if gate.buffer is not None or gate.sampling is not None:
-        context._enter_hooks = (gate.on_enter,)
-        context._exit_hooks = (gate.on_exit,)
+        context.set_hooks(
+            enter=gate.on_enter, exit=gate.on_exit, start=_request_started, finish=_request_finished
+        )
     if not _exit_registered:
         _exit_registered = True
         register = getattr(threading, "_register_atexit", None)
@@ -221,13 +221,19 @@ def begin_trace() -> None:
 
     Lets sampling follow an upstream ``traceparent`` that said sampled (a
     ``trace()`` block tells this by itself). Pair with :func:`finish_trace`.
+    Integrations do this through :meth:`tracelog.context.Activation.start`.
     """
+    ctx = context.current()
+    if ctx is not None:
+        _request_started(ctx)
+
+
+def _request_started(ctx: context.TraceContext) -> None:
     gate = _active
     if gate is None or gate.sampling is None:
         return
     try:
-        ctx = context._current.get()
-        if ctx is not None and ctx.trace_id is not None:
+        if ctx.trace_id is not None:
             with gate._lock:
                 if ctx.trace_id not in gate._traces:
                     gate._new_trace(ctx.trace_id, ctx)
@@ -242,13 +248,20 @@ def finish_trace(status: int | None = None, *, failed: bool = False) -> None:
     middlewares that set the trace context themselves rather than with a
     ``trace()`` block (whose end is seen without help); call it while the
     request's context is still current. Cheap, and a no-op, without a
-    TraceBuffer or Sampling.
+    TraceBuffer or Sampling. Integrations do this through
+    :meth:`tracelog.context.Activation.finish`.
     """
+    ctx = context.current()
+    if ctx is not None:
+        _request_finished(ctx, status, failed)
+
+
+def _request_finished(ctx: context.TraceContext, status: int | None, failed: bool) -> None:
     gate = _active
     if gate is None or (gate.buffer is None and gate.sampling is None):
         return
     try:
-        trace_id = context.current_trace_id()
+        trace_id = ctx.trace_id
         if trace_id is None:
             return
         if gate.buffer is not None and (failed or (status is not None and status >= 500)):

@@ -20,12 +20,15 @@ from typing import Any, ParamSpec, TypeVar
 from tracelog._tracecontext import checked_tracestate
 
 __all__ = [
+    "Activation",
     "TraceContext",
+    "activate",
     "bind",
     "current",
     "current_trace_id",
     "new_span_id",
     "new_trace_id",
+    "set_hooks",
     "span",
     "trace",
     "unbind",
@@ -179,13 +182,52 @@ def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Mapping[str, A
 
 #: Called with the context of a block being entered (before it is set), and with the
 #: context and the exception leaving it (after the outer one is restored). Empty unless
-#: trace buffering or sampling is configured; a hook never raises.
+#: trace buffering or sampling is configured; a hook never raises. Set with set_hooks().
 _enter_hooks: tuple[Callable[[TraceContext], None], ...] = ()
 _exit_hooks: tuple[Callable[[TraceContext, BaseException | None], None], ...] = ()
+#: Called when an integration starts a request's (or task's) context, and when it says
+#: how the request ended (its status, or failed); set with set_hooks().
+_start_hooks: tuple[Callable[[TraceContext], None], ...] = ()
+_finish_hooks: tuple[Callable[[TraceContext, int | None, bool], None], ...] = ()
 
 
-class _Activation:
-    """Sets a context for the length of a ``with`` (or ``async with``) block."""
+def set_hooks(
+    *,
+    enter: Callable[[TraceContext], None] | None = None,
+    exit: Callable[[TraceContext, BaseException | None], None] | None = None,
+    start: Callable[[TraceContext], None] | None = None,
+    finish: Callable[[TraceContext, int | None, bool], None] | None = None,
+) -> None:
+    """What runs when a block or a request enters and leaves its context (buffering's hooks).
+
+    ``enter``/``exit``: around ``trace()``/``span()``/``use()`` blocks;
+    ``start``/``finish``: :meth:`Activation.start` and :meth:`Activation.finish`, which the
+    integrations call for each request or task. None clears a hook.
+    """
+    global _enter_hooks, _exit_hooks, _start_hooks, _finish_hooks
+    _enter_hooks = (enter,) if enter is not None else ()
+    _exit_hooks = (exit,) if exit is not None else ()
+    _start_hooks = (start,) if start is not None else ()
+    _finish_hooks = (finish,) if finish is not None else ()
+
+
+class Activation:
+    """Makes a context the current one: for a ``with`` block, or for a request.
+
+    As a block (what ``trace()``, ``span()`` and ``use()`` return) it sets the
+    context on entry and restores the outer one on exit. Integrations that
+    run a request or task call :meth:`start`, then :meth:`finish` with how it
+    ended (buffering writes a failed request's held lines then), then
+    :meth:`end`::
+
+        activation = tracelog.context.activate(incoming_context)
+        activation.start()
+        try:
+            ...  # the request
+        finally:
+            activation.finish(status=500)
+            activation.end()
+    """
 
     __slots__ = ("_context", "_token")
     _hooked = True  # run the enter/exit hooks
@@ -193,6 +235,35 @@ class _Activation:
     def __init__(self, context: TraceContext) -> None:
         self._context = context
         self._token: contextvars.Token[TraceContext | None] | None = None
+
+    def start(self, *, hooks: bool = True) -> TraceContext:
+        """Make the context current for a request or task (see :meth:`finish`, :meth:`end`).
+
+        ``hooks=False`` when the request's context is only set again (to run
+        more of the request, say its response body) after the first start.
+        """
+        self._token = _current.set(self._context)
+        if hooks:
+            for hook in _start_hooks:
+                hook(self._context)
+        return self._context
+
+    def finish(self, status: int | None = None, *, failed: bool = False) -> None:
+        """How the request ended: ``failed``, or an HTTP ``status`` (500 and up is a failure).
+
+        Call it while the context is still current (before :meth:`end`).
+        """
+        for hook in _finish_hooks:
+            hook(self._context, status, failed)
+
+    def end(self) -> None:
+        """Restore the context that was current before :meth:`start`."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _current.reset(token)
+            except ValueError:  # ended in another context than it started in
+                _current.set(None)
 
     def __enter__(self) -> TraceContext:
         if _enter_hooks and self._hooked:
@@ -226,7 +297,7 @@ class _Activation:
         return self._context
 
 
-class _SpanOfForeignTrace(_Activation):
+class _SpanOfForeignTrace(Activation):
     """A span whose trace was entered outside tracelog (an OpenTelemetry span's).
 
     Its block is a span inside that trace, not the trace's start or end, so the
@@ -246,7 +317,7 @@ def trace(
     name: str | None = None,
     random_trace_id: bool | None = None,
     **fields: Any,
-) -> _Activation:
+) -> Activation:
     """Start a new trace, or continue the one named by ``trace_id``.
 
     Use as ``with tracelog.trace() as ctx:``. Keyword fields appear on every
@@ -270,7 +341,7 @@ def trace(
             f"parent_span_id={parent_span_id!r} is not 16 lowercase hex digits (and not all zero)"
         )
     outer = _current.get()
-    return _Activation(
+    return Activation(
         TraceContext(
             trace_id,
             new_span_id(),
@@ -284,7 +355,7 @@ def trace(
     )
 
 
-def span(name: str | None = None, **fields: Any) -> _Activation:
+def span(name: str | None = None, **fields: Any) -> Activation:
     """Start a child span of the current trace (a new trace when none is active).
 
     The new span gets a fresh ``span_id``; its ``parent_span_id`` is the
@@ -293,7 +364,7 @@ def span(name: str | None = None, **fields: Any) -> _Activation:
     """
     outer = _current.get()
     if outer is not None and outer.trace_id is not None:
-        return _Activation(
+        return Activation(
             TraceContext(
                 outer.trace_id,
                 new_span_id(),
@@ -375,11 +446,16 @@ def current_trace_id() -> str | None:
     return None if ctx is None else ctx.trace_id
 
 
-def use(context: TraceContext | None) -> _Activation:
+def activate(context: TraceContext) -> Activation:
+    """An :class:`Activation` of ``context`` for integrations: start(), finish(), end()."""
+    return Activation(context)
+
+
+def use(context: TraceContext | None) -> Activation:
     """Make a given context current for a block, e.g. one captured in another task."""
     if context is None:
         context = TraceContext(None, None)
-    return _Activation(context)
+    return Activation(context)
 
 
 def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:

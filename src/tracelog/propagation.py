@@ -49,7 +49,7 @@ from tracelog._tracecontext import (
     parse_tracestate,
     text_of,
 )
-from tracelog.context import TraceContext, _Activation
+from tracelog.context import Activation, TraceContext
 
 __all__ = [
     "MAX_REQUEST_ID_LENGTH",
@@ -135,9 +135,9 @@ class Incoming:
             parent.random,
         )
 
-    def trace(self, name: str | None = None, **fields: Any) -> _Activation:
+    def trace(self, name: str | None = None, **fields: Any) -> Activation:
         """Run a block in :meth:`context`: ``with extract(headers).trace(): ...``."""
-        return _Activation(self.context(name, **fields))
+        return Activation(self.context(name, **fields))
 
 
 def _pairs(headers: Any) -> Iterable[tuple[Any, Any]]:

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
     MAX_PATH_LENGTH,
     client_address,
@@ -39,8 +38,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_set_context = context._current.set
-_reset_context = context._current.reset
 _perf_counter = time.perf_counter
 _ERROR_BODY = b"Internal Server Error"
 
@@ -105,8 +102,8 @@ class TraceMiddleware:
                 complete = True
             await send(message)
 
-        token = _set_context(ctx)
-        begin_trace()  # sampling follows an upstream sampled flag
+        activation = context.activate(ctx)
+        activation.start()  # sampling follows an upstream sampled flag
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as error:
@@ -117,7 +114,7 @@ class TraceMiddleware:
             elif not complete:
                 raise  # the response is half sent: let the server cut the connection
         finally:
-            finish_trace(status)  # a 5xx writes the request's held debug lines
+            activation.finish(status)  # a 5xx writes the request's held debug lines
             if self._access_log:
                 path = scope.get("path", "")
                 if len(path) > MAX_PATH_LENGTH:
@@ -130,7 +127,7 @@ class TraceMiddleware:
                     _perf_counter() - started,
                     client_address(*client[:2]) if client else None,
                 )
-            _reset_context(token)
+            activation.end()
 
 
 def _method(scope: Scope, kind: str) -> str:

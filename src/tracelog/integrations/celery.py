@@ -25,7 +25,6 @@ patched:
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import os
 import sys
@@ -34,7 +33,6 @@ from types import MappingProxyType
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import begin_trace, finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import header_name
 from tracelog.propagation import REQUEST_ID_HEADER, from_values, inject
@@ -43,7 +41,7 @@ __all__ = ["configure_worker", "instrument", "uninstrument"]
 
 _UID = "tracelog.integrations.celery"
 _lock = threading.Lock()
-_tokens: dict[str, contextvars.Token[TraceContext | None]] = {}
+_tokens: dict[str, context.Activation] = {}
 _request_id_header: str | None = REQUEST_ID_HEADER
 
 
@@ -66,7 +64,7 @@ def _prerun(task_id: Any = None, task: Any = None, **_: Any) -> None:
             _header(request, _request_id_header or ""),
         )
         fields: dict[str, Any] = {"task_id": str(task_id), "task_name": getattr(task, "name", None)}
-        outer = context._current.get()
+        outer = context.current()
         if incoming.parent is None and outer is not None and outer.trace_id is not None:
             # Run eagerly in the caller (no message was sent): a span of the caller's trace.
             ctx = TraceContext(
@@ -80,23 +78,20 @@ def _prerun(task_id: Any = None, task: Any = None, **_: Any) -> None:
             )
         else:
             ctx = incoming.context(**fields)
-        token = context._current.set(ctx)
-        begin_trace()  # sampling follows an upstream sampled flag
+        activation = context.activate(ctx)
+        activation.start()  # sampling follows an upstream sampled flag
         with _lock:
-            _tokens[str(task_id)] = token
+            _tokens[str(task_id)] = activation
     except Exception:
         pass
 
 
 def _postrun(task_id: Any = None, state: Any = None, **_: Any) -> None:
     with _lock:
-        token = _tokens.pop(str(task_id), None)
-    if token is not None:
-        finish_trace(failed=state == "FAILURE")  # a failed task writes its held debug lines
-        try:
-            context._current.reset(token)
-        except ValueError:
-            context._current.set(None)
+        activation = _tokens.pop(str(task_id), None)
+    if activation is not None:
+        activation.finish(failed=state == "FAILURE")  # a failed task writes its held debug lines
+        activation.end()
 
 
 class _Redirected:

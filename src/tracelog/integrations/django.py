@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import begin_trace, finish_trace
 from tracelog.integrations._common import (
     client_address,
     environ_key,
@@ -34,8 +33,6 @@ from tracelog.propagation import REQUEST_ID_HEADER
 
 __all__ = ["TraceMiddleware"]
 
-_set_context = context._current.set
-_reset_context = context._current.reset
 _perf_counter = time.perf_counter
 
 
@@ -73,34 +70,40 @@ class TraceMiddleware:
             return self._acall(request)
         started = _perf_counter()
         ctx, rid_value = self._context(request)
-        token = _set_context(ctx)
-        begin_trace()  # sampling follows an upstream sampled flag
-        response = None
+        activation = context.activate(ctx)
+        activation.start()  # sampling follows an upstream sampled flag
         try:
             response = self.get_response(request)
-            self._finish(request, response, rid_value, started)
+            self._finish(request, response, rid_value, started, activation)
             return response
         finally:
-            _reset_context(token)
+            activation.end()
 
     async def _acall(self, request: Any) -> Any:
         started = _perf_counter()
         ctx, rid_value = self._context(request)
-        token = _set_context(ctx)
-        begin_trace()  # sampling follows an upstream sampled flag
+        activation = context.activate(ctx)
+        activation.start()  # sampling follows an upstream sampled flag
         try:
             response = await self.get_response(request)
-            self._finish(request, response, rid_value, started)
+            self._finish(request, response, rid_value, started, activation)
             return response
         finally:
-            _reset_context(token)
+            activation.end()
 
     def _context(self, request: Any) -> tuple[context.TraceContext, str]:
         incoming = extract_environ(request.META, self._rid_key)
         ctx = incoming.context()
         return ctx, incoming.request_id or ctx.trace_id or ""
 
-    def _finish(self, request: Any, response: Any, rid_value: str, started: float) -> None:
+    def _finish(
+        self,
+        request: Any,
+        response: Any,
+        rid_value: str,
+        started: float,
+        activation: context.Activation,
+    ) -> None:
         try:
             if self._rid and not response.has_header(self._rid_display):
                 response[self._rid_display] = rid_value
@@ -120,7 +123,7 @@ class TraceMiddleware:
                 )
             except Exception:
                 pass  # Django logs it later as before, only without the trace
-        finish_trace(status)  # a 5xx writes held debug lines
+        activation.finish(status if isinstance(status, int) else None)  # a 5xx: held lines
         if self._access_log:
             meta = request.META
             log_access(

@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracelog import context
-from tracelog.context import TraceContext, _Activation
+from tracelog.context import Activation, TraceContext
 from tracelog.propagation import parse_tracestate
 
 __all__ = ["attach", "span_context", "use_current_span"]
 
 
-def use_current_span(**fields: Any) -> _Activation:
+def use_current_span(**fields: Any) -> Activation:
     """Run a block in a tracelog context with the current OpenTelemetry span's ids.
 
     With no valid current span it starts a new tracelog trace instead.
@@ -34,11 +34,11 @@ def use_current_span(**fields: Any) -> _Activation:
     span = trace.get_current_span().get_span_context()
     if not span.is_valid:
         return context.trace(**fields)
-    outer = context._current.get()
+    outer = context.current()
     base = dict(outer.fields) if outer is not None else {}
     base.update(fields)
     tracestate = parse_tracestate(span.trace_state.to_header()) if span.trace_state else None
-    return _Activation(
+    return Activation(
         TraceContext(
             f"{span.trace_id:032x}",
             f"{span.span_id:016x}",

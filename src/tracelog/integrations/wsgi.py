@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracelog import context
-from tracelog.buffering import begin_trace, finish_trace
 from tracelog.context import TraceContext
 from tracelog.integrations._common import (
     client_address,
@@ -39,8 +38,6 @@ __all__ = ["TraceMiddleware"]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_set_context = context._current.set
-_reset_context = context._current.reset
 _perf_counter = time.perf_counter
 _ERROR_BODY = b"Internal Server Error"
 
@@ -97,8 +94,8 @@ class TraceMiddleware:
                 headers = [*headers, (rid_display, rid_value)]
             return start_response(status, headers, *exc_info)
 
-        token = _set_context(ctx)
-        begin_trace()  # sampling follows an upstream sampled flag
+        activation = context.activate(ctx)
+        activation.start()  # sampling follows an upstream sampled flag
         try:
             body = self.app(environ, start_with_ids)
         except Exception as error:
@@ -110,7 +107,7 @@ class TraceMiddleware:
             start_response("500 Internal Server Error", headers, sys.exc_info())
             body = [_ERROR_BODY]
         finally:
-            _reset_context(token)
+            activation.end()
         return _TracedBody(body, request, self._access_log)
 
 
@@ -125,14 +122,14 @@ class _TracedBody:
         self._access_log = access_log
 
     def __iter__(self) -> Iterator[bytes]:
-        ctx = self._request.ctx
-        token = _set_context(ctx)
+        activation = context.activate(self._request.ctx)
+        activation.start(hooks=False)
         try:
             chunks = iter(self._body)
         finally:
-            _reset_context(token)
+            activation.end()
         while True:
-            token = _set_context(ctx)
+            activation.start(hooks=False)
             try:
                 chunk = next(chunks)
             except StopIteration:
@@ -141,18 +138,19 @@ class _TracedBody:
                 log_unhandled(error, self._request.method, self._request.path)
                 raise
             finally:
-                _reset_context(token)
+                activation.end()
             yield chunk
 
     def close(self) -> None:
         request = self._request
-        token = _set_context(request.ctx)
+        activation = context.activate(request.ctx)
+        activation.start(hooks=False)
         try:
             close = getattr(self._body, "close", None)
             if close is not None:
                 close()
         finally:
-            finish_trace(request.status)  # a 5xx writes the request's held debug lines
+            activation.finish(request.status)  # a 5xx writes the request's held debug lines
             if self._access_log:
                 log_access(
                     request.method,
@@ -161,4 +159,4 @@ class _TracedBody:
                     _perf_counter() - request.started,
                     request.client,
                 )
-            _reset_context(token)
+            activation.end()
