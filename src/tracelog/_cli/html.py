@@ -76,7 +76,8 @@ code, .mono, pre, .off, .dur { font-family: ui-monospace, "DejaVu Sans Mono", mo
 .failure { margin: 8px 0 0; color: var(--red); }
 .failure .exc-last { display: block; font-family: ui-monospace, monospace; font-size: 12.5px; }
 .chip { display: inline-block; padding: 0 7px; border-radius: 9px; color: #fff;
-  font-size: 12px; line-height: 18px; }
+  font-size: 12px; line-height: 18px; white-space: nowrap; max-width: 100%; overflow: hidden;
+  text-overflow: ellipsis; vertical-align: middle; }
 .c0 { background: #0969da; } .c1 { background: #8250df; } .c2 { background: #1a7f37; }
 .c3 { background: #bc4c00; } .c4 { background: #0a7b83; } .c5 { background: #bf3989; }
 .c6 { background: #6e7781; } .c7 { background: #953800; }
