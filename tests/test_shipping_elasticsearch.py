@@ -224,10 +224,10 @@ class TestElasticsearch:
         stats = shipper.stats()
         assert (10, 0, 1) == (stats["written"], stats["failed"], stats["retried"])
 
-    def test_ids_follow_the_content(self) -> None:
+    def test_ids_follow_the_line_and_its_position(self) -> None:
         shipper = Elasticsearch("http://127.0.0.1:9", index="logs-shop-default")
         first, second = shipper.body([ecs_line(1), ecs_line(1)]).splitlines()[::2]
-        assert first == second
+        assert first != second
         assert b'"_id":"' in first
         plain = Elasticsearch("http://127.0.0.1:9", index="i", idempotent=False)
         assert b'{"create":{"_index":"i"}}\n' == plain.body([ecs_line(1)]).splitlines(True)[0]

@@ -14,6 +14,12 @@ to the spill file and is sent by the next process that opens it; without a
 spill file it is counted as dropped and reported. One process owns a spill
 file at a time; others given the same path use ``<spill_path>.<pid>``.
 
+Every line is accounted for: ``stats()`` always adds up, ``accepted == written
++ dropped + failed + spill_pending + queued``. A spill file the disk refuses
+(full, I/O error, permissions) loses only the lines it could not keep, counted
+as dropped, and shipping goes on from memory. A sender thread that fails is
+started again (counted under ``restarts``), so shipping never stops silently.
+
 Fork safety: a forked child starts with an empty buffer, no thread, zeroed
 counters and its own spill file (``<spill_path>.<pid>``), so nothing the
 parent had buffered is shipped twice.
@@ -31,7 +37,14 @@ import time
 from tracelog import _faults
 from tracelog.outputs._stream import parse_level
 from tracelog.outputs.shipping import _live
-from tracelog.outputs.shipping._outcome import AT_CLOSE, LOST, Outcome, RetryableError, split
+from tracelog.outputs.shipping._outcome import (
+    AT_CLOSE,
+    LOST,
+    SENDER,
+    Outcome,
+    RetryableError,
+    split,
+)
 from tracelog.outputs.shipping._spill import Spill
 from tracelog.render import compact
 
@@ -56,6 +69,8 @@ class Shipper:
     _first_at: float | None
     _accepted: int
     _done: int
+    _in_flight: int
+    _kept: int
     _flushing: int
     _closing: bool
     _closed: bool
@@ -98,14 +113,19 @@ class Shipper:
             self._accepted = self._spill.pending
             self._first_at = time.monotonic()
             self._start()
+        elif self._spill is not None and self._spill.last_error is not None:
+            error = self._spill.last_error
+            _faults.report("shipping", f"{self.name}: spill file unreadable: {error}")
 
     def _fresh_state(self) -> None:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._buffer = collections.deque()
         self._first_at = None
-        self._accepted = 0
-        self._done = 0
+        self._accepted = 0  # every line given to write()
+        self._done = 0  # written, failed, dropped, or kept on disk at close
+        self._in_flight = 0  # taken by the sender, not yet settled
+        self._kept = 0  # kept in the spill file at close, for the next process
         self._flushing = 0
         self._closing = False
         self._closed = False
@@ -114,7 +134,7 @@ class Shipper:
         self._spill = Spill(self.spill_path) if self.spill_path is not None else None
         self._spilling = False
         self._counts = dict.fromkeys(
-            ("written", "dropped", "retried", "failed", "batches", "spilled"), 0
+            ("written", "dropped", "retried", "failed", "batches", "spilled", "restarts"), 0
         )
 
     # -- the caller's side -------------------------------------------------------------------
@@ -134,6 +154,7 @@ class Shipper:
                     ):
                         self._wake()
                     return
+                self._accepted += 1
                 lost = self._overflow(line)
             if lost is not None:
                 self._report_lost(lost)
@@ -146,20 +167,36 @@ class Shipper:
         """The buffer is full or spilling (lock held): spill, or count the loss."""
         if self._spill is None:
             self._counts["dropped"] += 1
+            self._done += 1
             return "full"
         self._spill.append(line)
         self._spilling = True
         self._counts["spilled"] += 1
-        self._accepted += 1
+        self._count_spill_losses()
         self._wake()
         return None
+
+    def _count_spill_losses(self) -> None:
+        """Lock held: lines the spill file could not keep are dropped; memory carries on."""
+        spill = self._spill
+        if spill is None or not spill.lost:
+            return
+        lost = spill.take_lost()
+        self._counts["dropped"] += lost
+        self._done += lost
+        self._cond.notify_all()
+        _faults.report(
+            LOST,
+            f"{self.name}: spill file {spill.path} could not keep {lost} line(s), dropped: "
+            f"{spill.last_error}",
+        )
 
     def _wake(self) -> None:
         """Lock held: start the sender if needed; tell it a batch may be due."""
         if self._first_at is None:
             self._first_at = time.monotonic()
         self._cond.notify()
-        if self._thread is None:
+        if self._thread is None or not (self._closing or self._thread.is_alive()):
             self._start()
 
     def _report_lost(self, why: str) -> None:
@@ -175,6 +212,8 @@ class Shipper:
             target = self._accepted
             if self._done >= target:
                 return True
+            if self._thread is None or not (self._closing or self._thread.is_alive()):
+                self._start()
             self._flushing += 1
             self._cond.notify_all()
             try:
@@ -205,6 +244,8 @@ class Shipper:
             self._abandon([])  # lines written while closing, after the sender stopped
             if self._spill is not None:
                 self._spill.close()
+                self._count_spill_losses()
+                self._kept = self._spill.pending  # for the next process, or this one reopened
                 self._spill = None
             self._thread = None
             self._closing = False
@@ -213,10 +254,20 @@ class Shipper:
         _live.unregister(self)
 
     def stats(self) -> dict[str, int]:
-        """Counters: written (shipped), dropped, retried, failed, batches, spilled, queued."""
+        """Counters; ``accepted == written + dropped + failed + spill_pending + queued``.
+
+        ``spilled`` counts lines sent the spill file's way, ``spill_pending``
+        those of them still waiting there (or kept there at close), ``queued``
+        the lines in memory, ``restarts`` how often the sender thread was
+        started again after a failure.
+        """
         with self._cond:
             counts = dict(self._counts)
-            counts["queued"] = self._accepted - self._done
+            counts["accepted"] = self._accepted
+            counts["spill_pending"] = self._kept + (
+                self._spill.pending if self._spill is not None else 0
+            )
+            counts["queued"] = len(self._buffer) + self._in_flight
         return counts
 
     # -- the sender thread -------------------------------------------------------------------
@@ -228,25 +279,59 @@ class Shipper:
             if self.spill_path is not None:
                 self._spill = Spill(self.spill_path)
                 leftovers = self._spill.adopt_leftovers()
+                # The lines kept at close are pending again; any others are new to this shipper.
+                self._done -= self._kept
+                self._accepted += max(0, leftovers - self._kept)
+                self._kept = 0
                 if leftovers:
                     self._spilling = True
-                    self._accepted += leftovers
         thread = threading.Thread(target=self._run, name=f"tracelog-{self.name}", daemon=True)
         self._thread = thread
         thread.start()
 
     def _run(self) -> None:
+        failures = 0
         try:
             while True:
-                batch = self._next_batch()
-                if batch is None:
-                    break
-                self._deliver(batch)
-        except Exception as error:  # a bug here must not kill logging silently
-            _faults.report("shipping", error)
+                try:
+                    while True:
+                        batch = self._next_batch()
+                        if batch is None:
+                            return
+                        self._deliver(batch)
+                        failures = 0
+                except Exception as error:  # a bug here must not stop shipping: start over
+                    failures += 1
+                    if not self._recover(error, failures):
+                        return
         finally:
             with self._cond:
                 self._abandon([])
+
+    def _recover(self, error: Exception, failures: int) -> bool:
+        """The sender failed: settle what it held, wait a little; False if closing is over."""
+        with self._cond:
+            held, self._in_flight = self._in_flight, 0
+            self._counts["failed"] += held
+            self._counts["restarts"] += 1
+            self._done += held
+            self._count_spill_losses()
+            self._cond.notify_all()
+            detail = f"{type(error).__name__}: {error}"
+            lost = f", {held} line(s) in hand failed" if held else ""
+            _faults.report(SENDER, f"{self.name}: sender failed ({detail}){lost}; starting over")
+            delay = min(self.max_backoff, self.backoff * 2 ** min(failures - 1, 16))
+            end = time.monotonic() + delay
+            while True:
+                now = time.monotonic()
+                if self._closing and now >= self._deadline:
+                    return False
+                if now >= end:
+                    return True
+                limit = end - now
+                if self._closing:
+                    limit = min(limit, self._deadline - now)
+                self._cond.wait(limit)
 
     def _next_batch(self) -> list[bytes] | None:
         with self._cond:
@@ -261,7 +346,7 @@ class Shipper:
                     if queued >= self.batch_size or self._closing or self._flushing or now >= due:
                         return self._take()
                     self._cond.wait(due - now)
-                elif self._spilling and self._spill is not None:
+                elif self._spill is not None and (self._spilling or self._spill.read_offset):
                     self._spill.reset()
                     self._spilling = False
                 elif self._closing:
@@ -278,14 +363,16 @@ class Shipper:
             try:
                 batch = self._spill.read(self.batch_size)
             except OSError as error:
-                _faults.report("shipping", f"{self.name}: spill file unreadable: {error}")
-                lost = self._spill.pending
+                lost = self._spill.skip_unreadable()
+                _faults.report(
+                    LOST, f"{self.name}: spill file unreadable, {lost} line(s) dropped: {error}"
+                )
                 self._counts["dropped"] += lost
                 self._done += lost
-                self._spill.pending = 0
                 batch = []
         if not self._buffer and (self._spill is None or self._spill.pending == 0):
             self._first_at = None
+        self._in_flight = len(batch)
         return batch
 
     def _deliver(self, batch: list[bytes]) -> None:
@@ -309,7 +396,9 @@ class Shipper:
                 self._counts["failed"] += outcome.failed
                 if outcome.shipped:
                     self._counts["batches"] += 1
+                    attempt = 0  # the server is answering: what it refused is retried promptly
                 self._done += outcome.shipped + outcome.failed
+                self._in_flight = len(outcome.retry)
                 self._cond.notify_all()
                 pending = outcome.retry
                 if not pending:
@@ -338,20 +427,28 @@ class Shipper:
         """Closing ran out of time (lock held): keep the rest on disk, or count it as dropped."""
         rest = [*in_flight, *self._buffer]
         self._buffer.clear()
-        left = len(rest) + (self._spill.pending if self._spill is not None else 0)
+        self._in_flight = 0
+        spill = self._spill
+        left = len(rest) + (spill.pending if spill is not None else 0)
         if not left:
+            self._count_spill_losses()
             return
-        if self._spill is not None:
-            try:
-                kept = self._spill.rewrite(rest)
-                self._counts["spilled"] += len(rest)
+        if spill is not None:
+            kept = spill.rewrite(rest)
+            self._counts["spilled"] += len(rest)
+            lost = spill.take_lost()
+            self._counts["dropped"] += lost
+            if lost:
                 _faults.report(
                     AT_CLOSE,
-                    f"{self.name}: {kept} line(s) not shipped at close kept in {self._spill.path}",
+                    f"{self.name}: {kept} line(s) not shipped at close kept in {spill.path}, "
+                    f"{lost} dropped: {spill.last_error}",
                 )
-            except OSError as error:
-                self._counts["dropped"] += left
-                _faults.report(AT_CLOSE, f"{self.name}: could not keep unsent lines: {error}")
+            else:
+                _faults.report(
+                    AT_CLOSE,
+                    f"{self.name}: {kept} line(s) not shipped at close kept in {spill.path}",
+                )
         else:
             self._counts["dropped"] += left
             _faults.report(AT_CLOSE, f"{self.name}: {left} line(s) not shipped at close, dropped")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import http.client
 from collections.abc import Callable
 
-__all__ = ["AT_CLOSE", "LOST", "Outcome", "RetryableError", "split"]
+__all__ = ["AT_CLOSE", "LOST", "SENDER", "Outcome", "RetryableError", "split"]
 
 # Fault kinds for stderr reports, each rate-limited on its own: a retry notice never hides a
 # report of lines lost, and lines lost at close are always said (there is no later chance).
 LOST = "shipping: lines lost"
 AT_CLOSE = "shipping: at close"
+SENDER = "shipping: sender restarted"
 
 
 class RetryableError(Exception):

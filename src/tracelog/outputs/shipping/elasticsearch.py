@@ -6,8 +6,15 @@ the lines themselves, in the ``ecs`` schema by default; a document without
 ``@timestamp`` (another schema) gets one from its own timestamp, since a data
 stream refuses documents without it.
 
+Each document has an ``_id`` made from its bytes and its position in this
+shipper's stream (with a random key per process), fixed when it is first sent:
+a bulk request that the cluster carried out but whose answer was lost (a 500
+after commit, a dropped connection) is sent again with the same ids, and the
+cluster answers ``409`` for what it already has, which counts as shipped. Two
+identical lines are still two documents.
+
 The bulk answer is read item by item: an item refused with 429 (or a 5xx) is
-sent again with the next attempt; an item refused for good (a mapping
+sent again promptly, with the next attempt; an item refused for good (a mapping
 conflict, ``mapper_parsing_exception``/``document_parsing_exception``) is
 reported on stderr and counted as failed, and the rest of the batch is kept.
 """
@@ -60,11 +67,10 @@ class Elasticsearch(Shipper):
       key, or ``(id, api_key)``, sent as ``Authorization: ApiKey ...``.
     - ``pipeline``: an ingest pipeline to run on every document.
     - ``compress``: gzip request bodies.
-    - ``idempotent``: give each document an ``_id`` derived from its content, so
-      that a request retried after a timeout (which the cluster may have
-      carried out) cannot index a line twice; a ``409`` for such a document
-      means it is already there. Two identical lines (same timestamp to the
-      microsecond, same fields) are then one document, as Loki does too.
+    - ``idempotent``: give each document an ``_id`` from its bytes and its
+      position in the stream, so that a request retried after a timeout (which
+      the cluster may have carried out) cannot index a line twice; a ``409``
+      for such a document means it is already there and counts as shipped.
     - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
     """
 
@@ -115,6 +121,8 @@ class Elasticsearch(Shipper):
         self.compress = compress
         self.idempotent = idempotent
         self._actions: dict[str, bytes] = {}
+        self._key = os.urandom(16)
+        self._position = 0
         super().__init__(
             level=level,
             schema=schema,
@@ -127,16 +135,24 @@ class Elasticsearch(Shipper):
             close_timeout=close_timeout,
         )
 
-    def _action(self, index: str, document: bytes) -> bytes:
+    def _action(self, index: str, line: bytes) -> bytes:
         prefix = self._actions.get(index)
         if prefix is None:
             prefix = b'{"create":{"_index":' + orjson.dumps(index)
             if len(self._actions) < 1000:
                 self._actions[index] = prefix
-        if not self.idempotent:
+        if not isinstance(line, Numbered):
             return prefix + b"}}\n"
-        digest = hashlib.blake2b(document, digest_size=15).digest()
-        return prefix + b',"_id":"' + base64.urlsafe_b64encode(digest) + b'"}}\n'
+        return prefix + b',"_id":"' + line.doc_id + b'"}}\n'
+
+    def _number(self, lines: list[bytes]) -> None:
+        """Give each line not sent before its ``_id``, in place, so every retry reuses it."""
+        for i, line in enumerate(lines):
+            if type(line) is not Numbered:
+                position = self._position.to_bytes(8, "big")
+                self._position += 1
+                digest = hashlib.blake2b(line, digest_size=15, key=self._key, salt=position)
+                lines[i] = Numbered(line, base64.urlsafe_b64encode(digest.digest()))
 
     def _document(self, line: bytes) -> tuple[str, bytes]:
         fields = parse_line(line)
@@ -156,15 +172,20 @@ class Elasticsearch(Shipper):
 
     def body(self, lines: list[bytes]) -> bytes:
         """The NDJSON bulk request for ``lines`` (uncompressed), ending with a newline."""
+        if self.idempotent and not all(type(line) is Numbered for line in lines):
+            lines = list(lines)
+            self._number(lines)
         parts: list[bytes] = []
         for raw in lines:
             index, document = self._document(raw.rstrip(b"\r\n"))
-            parts.append(self._action(index, document))
+            parts.append(self._action(index, raw))
             parts.append(document)
             parts.append(b"\n")
         return b"".join(parts)
 
     def _ship(self, lines: list[bytes]) -> Outcome:
+        if self.idempotent:
+            self._number(lines)
         data = self.body(lines)
         if self.compress:
             data = gzip.compress(data, compresslevel=5, mtime=0)
@@ -234,6 +255,19 @@ class Elasticsearch(Shipper):
 
     def _forked(self) -> None:
         self._client.forget()
+        self._key = os.urandom(16)
+        self._position = 0
+
+
+class Numbered(bytes):
+    """A line with the ``_id`` it is sent under, kept across retries."""
+
+    doc_id: bytes
+
+    def __new__(cls, line: bytes, doc_id: bytes) -> Numbered:
+        numbered = super().__new__(cls, line)
+        numbered.doc_id = doc_id
+        return numbered
 
 
 def _is_utf8(line: bytes) -> bool:
