@@ -15,7 +15,8 @@ import tracelog
 from tracelog import _faults
 from tracelog import pipeline as _pipeline
 from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput, _lifecycle
-from tracelog.render import ConsoleRenderer, JsonRenderer
+from tracelog.console import ConsoleRenderer
+from tracelog.render import JsonRenderer
 
 
 class Recorder:

@@ -222,7 +222,7 @@ class Gate:
         if sampling is not None:
             flag_from = root
             if flag_from is None:
-                found = context._current.get()
+                found = context.current_var.get()
                 flag_from = found if found is not None and found.trace_id == trace_id else None
             if sampling.parent_based and flag_from is not None and not flag_from.sampled:
                 sampled = False
@@ -312,7 +312,7 @@ class Gate:
         if self._layouts is not None:
             return _write_layouts
         pipeline = self._pipeline
-        return pipeline.write if pipeline is not None else _pipeline._discard
+        return pipeline.write if pipeline is not None else _pipeline.discard
 
     # --- trace ends (hooks run by trace()/span()/use() blocks) -----------------
 
@@ -320,7 +320,7 @@ class Gate:
         """Whether a block with ``ctx`` enters (or leaves) its trace, rather than a span in it."""
         if ctx.trace_id is None:
             return False
-        outer = context._current.get()
+        outer = context.current_var.get()
         return outer is None or outer.trace_id != ctx.trace_id
 
     def on_enter(self, ctx: context.TraceContext) -> None:

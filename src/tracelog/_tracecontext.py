@@ -76,9 +76,7 @@ _PLAIN_LIST_RE = re.compile(f"{_MEMBER}(?:,{_MEMBER}){{0,{MAX_TRACESTATE_MEMBERS
 _KEYS_RE = re.compile(r"(?:^|,)([^=,]+)=")
 # RFC 7230 token characters plus "/", ":", "=" and "@": uuids, ULIDs, base64
 # and AWS-style ids pass; spaces, quotes, commas, control and non-ASCII do not.
-REQUEST_ID_RE = re.compile(
-    r"[A-Za-z0-9!#$%&'*+\-.^_`|~/:=@]{1," + str(MAX_REQUEST_ID_LENGTH) + "}"
-)
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~/:=@]{1," + str(MAX_REQUEST_ID_LENGTH) + "}")
 
 _new_tuple = tuple.__new__
 

@@ -16,6 +16,7 @@ from tracelog import buffering, context, stdlib
 from tracelog import logger as _native
 from tracelog import outputs as _outputs
 from tracelog import pipeline as _pipeline
+from tracelog.console import ConsoleRenderer
 from tracelog.outputs import StreamOutput
 from tracelog.processors import (
     DEFAULT_REDACT_KEYS,
@@ -23,7 +24,7 @@ from tracelog.processors import (
     TraceMerger,
     require_event_dict,
 )
-from tracelog.render import ConsoleRenderer, JsonRenderer
+from tracelog.render import JsonRenderer
 from tracelog.schema import SCHEMAS, Projection
 from tracelog.typing import Processor
 
@@ -323,7 +324,7 @@ def reset() -> None:
         buffering.install(None, None)
         structlog.reset_defaults()
         context.set_otel_fallback(True)
-        _pipeline.install(_pipeline.Pipeline((), _pipeline._discard, logging.INFO))
+        _pipeline.install(_pipeline.Pipeline((), _pipeline.discard, logging.INFO))
         _outputs.uninstall()
         _configured = False
         _json_cache = None

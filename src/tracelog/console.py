@@ -60,8 +60,9 @@ def _text(value: Any) -> str:
         return value
     if isinstance(value, (int, float, bool)) or value is None:
         return safe_repr(value)
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
+    if isinstance(value, _dt.datetime):  # naive: UTC, as in the JSON line
+        aware = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+        return str(aware.isoformat())
     if isinstance(value, (Mapping, list, tuple)):
         try:
             import orjson
@@ -76,7 +77,9 @@ def _text(value: Any) -> str:
 
 def _timestamp(value: Any) -> str:
     if isinstance(value, _dt.datetime):
-        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return _text(value)
 
 

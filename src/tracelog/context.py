@@ -12,6 +12,7 @@ import functools
 import os
 import random
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -21,6 +22,7 @@ from tracelog._tracecontext import checked_tracestate
 
 __all__ = [
     "Activation",
+    "RequestScope",
     "TraceContext",
     "activate",
     "bind",
@@ -172,6 +174,9 @@ class TraceContext:
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
     "tracelog_context", default=None
 )
+#: The ContextVar itself, for the per-event path (its ``get`` is cheaper than current()).
+#: Integrations set contexts through activate(), never through this.
+current_var = _current
 
 
 def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -393,12 +398,70 @@ def span(name: str | None = None, **fields: Any) -> Activation:
     )
 
 
+class RequestScope:
+    """One request's fields: inside it, :func:`bind` binds for the rest of the request.
+
+    An integration opens one per request, for the request's context. A
+    ``bind()`` anywhere inside the request (a FastAPI dependency in the thread
+    pool, another task) then adds its fields to that context itself, so every
+    later line of the request, in any task or thread, and its access line
+    carry them. Spans already open elsewhere keep the fields they began with.
+    """
+
+    __slots__ = ("_lock", "_token", "context")
+
+    def __init__(self, context: TraceContext) -> None:
+        self.context = context
+        self._lock = threading.Lock()
+        self._token: contextvars.Token[RequestScope | None] | None = None
+
+    def open(self) -> RequestScope:
+        self._token = _request.set(self)
+        return self
+
+    def close(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                _request.reset(token)
+            except ValueError:  # closed in another context than it was opened in
+                pass
+
+    def _rebind(self, fields: Mapping[str, Any]) -> None:
+        # The one place a TraceContext changes after it is made; its cached line goes with it.
+        set_ = object.__setattr__
+        set_(self.context, "fields", fields)
+        set_(self.context, "_line", None)
+
+    def bind(self, fields: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._rebind(_merged(self.context.fields, fields))
+
+    def unbind(self, keys: tuple[str, ...]) -> None:
+        with self._lock:
+            fields = self.context.fields
+            if any(k in fields for k in keys):
+                self._rebind(MappingProxyType({k: v for k, v in fields.items() if k not in keys}))
+
+
+_request: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "tracelog_request", default=None
+)
+
+
 def bind(**fields: Any) -> TraceContext:
     """Add fields to every line logged from here on in this context (task, thread, request).
 
     Returns the new context. Outside a trace the fields are still bound, without trace ids.
+    Inside a request an integration traces (see :class:`RequestScope`), they are bound
+    for the rest of the request, wherever it runs.
     """
     outer = _current.get()
+    scope = _request.get()
+    if scope is not None:
+        scope.bind(fields)
+        if outer is scope.context:
+            return outer
     if outer is None:
         new = TraceContext(None, None, fields=MappingProxyType(dict(fields)))
     else:
@@ -410,6 +473,11 @@ def bind(**fields: Any) -> TraceContext:
 def unbind(*keys: str) -> TraceContext | None:
     """Remove bound fields; unknown keys are ignored. Returns the new context."""
     outer = _current.get()
+    scope = _request.get()
+    if scope is not None:
+        scope.unbind(keys)
+        if outer is scope.context:
+            return outer
     if outer is None or not any(k in outer.fields for k in keys):
         return outer
     remaining = {k: v for k, v in outer.fields.items() if k not in keys}

@@ -49,26 +49,16 @@ def _message(event: Any, args: tuple[Any, ...]) -> Any:
 
 def _make_method(method_name: str, levelno: int) -> Any:
     def log_method(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
-        pipeline = _pipeline._active
+        pipeline = _pipeline.installed
         try:
-            event_dict: Any = {**self._context, **kw} if self._context else kw
+            fields: Any = {**self._context, **kw} if self._context else kw
             logger = self._logger
             message = _message(event, args) if args else event
             try:
                 name = logger.name
             except AttributeError:  # a logger of your own, wrapped by structlog
                 name = None
-            inline = pipeline.json_merger
-            if inline is not None:
-                # The usual chain (merger, JSON renderer) in one call.
-                pipeline.write(inline.json_line(name, None, method_name, message, event_dict))
-                return None
-            merger = pipeline.merger
-            if merger is not None:
-                event_dict = merger.merge(name, None, method_name, message, event_dict)
-            else:
-                event_dict["event"] = message
-            pipeline.finish(logger, method_name, event_dict)
+            pipeline.emit(name, None, method_name, message, fields, logger)
         except DropEvent:
             pass
         except Exception as error:
@@ -144,7 +134,7 @@ class BoundLogger(BoundLoggerBase):
 
     def is_enabled_for(self, level: int) -> bool:
         """Whether a call at ``level`` (a stdlib level number) would be logged."""
-        return level >= _pipeline._active.level
+        return level >= _pipeline.installed.level
 
     isEnabledFor = is_enabled_for
 
@@ -177,7 +167,7 @@ def _apply_level(pipeline: _pipeline.Pipeline) -> None:
 
 
 _pipeline.on_install.append(_apply_level)
-_apply_level(_pipeline._active)
+_apply_level(_pipeline.installed)
 
 
 def _caller_module(depth: int = 2) -> str:

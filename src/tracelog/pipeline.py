@@ -12,9 +12,9 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog._exceptions import exc_info_tuple, structure_exception
+from tracelog.console import ConsoleRenderer
 from tracelog.processors import REDACTED, Redactor, TraceMerger
 from tracelog.render import (
-    ConsoleRenderer,
     JsonRenderer,
     render_json,
     safe_repr,
@@ -25,53 +25,48 @@ from tracelog.schema import Projection
 from tracelog.schema._placing import _free
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["LEVELS", "Pipeline", "active", "install", "level_name"]
+__all__ = [
+    "LEVELS",
+    "STD_NAMES",
+    "Emit",
+    "Pipeline",
+    "active",
+    "install",
+    "level_name",
+    "parse_level",
+]
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_ALIASES = {"warn": "warning", "fatal": "critical"}
-_STD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
-
-
-def parse_level(value: int | str, source: str) -> int:
-    """A level as a number: ``"DEBUG"``, ``"warn"``, ``"10"`` or ``10``.
-
-    A bad value raises ValueError naming ``source`` and the names accepted.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    text = _ALIASES.get(text, text)
-    if text.isdigit():
-        return int(text)
-    if text not in LEVELS:
-        raise ValueError(f"{source}={value!r} is not one of {', '.join(LEVELS)} (or a number)")
-    return LEVELS[text]
-
-
-def level_name(levelno: int, fallback: str) -> str:
-    """Lowercase level name for a stdlib level number (custom levels keep their own name)."""
-    return _STD_NAMES.get(levelno) or fallback.lower()
-
+from tracelog._levels import LEVELS, STD_NAMES, level_name, parse_level
 
 Write = Callable[[Any], None]
+#: ``emit(name, created, method_name, message, fields, logger)``: one call, into bytes for
+#: every output. ``created`` is a record's time (None: now); ``fields`` the call's own dict.
+Emit = Callable[..., None]
 
 
 class Pipeline:
-    """A processor chain and where its result goes.
+    """The funnel: the chain configure() resolved, and where its lines go.
 
-    ``processors`` ends with a renderer; ``write`` takes what it returns
-    (bytes for JSON, text for the console). When the chain starts with a
-    :class:`TraceMerger` (configure() always puts one first), the entry
-    points call its ``merge`` directly and then run ``after_merger``.
+    Every entry point (the structlog logger, the stdlib handler, the
+    buffering gate) calls :meth:`emit` with the call's parts. The chain is
+    ``processors``: the :class:`TraceMerger` first (configure() always puts
+    one there; it merges the context, stamps the call and redacts), then
+    ``steps`` (your processors, redaction of what they add, the buffering
+    gate), then, per group of outputs sharing a layout, the group's tail (a
+    schema projection and a renderer) and its writes. ``emit`` is
+    :meth:`emit_plain` unless :mod:`tracelog._fastpath` built a shorter way
+    to the same bytes when the pipeline was installed.
     """
 
     __slots__ = (
         "after_merger",
-        "json_merger",
+        "emit",
+        "groups",
         "level",
         "merger",
         "processors",
         "settings",
+        "steps",
         "write",
     )
 
@@ -86,14 +81,48 @@ class Pipeline:
         first = self.processors[0] if self.processors else None
         self.merger = first if type(first) is TraceMerger else None
         self.after_merger = self.processors[1:] if self.merger is not None else self.processors
-        # The merger when only tracelog's JSON renderer follows it: the entry
-        # points then merge, render and write inline.
-        tail = self.after_merger
-        only_json = len(tail) == 1 and type(tail[0]) is JsonRenderer
-        self.json_merger = self.merger if only_json else None
         self.write = write
         self.level = level
         self.settings = settings or {}
+        groups = getattr(write, "groups", None)
+        if groups is not None:  # several outputs (outputs.Fanout): a tail per layout
+            self.steps = self.after_merger
+            self.groups: tuple[tuple[int, tuple[Any, ...], tuple[tuple[int, Any], ...]], ...] = (
+                tuple(groups)
+            )
+        else:
+            start = len(self.after_merger)
+            while start and isinstance(self.after_merger[start - 1], _LAYOUT_STEPS):
+                start -= 1
+            self.steps = self.after_merger[:start]
+            self.groups = ((level, self.after_merger[start:], ((level, write),)),)
+        self.emit: Emit = self.emit_plain
+
+    def emit_plain(
+        self,
+        name: Any,
+        created: float | None,
+        method_name: str,
+        message: Any,
+        fields: EventDict,
+        logger: WrappedLogger = None,
+    ) -> None:
+        """One call through the whole chain: merge, steps, each output's layout, the writes.
+
+        Raises what the chain raises (DropEvent included): the entry points
+        catch it and call :meth:`fail`.
+        """
+        merger = self.merger
+        if merger is not None:
+            event = merger.merge(name, created, method_name, message, fields)
+        else:
+            fields["event"] = message
+            event = fields
+        self.finish(logger, method_name, event)
+
+    def output_failed(self, error: Exception) -> None:
+        """One output of several raised on a write: it costs only its line."""
+        _faults.report("output", error)
 
     def run(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> None:
         """Process and write one event. Never raises."""
@@ -190,6 +219,7 @@ def write_one(write: Write, line: Any) -> None:
 
 
 _RENDERERS = (JsonRenderer, ConsoleRenderer)
+_LAYOUT_STEPS = (Projection, JsonRenderer, ConsoleRenderer)
 
 
 class NestedLogCall(RuntimeError):
@@ -342,15 +372,15 @@ def _redacted(redactor: Redactor, key: Any, value: Any) -> Any:
         return f"<not shown: {type(value).__name__} could not be searched for secrets>"
 
 
-def _discard(_: Any) -> None:
+def discard(_: Any) -> None:
     return None
 
 
-_active = Pipeline((), _discard, level=logging.INFO)
+installed = Pipeline((), discard, level=logging.INFO)
 
 
 def active() -> Pipeline:
-    return _active
+    return installed
 
 
 #: Called with each newly installed pipeline (the native logger sets its level methods).
@@ -359,9 +389,9 @@ on_install: list[Callable[[Pipeline], None]] = []
 
 def install(pipeline: Pipeline) -> Pipeline:
     """Make ``pipeline`` the active one; returns the previous one."""
-    global _active
-    previous = _active
-    _active = pipeline
+    global installed
+    previous = installed
+    installed = pipeline
     for listener in on_install:
         listener(pipeline)
     return previous

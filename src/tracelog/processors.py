@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import orjson
-
 from tracelog import context
 from tracelog._callsite import CallSite
 from tracelog._exceptions import (
@@ -30,7 +28,7 @@ from tracelog.redaction import (
     REDACTED,
     Redactor,
 )
-from tracelog.render import _OPTIONS, _dumps, render_json, with_microseconds
+from tracelog.render import OPTIONS, with_microseconds
 from tracelog.schema import (
     EXCEPTION,
     LEVEL,
@@ -63,34 +61,27 @@ try:  # structlog's registry of the context variables bind_contextvars() made
     from structlog.contextvars import _CONTEXT_VARS as _structlog_registry
 except ImportError:  # pragma: no cover - a structlog without it: use merge_contextvars
     _structlog_registry = {}
-_STRUCTLOG_VARS: dict[str, Any] = _structlog_registry
+#: structlog's registry of contextvars: non-empty once bind_contextvars() was used here.
+STRUCTLOG_VARS: dict[str, Any] = _structlog_registry
+_STRUCTLOG_VARS = STRUCTLOG_VARS
 _STRUCTLOG_PREFIX = len("structlog_")
 
 UTC = timezone.utc
 _fromtimestamp = datetime.fromtimestamp
 _now = datetime.now
 if sys.version_info < (3, 12):
-    # For a line rendered at once (json_line, the inlined stdlib handle): a naive UTC
-    # datetime costs half an aware one to make and to render. Deprecated from 3.12,
-    # where the aware one is made.
-    _line_now: Callable[[], datetime] = datetime.utcnow
-    _line_time: Callable[[float], datetime] = datetime.utcfromtimestamp
-    _LINE_OPTIONS = _OPTIONS | orjson.OPT_NAIVE_UTC
+    # For a line rendered at once (no processor of yours sees it): a naive UTC
+    # datetime costs half an aware one to make, and renders the same (a naive
+    # datetime is UTC on every route). Deprecated from 3.12, where the aware one is made.
+    line_now: Callable[[], datetime] = datetime.utcnow
+    line_time: Callable[[float], datetime] = datetime.utcfromtimestamp
 else:
-    _line_now = functools.partial(datetime.now, UTC)
-    _line_time = functools.partial(datetime.fromtimestamp, tz=UTC)
-    _LINE_OPTIONS = _OPTIONS
+    line_now = functools.partial(datetime.now, UTC)
+    line_time = functools.partial(datetime.fromtimestamp, tz=UTC)
+#: orjson's options for a line rendered at once: the renderer's.
+LINE_OPTIONS = OPTIONS
 
-
-def _aware_time(event_dict: EventDict) -> EventDict:
-    """``event_dict`` with a naive line time (``_line_time``) made aware, for render_json."""
-    stamp = event_dict.get(TIMESTAMP)
-    if type(stamp) is datetime and stamp.tzinfo is None:
-        event_dict[TIMESTAMP] = stamp.replace(tzinfo=UTC)
-    return event_dict
-
-
-_get_context = context._current.get
+_get_context = context.current_var.get
 _otel_context = context.otel_context
 
 
@@ -206,7 +197,9 @@ class TraceMerger:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
         if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
-            fields = _with_structlog_context(fields, template)
+            fields = with_structlog_context(fields, template)
+        if type(message) is not str and message is not None and self.redactor is not None:
+            message = self.redactor._scrub(message, 0)  # a dict event, say: searched as fields are
         if fields:
             if not self._plain.issuperset(fields):
                 fields = self._unusual(fields)
@@ -221,7 +214,7 @@ class TraceMerger:
         else:
             out = template.copy()
         if line_clock:
-            stamp = _line_now() if created is None else _line_time(created)
+            stamp = line_now() if created is None else line_time(created)
             if not stamp.microsecond:
                 stamp = stamp.replace(tzinfo=UTC)
         else:
@@ -231,29 +224,6 @@ class TraceMerger:
         out[LOGGER] = name
         out[MESSAGE] = message
         return out
-
-    def json_line(
-        self, name: Any, created: float | None, method_name: str, message: Any, fields: EventDict
-    ) -> bytes:
-        """The JSON line for one call, when tracelog's JSON renderer is all that follows.
-
-        The values are searched for nested mappings only when the line shows
-        one: a mapping anywhere in an event renders as a JSON object, so a
-        line with no ``{`` past its first byte holds no nested key to redact.
-        """
-        event_dict = self.merge(name, created, method_name, message, fields, False, True)
-        try:
-            line = _dumps(event_dict, option=_LINE_OPTIONS)
-        except Exception:  # a value orjson needs help with: redact, then the full renderer
-            if self.redactor is not None:
-                self.redactor._redact_nested(event_dict, ())
-            return render_json(_aware_time(event_dict))
-        if line.find(b"{", 1) == -1 or self.redactor is None:
-            return line
-        # Rendered again only when a nested secret was redacted.
-        if self.redactor._redact_nested(event_dict, ()):
-            return render_json(_aware_time(event_dict))
-        return line
 
     def _unusual(self, fields: EventDict) -> EventDict:
         """Fields with a key not seen before, a secret, or one the pipeline owns.
@@ -274,7 +244,10 @@ class TraceMerger:
 def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, Any]:
     """A line's first keys (values to fill in) and what the context adds, in line order.
 
-    The context's part is redacted; the template is cached on the (immutable) context.
+    The context's part is redacted. The template is cached on the (immutable)
+    context, unless a bound value is a container: its contents can change
+    after this line (a dict bound and filled in later), so it is searched for
+    secrets again on every line.
     """
     service = merger.service
     line: dict[str, Any] = dict.fromkeys((TIMESTAMP, LEVEL, LOGGER, MESSAGE))
@@ -301,12 +274,19 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
     if merger.redactor is not None:
         fields = merger.redactor.redact(fields)
     line.update(fields)
-    if ctx.trace_id is not None or not context.otel_imported():
+    settled = all(type(value) in _LEAF_TYPES for value in fields.values())
+    if settled and (ctx.trace_id is not None or not context.otel_imported()):
         ctx._cache_line(line, merger)
     return line
 
 
-def _with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDict:
+#: structlog's context variables (one per key bound with bind_contextvars()), with the
+#: key each adds, and how many the registry held when the list was made.
+_structlog_pairs: tuple[tuple[Any, str], ...] = ()
+_structlog_seen = 0
+
+
+def with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDict:
     """``fields`` after what ``structlog.contextvars.bind_contextvars()`` bound here.
 
     What structlog's ``merge_contextvars`` adds, so code that binds request
@@ -314,15 +294,21 @@ def _with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDic
     the line has already (bound with ``tracelog.bind()``, or the
     pipeline's) is kept beside it as ``<name>_``.
     """
-    bound: EventDict = {}
-    for name, var in tuple(_STRUCTLOG_VARS.items()):
+    global _structlog_pairs, _structlog_seen
+    if len(_STRUCTLOG_VARS) != _structlog_seen:
+        items = tuple(_STRUCTLOG_VARS.items())
+        _structlog_pairs = tuple((var, name[_STRUCTLOG_PREFIX:]) for name, var in items)
+        _structlog_seen = len(items)
+    bound: EventDict | None = None
+    for var, key in _structlog_pairs:
         value = var.get(Ellipsis)
         if value is not Ellipsis:
-            key = name[_STRUCTLOG_PREFIX:]
+            if bound is None:
+                bound = {}
             while key in line or key in bound:
                 key += "_"
             bound[key] = value
-    if not bound:
+    if bound is None:
         return fields
     bound.update(fields)
     return bound

@@ -21,11 +21,10 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.console import ConsoleRenderer
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
-    "ConsoleRenderer",
+    "OPTIONS",
     "JsonRenderer",
     "WholeSecond",
     "compact",
@@ -34,8 +33,12 @@ __all__ = [
     "with_microseconds",
 ]
 
-_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
-_dumps = orjson.dumps
+#: orjson's options for every JSON line. One rule for datetimes on every route: an aware
+#: one is rendered in its own offset (``Z`` for UTC), a naive one is taken as UTC.
+OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
+_OPTIONS = OPTIONS
+dumps = orjson.dumps
+_dumps = dumps
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 MAX_DEPTH = 64
@@ -70,6 +73,16 @@ def cycle_marker(value: object) -> str:
     return f"<cycle: {_type_name(value)}>"
 
 
+def depth_marker(value: object) -> str:
+    """What a container nested ``MAX_DEPTH`` levels deep renders as."""
+    return f"<{_type_name(value)} nested deeper than {MAX_DEPTH}>"
+
+
+def is_named_tuple(value: object) -> bool:
+    """Whether ``value`` is a NamedTuple: it renders as an object of its fields."""
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
 def _type_name(value: object) -> str:
     try:
         return type(value).__qualname__
@@ -99,15 +112,18 @@ def _iso(value: WholeSecond) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def object_fields(value: Any) -> dict[str, Any] | None:
+def object_fields(value: Any) -> dict[Any, Any] | None:
     """The fields of a value that renders as a JSON object of its own, else None.
 
     A dataclass instance renders as orjson renders it (its fields, but those
     named with a leading underscore); a pydantic model as its
-    ``model_dump(mode="json")`` (secret types stay masked). The redactor
-    searches these like mappings.
+    ``model_dump(mode="json")`` (secret types stay masked); a NamedTuple as
+    its fields; a mapping orjson does not render itself, or any object with
+    ``keys()`` and ``items()`` (werkzeug ``Headers``, multidicts), as its
+    items, a repeated key's values in a list. The redactor searches these
+    like mappings.
     """
-    if isinstance(value, type):
+    if isinstance(value, (type, dict)):
         return None
     if dataclasses.is_dataclass(value):
         return {
@@ -115,10 +131,29 @@ def object_fields(value: Any) -> dict[str, Any] | None:
             for f in dataclasses.fields(value)
             if not f.name.startswith("_")
         }
-    if callable(getattr(type(value), "model_dump", None)):
+    kind = type(value)
+    if callable(getattr(kind, "model_dump", None)):
         fields = value.model_dump(mode="json")
         return fields if isinstance(fields, dict) else None
+    if isinstance(value, tuple):
+        return dict(zip(kind._fields, value, strict=False)) if hasattr(kind, "_fields") else None
+    if callable(getattr(kind, "items", None)) and callable(getattr(kind, "keys", None)):
+        return _items_object(value.items())
     return None
+
+
+def _items_object(items: Any) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    repeated: set[Any] = set()
+    for key, item in items:
+        if key not in out:
+            out[key] = item
+        elif key in repeated:
+            out[key].append(item)
+        else:
+            out[key] = [out[key], item]
+            repeated.add(key)
+    return out
 
 
 def _default(value: Any) -> Any:
@@ -184,7 +219,7 @@ def _sanitize(value: Any, _depth: int, _path: frozenset[int]) -> Any:
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time, uuid.UUID)):
         return value
     if _depth >= MAX_DEPTH:
-        return f"<{_type_name(value)} nested deeper than {MAX_DEPTH}>"
+        return depth_marker(value)
     marker = id(value)
     if marker in _path:
         return cycle_marker(value)
@@ -201,7 +236,7 @@ def _sanitize(value: Any, _depth: int, _path: frozenset[int]) -> Any:
                 name += "_"
             out[name] = sanitize(item, _depth + 1, inner)
         return out
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, tuple, set, frozenset)) and not is_named_tuple(value):
         try:
             return [sanitize(item, _depth + 1, inner) for item in list(value)]
         except Exception:

@@ -34,7 +34,7 @@ from tracelog.typing import EventDict
 
 __all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_fields", "record_to_event"]
 
-_LEVEL_NAMES = _pipeline._STD_NAMES  # bound here: read on every record
+_LEVEL_NAMES = _pipeline.STD_NAMES  # bound here: read on every record
 _DEFAULT_REDACTOR = Redactor()
 
 
@@ -121,33 +121,26 @@ class TracelogHandler(logging.Handler):
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         _handlers.add(self)
-        _inline_for(self, _pipeline._active)
+        _inline_for(self, _pipeline.installed)
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock: the pipeline is thread-safe and outputs write whole lines.
         if self.filters and not self.filter(record):
             return False
-        pipeline = _pipeline._active
+        pipeline = _pipeline.installed
         fields: Any = None
         event_dict: Any = None
         method_name = "error"
         try:
             method_name = _LEVEL_NAMES.get(record.levelno) or str(record.levelname).lower()
-            merger = pipeline.merger
-            if merger is None:
+            if pipeline.merger is None:
                 event_dict = record_to_event(record)
                 pipeline.finish(record, method_name, event_dict)
                 return True
             fields = record_fields(record)
             msg = record.msg
             message = msg if type(msg) is str and not record.args else _message(record)
-            created = record.created
-            if merger is pipeline.json_merger:
-                # The usual chain (merger, JSON renderer) in one call.
-                pipeline.write(merger.json_line(record.name, created, method_name, message, fields))
-                return True
-            event_dict = merger.merge(record.name, created, method_name, message, fields)
-            pipeline.finish(record, method_name, event_dict)
+            pipeline.emit(record.name, record.created, method_name, message, fields, record)
         except DropEvent:
             pass
         except Exception as error:
@@ -283,7 +276,7 @@ class TraceFilter(logging.Filter):
                 if ctx.parent_span_id is not None:
                     attrs.setdefault(PARENT_SPAN_ID, ctx.parent_span_id)
             if self.fields and ctx.fields:
-                merger = _pipeline._active.merger
+                merger = _pipeline.installed.merger
                 redactor = merger.redactor if merger is not None else _DEFAULT_REDACTOR
                 fields: EventDict = dict(ctx.fields)
                 if redactor is not None:

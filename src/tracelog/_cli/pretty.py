@@ -8,11 +8,46 @@ from typing import Any
 from tracelog._cli.records import Record
 from tracelog._cli.times import format_time
 
-__all__ = ["Style", "colour_wanted", "duration", "escape", "value_text"]
+__all__ = [
+    "Style",
+    "colour_wanted",
+    "duration",
+    "escape",
+    "exception_text",
+    "json_for_terminal",
+    "value_text",
+]
 
-from tracelog._terminal import BLUE, BOLD, CYAN, DIM, RED, RESET, colour_wanted
+import re
+
+from tracelog._terminal import BLUE, BOLD, CYAN, DIM, RED, RESET, colour_wanted, escape_control
 from tracelog._terminal import LEVEL_STYLES as _LEVEL_STYLES
-from tracelog._terminal import escape_control as escape
+
+# What a terminal could act on, as raw text inside a JSON line: C0 and C1 controls, DEL, the
+# bidi overrides and isolates, the line and paragraph separators.
+_JSON_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ASCII_UNSAFE = re.compile(b"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters, bidi overrides and lone surrogates as escapes."""
+    text = escape_control(text)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
+def json_for_terminal(line: bytes) -> bytes:
+    """A JSON line made safe for a terminal: the same JSON, with those characters as ``\\uXXXX``.
+
+    Bytes that are not UTF-8 are replaced (U+FFFD), so the line printed is valid UTF-8.
+    """
+    if line.isascii() and not _ASCII_UNSAFE.search(line):
+        return line
+    text = line.decode("utf-8", "replace")
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+
 
 # Level names that do not fit the five-letter column, shortened the usual way.
 _SHORT_LEVELS = {"WARNING": "WARN", "CRITICAL": "CRIT", "EXCEPTION": "ERROR"}
@@ -25,7 +60,12 @@ def value_text(value: Any) -> str:
             return value
         import orjson
 
-        return escape(orjson.dumps(value).decode())
+        try:
+            return escape(orjson.dumps(value).decode())
+        except TypeError:  # a lone surrogate: the standard library writes it as an escape
+            import json
+
+            return escape(json.dumps(value))
     if value is None or isinstance(value, bool):
         return "null" if value is None else ("true" if value else "false")
     if isinstance(value, (int, float)):

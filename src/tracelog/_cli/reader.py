@@ -1,7 +1,8 @@
 """Lines from files, gzip files and pipes: streamed in large binary chunks, bounded in memory.
 
-A line longer than :data:`MAX_LINE` is skipped (and counted), never buffered whole. Following
-(``-f``) notices a file that is truncated or replaced (rotated) and carries on.
+A line longer than :data:`MAX_LINE` is never buffered whole: it is read in part and stands in
+the stream as a :class:`~tracelog._cli.longline.LongLine` (see that module). Following (``-f``)
+notices a file that is truncated, rewritten or replaced (rotated) and carries on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
-__all__ = ["CHUNK", "MAX_LINE", "LineSplitter", "Skipped", "follow", "read_batches", "scan"]
+from tracelog._cli.longline import LongLineBuilder
+
+__all__ = [
+    "CHUNK",
+    "MAX_LINE",
+    "Follower",
+    "LineSplitter",
+    "Skipped",
+    "follow",
+    "read_batches",
+    "scan",
+]
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20
@@ -29,6 +41,9 @@ class Skipped:
         self.not_object = 0
         self.bad_utf8 = 0
         self.too_long = 0
+        #: What was done with lines over MAX_LINE, and with invalid UTF-8, as said at the end.
+        self.long_how = "shown cut"
+        self.bad_utf8_how = "bad bytes replaced"
         self.notes: list[str] = []
         self.failed = False
 
@@ -50,9 +65,9 @@ class Skipped:
             parts.append(f"{_count(self.not_object, 'line')} JSON but not an object ({how})")
         if self.too_long:
             mib = MAX_LINE >> 20
-            parts.append(f"{_count(self.too_long, 'line')} longer than {mib} MiB (skipped)")
+            parts.append(f"{_count(self.too_long, 'line')} longer than {mib} MiB ({self.long_how})")
         if self.bad_utf8:
-            parts.append(f"{_count(self.bad_utf8, 'line')} not valid UTF-8 (bad bytes replaced)")
+            parts.append(f"{_count(self.bad_utf8, 'line')} not valid UTF-8 ({self.bad_utf8_how})")
         parts.extend(self.notes)
         return "tracelog: " + "; ".join(parts) if parts else None
 
@@ -62,43 +77,59 @@ def _count(n: int, word: str) -> str:
 
 
 class LineSplitter:
-    """Cuts a byte stream into lines; drops (and counts) lines over ``MAX_LINE``."""
+    """Cuts a byte stream into lines; a line over ``MAX_LINE`` comes out as a :class:`LongLine`.
 
-    __slots__ = ("rest", "skipped", "skipping", "started")
+    ``keep_whole`` spools such a line to a temporary file, for a caller that passes it on whole.
+    """
 
-    def __init__(self, skipped: Skipped) -> None:
+    __slots__ = ("keep_whole", "long", "rest", "skipped", "started")
+
+    def __init__(self, skipped: Skipped, keep_whole: bool = False) -> None:
         self.rest = b""
-        self.skipping = False
+        self.long: LongLineBuilder | None = None
         self.started = False
         self.skipped = skipped
+        self.keep_whole = keep_whole
 
     def feed(self, data: bytes) -> list[bytes]:
         if not self.started:
             self.started = True
             if data.startswith(_BOM):  # a UTF-8 byte order mark is not part of the first line
                 data = data[len(_BOM) :]
-        if self.skipping:
+        done: list[bytes] = []
+        if self.long is not None:
             newline = data.find(b"\n")
             if newline < 0:
+                self.long.add(data)
                 return []
+            self.long.add(data[:newline])
+            done.append(self._finish_long())
             data = data[newline + 1 :]
-            self.skipping = False
         if self.rest:
             data = self.rest + data
         lines = data.split(b"\n")
         self.rest = lines.pop()
         if len(self.rest) > MAX_LINE:
+            self.long = LongLineBuilder(self.rest, self.keep_whole)
             self.rest = b""
-            self.skipping = True
-            self.skipped.too_long += 1
         if len(data) > MAX_LINE and max(map(len, lines), default=0) > MAX_LINE:
-            kept = [line for line in lines if len(line) <= MAX_LINE]
-            self.skipped.too_long += len(lines) - len(kept)
-            return kept
-        return lines
+            lines = [line if len(line) <= MAX_LINE else self._long(line) for line in lines]
+        return done + lines if done else lines
+
+    def _long(self, line: bytes) -> bytes:
+        self.skipped.too_long += 1
+        return LongLineBuilder(line, self.keep_whole).finish()
+
+    def _finish_long(self) -> bytes:
+        assert self.long is not None
+        self.skipped.too_long += 1
+        line, self.long = self.long.finish(), None
+        return line
 
     def finish(self) -> list[bytes]:
-        rest, self.rest, self.skipping = self.rest, b"", False
+        if self.long is not None:
+            return [self._finish_long()]
+        rest, self.rest = self.rest, b""
         return [rest] if rest else []
 
 
@@ -136,10 +167,12 @@ def _sources(paths: Sequence[str], skipped: Skipped) -> Iterator[tuple[str, IO[b
                 stream.close()
 
 
-def read_batches(paths: Sequence[str], skipped: Skipped) -> Iterator[list[bytes]]:
+def read_batches(
+    paths: Sequence[str], skipped: Skipped, keep_whole: bool = False
+) -> Iterator[list[bytes]]:
     """Every line of every file, in batches (one per chunk read)."""
     for path, stream in _sources(paths, skipped):
-        splitter = LineSplitter(skipped)
+        splitter = LineSplitter(skipped, keep_whole)
         # read1 returns what a pipe has now instead of waiting for a full chunk.
         read = getattr(stream, "read1", stream.read)
         try:
@@ -153,10 +186,13 @@ def read_batches(paths: Sequence[str], skipped: Skipped) -> Iterator[list[bytes]
         yield splitter.finish()
 
 
-def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[bytes]:
+def scan(
+    paths: Sequence[str], needle: bytes, skipped: Skipped, keep_whole: bool = False
+) -> Iterator[bytes]:
     """Only the lines that contain ``needle``, found with a byte search over large chunks.
 
-    Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast.
+    Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast. A line
+    over ``MAX_LINE`` is kept when its stand-in (see :mod:`tracelog._cli.longline`) has ``needle``.
     """
     if not needle:
         raise ValueError("scan() needs something to look for")
@@ -165,10 +201,10 @@ def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[byte
     view = memoryview(buffer)
     for path, stream in _sources(paths, skipped):
         if isinstance(stream, gzip.GzipFile):  # a truncated one keeps what it has, as read_batches
-            yield from _scan_lines(path, stream, needle, skipped)
+            yield from _scan_lines(path, stream, needle, skipped, keep_whole)
             continue
         have = 0
-        skipping = False
+        long: LongLineBuilder | None = None
         first = True
         try:
             while True:
@@ -183,30 +219,44 @@ def scan(paths: Sequence[str], needle: bytes, skipped: Skipped) -> Iterator[byte
                         have -= len(_BOM)
                 end = buffer.rfind(b"\n", 0, have) + 1
                 start = 0
-                if skipping:  # the tail of an over-long line
+                if long is not None:  # the rest of a line longer than the buffer
                     if not end:
+                        long.add(view[:have])
                         have = 0
                         continue
                     start = buffer.find(b"\n", 0, have) + 1
-                    skipping = False
-                if not end and have == size:
+                    long.add(view[: start - 1])
                     skipped.too_long += 1
-                    skipping = True
+                    line, long = long.finish(), None
+                    if line.find(needle) >= 0:
+                        yield line
+                if not end and have == size:
+                    long = LongLineBuilder(bytes(buffer[:have]), keep_whole)
                     have = 0
                     continue
-                yield from _hits(buffer, needle, start, end, skipped)
+                yield from _hits(buffer, needle, start, end, skipped, keep_whole)
                 rest = have - end
                 buffer[:rest] = buffer[end:have]
                 have = rest
         except (OSError, EOFError) as error:
             skipped.error(f"{path}: stopped reading: {error}")
-        if have and not skipping and buffer.find(needle, 0, have) >= 0:
+        if long is not None:
+            long.add(view[:have])
+            skipped.too_long += 1
+            line = long.finish()
+            if line.find(needle) >= 0:
+                yield line
+        elif have > MAX_LINE:
+            yield from _hits(buffer + b"\n", needle, 0, have + 1, skipped, keep_whole)
+        elif have and buffer.find(needle, 0, have) >= 0:
             yield bytes(buffer[:have])
 
 
-def _scan_lines(path: str, stream: IO[bytes], needle: bytes, skipped: Skipped) -> Iterator[bytes]:
+def _scan_lines(
+    path: str, stream: IO[bytes], needle: bytes, skipped: Skipped, keep_whole: bool
+) -> Iterator[bytes]:
     """scan() for a gzip file: line by line, so what was read before damage is kept."""
-    splitter = LineSplitter(skipped)
+    splitter = LineSplitter(skipped, keep_whole)
     read = getattr(stream, "read1", stream.read)
     try:
         while data := read(CHUNK):
@@ -217,7 +267,7 @@ def _scan_lines(path: str, stream: IO[bytes], needle: bytes, skipped: Skipped) -
 
 
 def _hits(
-    buffer: bytearray, needle: bytes, start: int, end: int, skipped: Skipped
+    buffer: bytearray, needle: bytes, start: int, end: int, skipped: Skipped, keep_whole: bool
 ) -> Iterator[bytes]:
     pos = buffer.find(needle, start, end)
     while pos >= 0:
@@ -225,8 +275,11 @@ def _hits(
         line_end = buffer.find(b"\n", pos, end) + 1
         if not line_end:
             return
-        if line_end - line_start > MAX_LINE:
+        if line_end - line_start - 1 > MAX_LINE:
             skipped.too_long += 1
+            line = LongLineBuilder(bytes(buffer[line_start : line_end - 1]), keep_whole).finish()
+            if line.find(needle) >= 0:
+                yield line
         else:
             yield bytes(buffer[line_start : line_end - 1])
         pos = buffer.find(needle, line_end, end)
@@ -237,9 +290,10 @@ def follow(
     skipped: Skipped,
     poll: float = 0.2,
     keep_going: Callable[[], bool] = lambda: True,
+    keep_whole: bool = False,
 ) -> Iterator[list[bytes]]:
     """Like ``tail -f`` from the start of each file: read, then wait for more; survive rotation."""
-    followers = [_Follower(path, skipped) for path in paths]
+    followers = [Follower(path, skipped, keep_whole) for path in paths]
     while keep_going():
         batches = [batch for f in followers for batch in f.poll() if batch]
         if batches:
@@ -249,13 +303,23 @@ def follow(
             time.sleep(poll)
 
 
-class _Follower:
-    def __init__(self, path: str, skipped: Skipped) -> None:
+#: How much of a file's start identifies it: a truncated file written again differs in it.
+FINGERPRINT = 4096
+
+
+class Follower:
+    """One followed file. Before each read it checks the file is still the one it was reading:
+    the same inode (else it was rotated), at least as long as what was read, and the same first
+    bytes (else it was truncated, even if it has grown past the old offset since)."""
+
+    def __init__(self, path: str, skipped: Skipped, keep_whole: bool = False) -> None:
         self.path = path
         self.skipped = skipped
-        self.splitter = LineSplitter(skipped)
+        self.keep_whole = keep_whole
+        self.splitter = LineSplitter(skipped, keep_whole)
         self.stream: IO[bytes] | None = None
         self.inode = -1
+        self.fingerprint = b""
         self.missing_said = False
         self._open()
 
@@ -263,6 +327,7 @@ class _Follower:
         try:
             self.stream = open(self.path, "rb")  # noqa: SIM115 - kept open while following
             self.inode = os.fstat(self.stream.fileno()).st_ino
+            self.fingerprint = b""
             self.missing_said = False
         except OSError as error:
             self.stream = None
@@ -270,15 +335,35 @@ class _Follower:
                 self.skipped.note(f"cannot read {self.path} yet: {error.strerror}", now=True)
                 self.missing_said = True
 
+    def _truncated(self, stream: IO[bytes]) -> bool:
+        """Whether the open file no longer starts with what was read from it."""
+        offset = stream.tell()
+        if os.fstat(stream.fileno()).st_size < offset:
+            return True
+        if not self.fingerprint:
+            return False
+        return os.pread(stream.fileno(), len(self.fingerprint), 0) != self.fingerprint
+
+    def _restart(self, stream: IO[bytes]) -> None:
+        self.splitter = LineSplitter(self.skipped, self.keep_whole)
+        stream.seek(0)
+        self.fingerprint = b""
+        self.skipped.note(f"{self.path} was truncated; reading it from the start", True)
+
     def poll(self) -> Iterator[list[bytes]]:
         if self.stream is None:
             self._open()
             if self.stream is None:
                 return
+        stream = self.stream
+        if self._truncated(stream):
+            self._restart(stream)
         for _ in range(16):  # bounded, so that one busy file cannot starve the others
-            data = self.stream.read(CHUNK)
+            data = stream.read(CHUNK)
             if not data:
                 break
+            if len(self.fingerprint) < FINGERPRINT:
+                self.fingerprint = os.pread(stream.fileno(), FINGERPRINT, 0)[: stream.tell()]
             yield self.splitter.feed(data)
         else:
             return
@@ -288,10 +373,8 @@ class _Follower:
             return  # rotated away; the new file is not there yet
         if status.st_ino != self.inode:
             yield self.splitter.finish()
-            self.stream.close()
+            stream.close()
             self.skipped.note(f"{self.path} was replaced (rotated); following the new file", True)
             self._open()
-        elif status.st_size < self.stream.tell():
-            self.splitter.finish()
-            self.stream.seek(0)
-            self.skipped.note(f"{self.path} was truncated; reading it from the start", True)
+        elif self._truncated(stream):
+            self._restart(stream)

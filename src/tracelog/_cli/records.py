@@ -7,6 +7,7 @@ OpenTelemetry's logging instrumentation, Go's slog and zap, pino and bunyan.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -375,6 +376,38 @@ def _compact(value: Any) -> str:
         return repr(value)
 
 
+_NOT_JSON = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lenient(text: str) -> Any:
+    """The standard library's reading of ``text``, lone surrogates shown as their escapes."""
+    import json
+
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    try:
+        return _unsurrogate(obj)
+    except RecursionError:
+        return _NOT_JSON
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _unsurrogate(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape_surrogate, value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_unsurrogate(k): _unsurrogate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsurrogate(item) for item in value]
+    return value
+
+
 def parse(
     line: bytes, skipped: Any, loads: Callable[[bytes | str], Any] | None = None
 ) -> Record | None:
@@ -394,18 +427,26 @@ def parse(
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             text = line.decode("utf-8", "replace")
-            try:
-                obj = loads(text)
-            except ValueError:
+            obj = _lenient(text)
+            if obj is _NOT_JSON:
                 skipped.not_json += 1
                 return None
             skipped.bad_utf8 += 1
         else:
-            skipped.not_json += 1
-            return None
+            obj = _lenient(text)  # orjson refuses a lone surrogate escape; JSON allows it
+            if obj is _NOT_JSON:
+                skipped.not_json += 1
+                return None
     except RecursionError:  # deeply nested arrays
         skipped.not_json += 1
         return None
+    else:
+        if b"\\ud" in line or b"\\uD" in line:  # the standard library keeps lone surrogates
+            try:
+                obj = _unsurrogate(obj)
+            except RecursionError:
+                skipped.not_json += 1
+                return None
     if not isinstance(obj, dict):
         skipped.not_object += 1
         return None

@@ -268,7 +268,7 @@ def _verdict(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tracelog._cli.view import parse_when
+    from tracelog._cli.times import parse_when
 
     parser.add_argument("trace", metavar="TRACE_ID", help="the trace id (a prefix is enough)")
     parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")

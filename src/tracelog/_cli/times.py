@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import re
 import time as _time
 from typing import Any
 
-__all__ = ["format_time", "parse_time"]
+__all__ = ["format_time", "parse_time", "parse_when"]
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_ZONE = re.compile(r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\Z")
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """``10m`` (ago), ``2026-11-25``, ``2026-11-25T07:40`` or RFC 3339 with any offset (UTC if
+    none is given)."""
+    match = _RELATIVE.match(text)
+    if match:
+        return (_time.time() if now is None else now) - float(match[1]) * _UNITS[match[2]]
+    value = text.strip()
+    if len(value) == 10:
+        value += "T00:00:00"
+    elif len(value) == 16:
+        value += ":00"
+    if len(value) >= 19 and not _ZONE.search(value[19:]):
+        value += "Z"
+    seconds = parse_time(value)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use 10m, 2h, 1d, 2026-11-25T07:40:00Z or "
+            "2026-11-25T08:40:00+01:00"
+        )
+    return seconds
+
 
 _epoch_cache: dict[str, float] = {}
 _LAST_SECOND = 253_402_300_800.0  # 10000-01-01T00:00:00Z
@@ -29,7 +58,7 @@ def parse_time(value: Any) -> float | None:
             number /= 1e3
         # Up to the end of year 9999, as a written time can say (and gmtime can show).
         return number if 0 < number < _LAST_SECOND else None
-    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] not in "T ":
+    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] not in "Tt ":
         return None
     tail = value[19:]
     fraction = 0.0
@@ -61,7 +90,7 @@ def _seconds(head: str, zone: str) -> float:
     elif zone and not (zone[0] in "+-" and len(zone) in (3, 6)):
         raise ValueError(zone)
     # A time without an offset (Python's asctime) is local time, as logging wrote it.
-    return _dt.datetime.fromisoformat(head.replace(" ", "T") + zone).timestamp()
+    return _dt.datetime.fromisoformat(head[:10] + "T" + head[11:] + zone).timestamp()
 
 
 _second_cache: dict[int, str] = {}

@@ -35,9 +35,16 @@ class Aggregates:
     ``since``/``until`` keep only the lines of that time window.
     """
 
-    def __init__(self, since: float | None = None, until: float | None = None) -> None:
+    def __init__(
+        self, since: float | None = None, until: float | None = None, group_by: str | None = None
+    ) -> None:
         self.by_trace: dict[bytes, list[Any]] = {}
         self.untraced = 0
+        #: ``--group-by``: the values of that key each trace's lines carry.
+        self.group_by = group_by
+        self.groups: dict[bytes, set[str]] = {}
+        name = (group_by or "").rsplit(".", 1)[-1]
+        self._group_needle = b'"' + name.encode("utf-8", "replace") + b'"' if group_by else None
         self.since, self.until = since, until
         # Canonical stamps compare as the times do, so the fast path compares bytes.
         self._since = _canonical(since) if since is not None else None
@@ -49,7 +56,10 @@ class Aggregates:
         span_keys, ranks, pieces, error = _SPAN_KEYS, _RANK, _PIECES, _ERROR
         k_ts, k_level, k_logger, k_message, k_trace = _KEYS
         since, until = self._since, self._until
+        group_needle = self._group_needle
         for line in lines:
+            if group_needle is not None and group_needle in line:
+                self._group_line(line)
             f = line.split(b'"', pieces)
             # Fast path for tracelog's own key order with no escapes in the line; anything else
             # (other shapes, escaped text, odd timestamps) takes the full parse below.
@@ -140,8 +150,59 @@ class Aggregates:
         entry[WORST] = max(entry[WORST], rec.rank)
         entry[ERROR] = entry[ERROR] or error
 
+    def _group_line(self, line: bytes) -> None:
+        import orjson
+
+        from tracelog._cli.records import recognise
+        from tracelog._cli.where import as_text
+
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(obj, dict):
+            return
+        rec = recognise(obj)
+        value = rec.get(self.group_by or "")
+        if rec.trace_id is None or value is None or isinstance(value, (dict, list)):
+            return
+        if self.since is not None and (rec.time is None or rec.time < self.since):
+            return
+        if self.until is not None and (rec.time is None or rec.time > self.until):
+            return
+        self.groups.setdefault(rec.trace_id.encode(), set()).add(as_text(value))
+
     def rows(self) -> list[TraceRow]:
-        return [TraceRow(key, entry) for key, entry in self.by_trace.items()]
+        if self.group_by is None:
+            return [TraceRow(key, entry) for key, entry in self.by_trace.items()]
+        merged: dict[str, list[Any]] = {}
+        for trace, values in self.groups.items():
+            entry = self.by_trace.get(trace)
+            if entry is None:
+                continue
+            for value in values:
+                _merge(merged, value, entry)
+        return [
+            TraceRow(value.encode(), entry, traces) for value, (*entry, traces) in merged.items()
+        ]
+
+
+def _merge(merged: dict[str, list[Any]], value: str, entry: list[Any]) -> None:
+    """Add one trace's aggregate to the row of ``value`` (its trace count kept last)."""
+    row = merged.get(value)
+    if row is None:
+        merged[value] = [*entry[:SERVICES], set(entry[SERVICES]), *entry[SERVICES + 1 :], 1]
+        return
+    start, end = entry[START], entry[END]
+    if start is not None and (row[START] is None or start < row[START]):
+        row[START], row[MESSAGE] = start, entry[MESSAGE]
+    if end is not None and (row[END] is None or end > row[END]):
+        row[END] = end
+    row[LINES] += entry[LINES]
+    row[SERVICES] |= entry[SERVICES]
+    row[WORST] = max(row[WORST], entry[WORST])
+    row[ERROR] = row[ERROR] or entry[ERROR]
+    row[-1] += 1
 
 
 def _canonical(seconds: float | None) -> bytes | None:
@@ -174,10 +235,22 @@ def _seconds(stamp: bytes | None) -> float | None:
 class TraceRow:
     """One trace as the table and ``--json`` show it."""
 
-    __slots__ = ("end", "error", "level", "lines", "message", "services", "start", "trace_id")
+    __slots__ = (
+        "end",
+        "error",
+        "level",
+        "lines",
+        "message",
+        "services",
+        "start",
+        "trace_id",
+        "traces",
+    )
 
-    def __init__(self, key: bytes, entry: list[Any]) -> None:
+    def __init__(self, key: bytes, entry: list[Any], traces: int | None = None) -> None:
+        #: The trace id, or with --group-by the group's value.
         self.trace_id = key.decode("utf-8", "replace")
+        self.traces = traces
         self.start = _seconds(entry[START])
         self.end = _seconds(entry[END])
         self.lines: int = entry[LINES]
@@ -190,9 +263,14 @@ class TraceRow:
     def duration(self) -> float:
         return (self.end - self.start) if self.start is not None and self.end is not None else 0.0
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, group_by: str | None = None) -> dict[str, Any]:
+        head: dict[str, Any] = (
+            {"trace_id": self.trace_id}
+            if group_by is None
+            else {group_by: self.trace_id, "traces": self.traces}
+        )
         return {
-            "trace_id": self.trace_id,
+            **head,
             "start": None if self.start is None else format_time(self.start),
             "duration_ms": round(self.duration * 1000, 3),
             "lines": self.lines,
@@ -217,13 +295,18 @@ _SORTS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tracelog._cli.view import parse_when
+    from tracelog._cli.times import parse_when
 
     parser.add_argument("files", nargs="*", metavar="FILE", help="log files (gzip ok); - is stdin")
     parser.add_argument("--sort", choices=list(_SORTS), default="start", help="order of rows")
     parser.add_argument("--errors", action="store_true", help="only traces with an error")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N rows")
     parser.add_argument("--json", action="store_true", help="one JSON object per trace")
+    parser.add_argument(
+        "--group-by",
+        metavar="KEY",
+        help="one row per value of KEY (request_id, order_id, task_id) over the traces carrying it",
+    )
     parser.add_argument("--since", type=parse_when, help="lines not before: 10m, 2h, or a time")
     parser.add_argument("--until", type=parse_when, help="lines not after: 10m, 2h, or a time")
     sources.add_arguments(parser)
@@ -234,8 +317,9 @@ def collect(
     skipped: Skipped,
     servers: Sequence[sources.Source] = (),
     window: tuple[float | None, float | None] = (None, None),
+    group_by: str | None = None,
 ) -> Aggregates:
-    aggregates = Aggregates(*window)
+    aggregates = Aggregates(*window, group_by=group_by)
     if files or not servers:
         for batch in read_batches(files, skipped):
             aggregates.add_lines(batch, skipped)
@@ -257,9 +341,10 @@ def select(aggregates: Aggregates, sort: str, errors: bool, limit: int | None) -
     return rows[:limit] if limit is not None else rows
 
 
-def table(rows: list[TraceRow], style: Style) -> list[str]:
+def table(rows: list[TraceRow], style: Style, group_by: str | None = None) -> list[str]:
     width = min(max([len(", ".join(r.services)) for r in rows] + [8]), 32)
-    head = f"{'TRACE':<32}  {'START':<23}  {'DURATION':>9}  {'LINES':>5}  {'LEVEL':<8}  "
+    first = "TRACE" if group_by is None else escape(group_by.upper())[:32]
+    head = f"{first:<32}  {'START':<23}  {'DURATION':>9}  {'LINES':>5}  {'LEVEL':<8}  "
     out = [style.paint("\x1b[1m", f"{head}{'SERVICES':<{width}}  FIRST MESSAGE")]
     for row in rows:
         services = escape(", ".join(row.services))
@@ -288,15 +373,15 @@ def run(args: argparse.Namespace) -> int:
     except sources.SourceError as error:
         skipped.error(str(error))
         return 2
-    aggregates = collect(args.files, skipped, servers, window)
+    aggregates = collect(args.files, skipped, servers, window, args.group_by)
     rows = select(aggregates, args.sort, args.errors, args.limit)
     out = sys.stdout
     if args.json:
         import orjson
 
-        out.buffer.write(b"".join(orjson.dumps(row.as_json()) + b"\n" for row in rows))
+        out.buffer.write(b"".join(orjson.dumps(row.as_json(args.group_by)) + b"\n" for row in rows))
     else:
-        out.write("\n".join(table(rows, Style(colour_wanted(out)))) + "\n")
+        out.write("\n".join(table(rows, Style(colour_wanted(out)), args.group_by)) + "\n")
     out.flush()
     if not aggregates.by_trace and aggregates.untraced:
         skipped.note(f"none of the {aggregates.untraced} lines has a trace id")

@@ -3,53 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from tracelog._cli import sources
-from tracelog._cli.pretty import Style, colour_wanted
+from tracelog._cli.longline import LongLine
+from tracelog._cli.pretty import Style, colour_wanted, json_for_terminal
 from tracelog._cli.reader import Skipped, follow, read_batches, scan
 from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
-from tracelog._cli.times import parse_time
+from tracelog._cli.times import parse_when
+from tracelog._cli.where import Condition, parse_condition
 
 __all__ = ["Filters", "add_filter_arguments", "parse_when", "run"]
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_when(text: str, now: float | None = None) -> float:
-    """``10m`` (ago), ``2026-11-25``, ``2026-11-25T07:40`` or a full RFC 3339 time (UTC if bare)."""
-    match = _RELATIVE.match(text)
-    if match:
-        return (time.time() if now is None else now) - float(match[1]) * _UNITS[match[2]]
-    value = text.strip()
-    if len(value) == 10:
-        value += "T00:00:00"
-    elif len(value) == 16:
-        value += ":00"
-    if len(value) >= 19 and not value.endswith(("Z", "z")) and value[-6:-5] not in ("+", "-"):
-        value += "Z"
-    seconds = parse_time(value)
-    if seconds is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: use 10m, 2h, 1d or 2026-11-25T07:40:00Z"
-        )
-    return seconds
-
-
-def _where(text: str) -> tuple[str, bool, str]:
-    key, sep, value = text.partition("!=")
-    if sep:
-        return key.strip(), False, value
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY!=VALUE")
-    return key.strip(), True, value
+# Names a record answers from its columns, which a line may spell another way (service.name).
+_COLUMNS = frozenset(
+    (
+        "time",
+        "level",
+        "rank",
+        "logger",
+        "message",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "span_name",
+        "service",
+        "exception",
+    )
+)
 
 
 def _level(text: str) -> int:
@@ -57,16 +41,6 @@ def _level(text: str) -> int:
     if name is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVEL_RANK)}")
     return LEVEL_RANK[name]
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, (int, float)) else str(value)
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +53,12 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--until", type=parse_when, help="not after: 10m, 2h, or a time")
     group.add_argument("--grep", metavar="TEXT", help="TEXT anywhere in the line")
     group.add_argument(
-        "--where", type=_where, action="append", metavar="KEY=VALUE", help="a field equals a value"
+        "--where",
+        type=parse_condition,
+        action="append",
+        metavar="COND",
+        help="a field: KEY=V, KEY!=V, KEY>N (>=, <, <=; numbers or times), KEY~REGEX, "
+        "KEY!~REGEX, KEY (has it), !KEY (has not)",
     )
 
 
@@ -94,7 +73,7 @@ class Filters:
         self.since: float | None = args.since
         self.until: float | None = args.until
         self.grep: str | None = args.grep
-        self.where: list[tuple[str, bool, str]] = args.where or []
+        self.where: list[Condition] = args.where or []
 
     @property
     def on_fields(self) -> bool:
@@ -131,7 +110,23 @@ class Filters:
             message = rec.message or ""
             if self.grep not in message:
                 return False
-        return all((_as_text(rec.get(key)) == wanted) is equal for key, equal, wanted in self.where)
+        return all(condition.test(rec.get(condition.key)) for condition in self.where)
+
+    def needle(self) -> bytes | None:
+        """Bytes every matching line contains, for a byte search before any parsing."""
+        if self.trace and self.trace.isalnum():
+            return self.trace.encode()
+        for condition in self.where:
+            name = condition.key.rsplit(".", 1)[-1]
+            if (
+                condition.needs_field
+                and condition.key not in _COLUMNS
+                and name.isascii()
+                and name.isprintable()
+                and not any(c in name for c in '"\\')
+            ):
+                return b'"' + name.encode() + b'"'
+        return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,13 +142,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _file_batches(
     args: argparse.Namespace, filters: Filters, skipped: Skipped
 ) -> Iterator[list[bytes]]:
+    whole: bool = args.json  # a line over MAX_LINE is passed on whole
     if args.follow and args.files and "-" not in args.files:  # stdin is read as it comes
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        return follow(args.files, skipped)
-    if filters.trace and filters.trace.isalnum():
-        lines = scan(args.files, filters.trace.encode(), skipped)
-        return _group(lines)
-    return read_batches(args.files, skipped)
+        return follow(args.files, skipped, keep_whole=whole)
+    needle = filters.needle()
+    if needle is not None:
+        return _group(scan(args.files, needle, skipped, whole))
+    return read_batches(args.files, skipped, whole)
 
 
 def _batches(
@@ -207,6 +203,13 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     style = Style(colour_wanted(sys.stdout))
     as_json: bool = args.json
+    # Into a pipe the lines go unchanged; to a terminal, what could drive it is escaped.
+    raw = as_json and not _is_terminal(sys.stdout)
+    if raw:
+        skipped.bad_utf8_how = "passed through unchanged"
+        skipped.long_how = "passed through whole"
+    elif as_json:
+        skipped.long_how = "passed through whole"
     loads = _loads(args, filters)
     try:
         for batch in _batches(args, filters, skipped, servers, window):
@@ -221,8 +224,14 @@ def run(args: argparse.Namespace) -> int:
                     if not as_json and filters.match_text(text):
                         shown.append(text)
                 elif filters.match(rec, line):
-                    if as_json:
+                    if isinstance(line, LongLine) and line.whole is not None:
+                        out.write(b"".join(rows))
+                        rows = []
+                        _write_whole(out, line, raw)
+                    elif raw:
                         rows.append(line + b"\n")
+                    elif as_json:
+                        rows.append(json_for_terminal(line) + b"\n")
                     else:
                         shown.append(rec)
             if shown:
@@ -238,6 +247,25 @@ def run(args: argparse.Namespace) -> int:
     if summary:
         print(summary, file=sys.stderr)
     return 1 if skipped.failed else 0
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _write_whole(out: Any, line: LongLine, raw: bool) -> None:
+    if raw:
+        line.write_whole(out)
+    else:  # to a terminal: escaped piece by piece, as a shorter line is
+        import io
+
+        spool = io.BytesIO()
+        line.write_whole(spool)
+        out.write(json_for_terminal(spool.getvalue()))
+    out.write(b"\n")
 
 
 def _row(style: Style, item: Record | str) -> bytes:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import os
 import re
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import Any
 
+from tracelog.context import TraceContext
 from tracelog.logger import BoundLogger, get_logger
-from tracelog.propagation import REQUEST_ID_HEADER, Incoming, from_values
+from tracelog.propagation import (
+    REQUEST_ID_FIELD,
+    REQUEST_ID_HEADER,
+    Incoming,
+    from_values,
+    parse_request_id,
+)
 
 ACCESS_LOGGER = "tracelog.access"
 ERROR_LOGGER = "tracelog.error"
@@ -143,3 +154,162 @@ def extract_environ(environ: Any, request_id_key: str) -> Incoming:
 
 
 _NOTHING = Incoming()
+
+
+#: asgi-correlation-id's message for an id its validator refused, word for word.
+FAILED_VALIDATION_MESSAGE = (
+    "Generated new request ID (%s), since request header value failed validation"
+)
+_validation_log = logging.getLogger("tracelog.integrations")
+
+
+class RequestIds:
+    """How a request's id is chosen: the caller's, checked, or a new one.
+
+    The caller's id must first be safe (printable, no spaces, at most 200
+    characters: :data:`tracelog.propagation.REQUEST_ID_RE`); then
+    ``validator(id)`` must be true (default: no further check), and
+    ``transformer(id)`` may rewrite it (the result must be safe too). With
+    none, or one refused, the id is ``generator()`` (default: the trace id).
+    The chosen id is bound as ``request_id`` and sent in the response header,
+    so searching for the header's value finds every line of the request.
+    """
+
+    __slots__ = ("generator", "transformer", "validator")
+
+    def __init__(
+        self,
+        validator: Callable[[str], bool] | None = None,
+        generator: Callable[[], str] | None = None,
+        transformer: Callable[[str], str] | None = None,
+    ) -> None:
+        for name, value in (
+            ("validator", validator),
+            ("generator", generator),
+            ("transformer", transformer),
+        ):
+            if value is not None and not callable(value):
+                raise TypeError(f"{name}={value!r} is not callable")
+        self.validator = validator
+        self.generator = generator
+        self.transformer = transformer
+
+    def context(self, incoming: Incoming) -> tuple[TraceContext, str]:
+        """The request's context, with ``request_id`` bound, and the id for the response."""
+        ctx = incoming.context()
+        chosen = self.choose(incoming.request_id, ctx.trace_id or "")
+        if chosen != incoming.request_id:
+            ctx = ctx.replace(fields=MappingProxyType({**ctx.fields, REQUEST_ID_FIELD: chosen}))
+        return ctx, chosen
+
+    def choose(self, given: str | None, trace_id: str) -> str:
+        refused = False
+        if given is not None:
+            if self.validator is not None and not _accepts(self.validator, given):
+                given, refused = None, True
+            elif self.transformer is not None:
+                given = _transformed(self.transformer, given)
+        if given is not None:
+            return given
+        chosen = trace_id
+        if self.generator is not None:
+            try:
+                chosen = parse_request_id(self.generator()) or trace_id
+            except Exception:
+                pass  # a generator that fails: the trace id, which is always there
+        if refused:
+            _validation_log.warning(FAILED_VALIDATION_MESSAGE, chosen)
+        return chosen
+
+
+def _accepts(validator: Callable[[str], bool], value: str) -> bool:
+    try:
+        return bool(validator(value))
+    except Exception:
+        return False
+
+
+def _transformed(transformer: Callable[[str], str], value: str) -> str | None:
+    try:
+        return parse_request_id(transformer(value))
+    except Exception:
+        return None
+
+
+DEFAULT_REQUEST_IDS = RequestIds()
+
+
+class AccessLog:
+    """Which requests get an access line.
+
+    - ``exclude_paths``: paths (globs: ``/static/*``, ``/health*``) that never
+      get one; default ``TRACELOG_ACCESS_EXCLUDE`` (comma-separated), else none.
+    - ``sample``: the fraction of successful (below 400) requests that get one;
+      default ``TRACELOG_ACCESS_SAMPLE``, else 1. Errors always get theirs. The
+      choice follows the trace id, so every service keeps the same requests.
+    """
+
+    __slots__ = ("_excluded", "enabled", "exclude_paths", "sample")
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        exclude_paths: Iterable[str] | None = None,
+        sample: float | None = None,
+    ) -> None:
+        if exclude_paths is None:
+            exclude_paths = _env_list("TRACELOG_ACCESS_EXCLUDE")
+        elif isinstance(exclude_paths, str):
+            raise _configuration_error(
+                f"exclude_paths={exclude_paths!r} must be a list of paths, not a string"
+            )
+        self.enabled = bool(enabled)
+        self.exclude_paths = tuple(str(path) for path in exclude_paths)
+        self._excluded = (
+            re.compile("|".join(fnmatch.translate(path) for path in self.exclude_paths))
+            if self.exclude_paths
+            else None
+        )
+        self.sample = _fraction(sample, "sample") if sample is not None else _env_sample()
+
+    def wants(self, path: str, status: int | None, trace_id: str | None) -> bool:
+        if not self.enabled:
+            return False
+        if self._excluded is not None and self._excluded.match(path):
+            return False
+        if self.sample >= 1.0 or status is None or status >= 400:
+            return True
+        return _trace_fraction(trace_id) < self.sample
+
+
+def _trace_fraction(trace_id: str | None) -> float:
+    try:
+        return int(str(trace_id)[-8:], 16) / 0x1_0000_0000
+    except ValueError:
+        return 0.0
+
+
+def _env_list(variable: str) -> list[str]:
+    value = os.environ.get(variable) or ""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _env_sample() -> float:
+    value = os.environ.get("TRACELOG_ACCESS_SAMPLE")
+    return 1.0 if not value else _fraction(value, "TRACELOG_ACCESS_SAMPLE")
+
+
+def _fraction(value: Any, source: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise _configuration_error(f"{source}={value!r} is not a fraction from 0 to 1")
+    return number
+
+
+def _configuration_error(message: str) -> ValueError:
+    from tracelog.config import ConfigurationError
+
+    return ConfigurationError(message)

@@ -28,23 +28,28 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tracelog import _faults
 from tracelog import pipeline as _pipeline
+from tracelog.console import ConsoleRenderer
 from tracelog.outputs import _lifecycle, _writer
 from tracelog.outputs._files import File
 from tracelog.outputs._stream import Stream, StreamOutput, parse_level
 from tracelog.pipeline import fallback_line, write_one
-from tracelog.render import ConsoleRenderer, JsonRenderer, with_microseconds
+from tracelog.render import JsonRenderer, with_microseconds
 from tracelog.schema import LEVEL, Projection
 from tracelog.typing import EventDict, Processor
 
 if TYPE_CHECKING:
+    from tracelog.outputs.otel_sdk import OpenTelemetry
     from tracelog.outputs.shipping.elasticsearch import Elasticsearch
     from tracelog.outputs.shipping.loki import Loki
+    from tracelog.outputs.shipping.otlp import OTLP
     from tracelog.outputs.shipping.syslog import Syslog
 
 __all__ = [
+    "OTLP",
     "Elasticsearch",
     "File",
     "Loki",
+    "OpenTelemetry",
     "Output",
     "Stream",
     "StreamOutput",
@@ -57,6 +62,8 @@ _SHIPPERS = {
     "Loki": "tracelog.outputs.shipping.loki",
     "Elasticsearch": "tracelog.outputs.shipping.elasticsearch",
     "Syslog": "tracelog.outputs.shipping.syslog",
+    "OTLP": "tracelog.outputs.shipping.otlp",
+    "OpenTelemetry": "tracelog.outputs.otel_sdk",
 }
 
 

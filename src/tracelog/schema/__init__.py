@@ -213,6 +213,25 @@ class Projection:
     def is_identity(self) -> bool:
         return self.name == "default" and not self.rename and not self.static
 
+    def keeps_as_is(self, key: str) -> bool:
+        """Whether this layout puts a field of yours named ``key``, with a plain value, at the
+        top level under its own name (when nothing else took that name).
+
+        True only for the ``ecs`` layout without rename/static, for names that are
+        not ECS names, not dotted and not the pipeline's. The generated fast path
+        (:mod:`tracelog._fastpath`) relies on it: keep it true to :meth:`__call__`.
+        """
+        if self.name != "ecs" or self.rename or self.static:
+            return False
+        return (
+            "." not in key
+            and not key.startswith("@")
+            and key not in _ECS_SKIP
+            and key not in _TABLE["ecs"]
+            and key not in (DURATION_MS, CLIENT, EXCEPTION, ECS_CUSTOM_NAMESPACE)
+            and _ecs_kind(key)[0] == _CUSTOM
+        )
+
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if self.static:
             event_dict = {
@@ -404,7 +423,7 @@ def _sampled(event: EventDict) -> bool:
     value = event.get(TRACE_SAMPLED)
     if value is not None:
         return bool(value)
-    ctx = context._current.get()
+    ctx = context.current_var.get()
     if ctx is not None and ctx.trace_id == event.get(TRACE_ID):
         return bool(ctx.sampled)
     return True

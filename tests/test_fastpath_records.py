@@ -257,11 +257,11 @@ class TestSameLine:
 def test_the_naive_time_is_the_aware_one() -> None:
     import datetime as dt
 
-    from tracelog import processors
+    from tracelog import processors, render
 
     for moment in (0.0, 0.5, 1.25e-6, 1_764_000_000.000_000_5, 1_764_000_000.999_999_6, 4e9):
         aware = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-        naive = processors._line_time(moment)
-        assert orjson.dumps(aware, option=processors._OPTIONS) == orjson.dumps(
-            naive, option=processors._LINE_OPTIONS
+        naive = processors.line_time(moment)
+        assert orjson.dumps(aware, option=render.OPTIONS) == orjson.dumps(
+            naive, option=processors.LINE_OPTIONS
         )
