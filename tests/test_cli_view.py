@@ -351,20 +351,22 @@ class TestBadInput:
         status, out, err = cli(capsysbinary, "view", str(log))
         assert 0 == status
         rows = out.decode().splitlines()
-        assert 7 == len(rows), rows  # 3 good lines, 4 shown as text, not the 10 MB one
+        assert 8 == len(rows), rows  # 3 good lines, 4 shown as text, the 10 MB one cut
         assert all(len(row) < 2000 for row in rows)
+        assert rows[3].endswith("… [line of 10,485,775 bytes: 10,485,475 bytes not shown]")
         assert "2 lines not JSON (shown as text)" in err
         assert "2 lines JSON but not an object (shown as text)" in err
-        assert "1 line longer than 1 MiB (skipped)" in err
+        assert "1 line longer than 1 MiB (shown cut)" in err
         assert "1 line not valid UTF-8" in err
 
         _, out, err = cli(capsysbinary, "view", "--json", "--trace", "abab", str(log))
         assert 3 == len(out.splitlines())
-        assert "1 line longer than 1 MiB" in err
 
-        _, out, _ = cli(capsysbinary, "view", "--json", str(log))
+        _, out, err = cli(capsysbinary, "view", "--json", str(log))
         rows = out.splitlines()  # objects only, passed through byte for byte
-        assert 3 == len(rows)
+        assert 4 == len(rows)
+        assert 10 * 1024 * 1024 + 15 == len(rows[1])  # the 10 MB line, whole
+        assert "1 line longer than 1 MiB (passed through whole)" in err
         assert all(isinstance(orjson.loads(row.decode("utf-8", "replace")), dict) for row in rows)
 
     def test_broken_pipe_exits_quietly(self, tmp_path: pathlib.Path) -> None:
