@@ -202,7 +202,7 @@ class OTLP(Shipper):
         merged = self._resources.get(key)
         if merged is None:
             merged = {**self.resource, **record.resource}
-            merged.setdefault("service.name", UNKNOWN_SERVICE)
+            merged = {"service.name": merged.pop("service.name", UNKNOWN_SERVICE), **merged}
             if len(self._resources) < 64:
                 self._resources[key] = merged
         return key, merged
