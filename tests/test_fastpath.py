@@ -1,0 +1,270 @@
+"""The generated fast paths write what the plain chain writes, on every configuration.
+
+Each example draws a configuration (schema, format, outputs, rename/static/redact, a
+processor of yours, buffering or sampling, structlog contextvars, an OpenTelemetry span)
+and a call (fields, ``extra=``, an exception, a stack), makes the call once through the
+fast paths the pipeline was given and once through the plain chain only, and compares
+the bytes of every output. Only the line's own time differs between the two calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracelog
+from tracelog import _fastpath, stdlib
+from tracelog import pipeline as _pipeline
+
+LINE_TIME = re.compile(
+    rb'("(?:@?timestamp|time)": ?")[0-9T:.+\-Z]+(")|^()\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+()', re.M
+)
+SECRET = "hunter2-s3cret"
+
+keys = st.sampled_from(
+    ["user_id", "path", "status", "order", "note", "level", "message", "password", "x.y", "labels"]
+)
+leaves = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(
+        [dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 1, 12, 30, tzinfo=dt.timezone.utc)]
+    ),
+)
+values = st.recursive(
+    leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=6,
+)
+calls = st.fixed_dictionaries(
+    {
+        "fields": st.dictionaries(keys, values, max_size=4),
+        "stdlib": st.booleans(),
+        "level": st.sampled_from(["debug", "info", "warning", "error"]),
+        "exception": st.booleans(),
+        "stack": st.booleans(),
+        "dict_event": st.booleans(),
+    }
+)
+configurations = st.fixed_dictionaries(
+    {
+        "schema": st.sampled_from(["default", "ecs", "otel", "gcp"]),
+        "format": st.sampled_from(["json", "json", "console"]),
+        "outputs": st.integers(1, 2),
+        "rename": st.booleans(),
+        "static": st.booleans(),
+        "redact": st.booleans(),
+        "processor": st.booleans(),
+        "gate": st.sampled_from([None, "buffer", "sampling"]),
+        "contextvars": st.booleans(),
+        "otel_span": st.booleans(),
+        "bound": st.booleans(),
+    }
+)
+
+
+def _processor(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict["seen_by"] = "mine"
+    return event_dict
+
+
+def configure(conf: dict[str, Any]) -> list[io.BytesIO]:
+    streams = [io.BytesIO() for _ in range(conf["outputs"])]
+    options: dict[str, Any] = {"level": "DEBUG", "service": "shop"}
+    if conf["outputs"] == 1:
+        options["stream"] = streams[0]
+        options["format"] = conf["format"]
+        options["schema"] = conf["schema"]
+    else:
+        # two outputs: the first in the drawn layout, the second in the default one
+        options["outputs"] = [
+            tracelog.outputs.Stream(streams[0], format=conf["format"], schema=conf["schema"]),
+            tracelog.outputs.Stream(streams[1], level="INFO"),
+        ]
+    if conf["rename"]:
+        options["rename"] = {"status": "http_status"}
+    if conf["static"]:
+        options["static"] = {"env": "test"}
+    if conf["redact"]:
+        options["redact"] = ["note"]
+    if conf["processor"]:
+        options["processors"] = [_processor]
+    if conf["gate"] == "buffer":
+        options["buffer"] = tracelog.TraceBuffer()
+    elif conf["gate"] == "sampling":
+        options["sampling"] = tracelog.Sampling(rate=1.0)
+    tracelog.configure(**options)
+    return streams
+
+
+def plain_only() -> None:
+    """Take every fast path away: the pipeline's emit and the handlers' inlined handle."""
+    pipeline = _pipeline.active()
+    pipeline.emit = pipeline.emit_plain
+    for handler in list(stdlib._handlers):
+        handler.__dict__.pop("handle", None)
+
+
+def fast_again() -> None:
+    pipeline = _pipeline.active()
+    _fastpath._install(pipeline)
+    stdlib._on_install(pipeline)
+
+
+def make_call(call: dict[str, Any], secret: str) -> None:
+    fields = dict(call["fields"])
+    if secret == "top":
+        fields["password"] = SECRET
+    elif secret == "nested":  # under keys that are not secrets: only a search finds it
+        fields["payload"] = {"items": [{"api_key": SECRET}], "client_secret": SECRET}
+    level = call["level"]
+    extra: dict[str, Any] = {}
+    if call["stack"]:
+        extra["stack_info"] = True
+    try:
+        if call["exception"]:
+            raise ValueError("boom")
+        raise LookupError("not this one")
+    except Exception:
+        if call["exception"]:
+            extra["exc_info"] = True
+        if call["stdlib"]:
+            std_fields = {k: v for k, v in fields.items() if k not in ("message",)}
+            getattr(logging.getLogger("app.std"), level)("handled %s", 7, extra=std_fields, **extra)
+        else:
+            log = tracelog.get_logger("app")
+            event: Any = {"text": "hi", **fields} if call["dict_event"] else "handled"
+            getattr(log, level)(event, **({} if call["dict_event"] else fields), **extra)
+
+
+@pytest.fixture
+def otel_tracer() -> Iterator[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    yield TracerProvider().get_tracer("tests")
+
+
+def normalised(stream: io.BytesIO, start: int) -> bytes:
+    return LINE_TIME.sub(rb"\1T\2", stream.getvalue()[start:])
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(conf=configurations, call_list=st.lists(calls, min_size=1, max_size=3))
+def test_fast_paths_write_what_the_plain_chain_writes(
+    conf: dict[str, Any], call_list: list[dict[str, Any]], otel_tracer: Any
+) -> None:
+    streams = configure(conf)
+    try:
+        if conf["contextvars"]:
+            structlog.contextvars.bind_contextvars(tenant="acme", request_id="r-1")
+        span = otel_tracer.start_as_current_span("op") if conf["otel_span"] else None
+        if span is not None:
+            span.__enter__()
+        try:
+            with tracelog.trace(**({"customer": "c-9", "token": SECRET} if conf["bound"] else {})):
+                for call in call_list:
+                    for secret in ("none", "top", "nested"):
+                        # twice each: the second call finds caches (templates, layouts) warm
+                        for _ in range(2):
+                            written: dict[str, list[bytes]] = {}
+                            for mode in ("fast", "plain"):  # one call site: the same stack
+                                if mode == "plain":
+                                    plain_only()
+                                try:
+                                    starts = [s.tell() for s in streams]
+                                    make_call(call, secret)
+                                    written[mode] = [
+                                        normalised(s, n) for s, n in zip(streams, starts)
+                                    ]
+                                finally:
+                                    if mode == "plain":
+                                        fast_again()
+                            assert written["plain"] == written["fast"]
+                            for out in written["fast"]:
+                                assert SECRET.encode() not in out
+        finally:
+            if span is not None:
+                span.__exit__(None, None, None)
+    finally:
+        structlog.contextvars.clear_contextvars()
+        tracelog.reset()
+
+
+class TestWhereTheFastPathIsBuilt:
+    """The configurations the benchmark's rows measure get a generated emit."""
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {},
+            {"schema": "ecs"},
+            {"nonblocking": True},
+        ],
+        ids=["default", "ecs", "nonblocking"],
+    )
+    def test_one_output(self, options: dict[str, Any]) -> None:
+        tracelog.configure(stream=io.BytesIO(), **options)
+        pipeline = _pipeline.active()
+        assert pipeline.emit != pipeline.emit_plain
+
+    def test_two_outputs_in_one_layout(self) -> None:
+        tracelog.configure(
+            outputs=[tracelog.outputs.Stream(io.BytesIO()), tracelog.outputs.Stream(io.BytesIO())]
+        )
+        pipeline = _pipeline.active()
+        assert pipeline.emit != pipeline.emit_plain
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"format": "console"},
+            {"processors": [_processor]},
+            {"buffer": tracelog.TraceBuffer()},
+            {"schema": "otel"},
+            {"schema": "ecs", "rename": {"message": "msg"}},
+        ],
+        ids=["console", "processors", "buffer", "otel", "ecs-renamed"],
+    )
+    def test_other_chains_keep_the_plain_emit(self, options: dict[str, Any]) -> None:
+        tracelog.configure(stream=io.BytesIO(), **options)
+        pipeline = _pipeline.active()
+        assert pipeline.emit == pipeline.emit_plain
+
+    def test_the_ecs_fast_path_is_taken_for_the_usual_call(self) -> None:
+        stream = io.BytesIO()
+        tracelog.configure(stream=stream, schema="ecs", service="shop")
+        log = tracelog.get_logger("app")
+        calls: list[Any] = []
+        original = _pipeline.Pipeline.emit_plain
+
+        def counting(self: Any, *args: Any) -> None:
+            calls.append(args)
+            original(self, *args)
+
+        _pipeline.Pipeline.emit_plain = counting  # type: ignore[method-assign]
+        try:
+            tracelog.configure(stream=stream, schema="ecs", service="shop")
+            with tracelog.trace(customer="c-1"):
+                for _ in range(5):
+                    log.info("paid", order=7, amount=12.5)
+        finally:
+            _pipeline.Pipeline.emit_plain = original  # type: ignore[method-assign]
+        # The first call builds the context's line and learns the keys; the rest are fast.
+        assert len(calls) <= 2
+        assert len(stream.getvalue().splitlines()) == 5
