@@ -54,9 +54,10 @@ class TestRedactor:
     def test_plain_keys(self, key: str) -> None:
         assert not Redactor().is_secret(key)
 
-    def test_non_string_keys_are_not_secret(self) -> None:
+    def test_a_non_string_key_is_secret_when_its_rendered_name_is(self) -> None:
         assert not Redactor().is_secret(1)
-        assert not Redactor().is_secret(("password",))
+        assert Redactor().is_secret(("password",))
+        assert Redactor().is_secret(b"authorization")
 
     def test_nested_mappings_and_lists(self) -> None:
         original = {"a": [{"password": "p", "x": 1}], "b": {"c": {"token": "t"}}}

@@ -235,8 +235,11 @@ class Redactor:
                 if len(self._verdicts) < CACHE_LIMIT:
                     self._verdicts[key] = verdict
             return verdict
-        cache_key = (type(key), key)
-        verdict = self._other_keys.get(cache_key)  # a key that cannot be hashed raises
+        try:
+            cache_key = (type(key), key)
+            verdict = self._other_keys.get(cache_key)
+        except TypeError:  # unhashable: a key of a mapping-like object's items()
+            return any(self._name_is_secret(name) for name in _rendered_names(key))
         if verdict is None:
             verdict = any(self._name_is_secret(name) for name in _rendered_names(key))
             if len(self._other_keys) < CACHE_LIMIT:
@@ -363,6 +366,8 @@ class Redactor:
         repeated: set[Any] = set()
         for key, item in list(items):
             try:
+                if type(key) is not str:
+                    hash(key)  # it is kept as a key of the redacted copy
                 secret = self.is_secret(key)
             except Exception:  # a key that cannot be checked: its value is not shown
                 key, secret = safe_str(key), True
