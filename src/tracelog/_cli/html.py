@@ -17,7 +17,7 @@ from typing import Any
 
 from tracelog._cli.pretty import duration, escape, exception_text
 from tracelog._cli.records import LEVEL_RANK, Record
-from tracelog._cli.show import Span, build_tree, walk
+from tracelog._cli.spans import Span, build_tree, walk
 from tracelog._cli.times import format_time
 
 __all__ = ["page", "write"]

@@ -29,8 +29,8 @@ _KEYS = (
 )
 _FIELD = re.compile(rb'[{,]\s*"(' + _KEYS + rb')"\s*:\s*' + _SCALAR)
 _NESTED = re.compile(
-    rb'[{,]\s*"(trace|span|parent|log|service|resource)"\s*:\s*\{\s*"(id|logger|name|'
-    rb'service\.name)"\s*:\s*(' + _STRING + rb")"
+    rb'[{,]\s*"(trace|span|parent|log|service|resource|instrumentation_scope)"\s*:\s*\{\s*"'
+    rb'(id|logger|name|service\.name)"\s*:\s*(' + _STRING + rb")"
 )
 _MESSAGE = re.compile(rb'[{,]\s*"(message|msg|event|body)"\s*:\s*"')
 
@@ -73,16 +73,18 @@ def stand_in(head: bytes, tail: bytes, size: int) -> bytes:
     for part in (head, tail):
         for match in _FIELD.finditer(part):
             key = match.group(1).decode()
-            if key not in fields:
+            nested = part[match.start() - 1 : match.start()] == b":"  # {"a":{"key":...}}
+            if key not in fields and not nested:
                 try:
                     fields[key] = orjson.loads(match.group(2))
                 except orjson.JSONDecodeError:
                     continue
         for match in _NESTED.finditer(part):
-            key = f"{match.group(1).decode()}.{match.group(2).decode()}"
-            if key not in fields:
+            outer, inner = match.group(1).decode(), match.group(2).decode()
+            holder = fields.setdefault(outer, {})
+            if isinstance(holder, dict) and inner not in holder:
                 try:
-                    fields[key] = orjson.loads(match.group(3))
+                    holder[inner] = orjson.loads(match.group(3))
                 except orjson.JSONDecodeError:
                     continue
     message = _message(head) or ""

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tracelog._cli import sources
-from tracelog._cli.pretty import Style, colour_wanted, duration, escape
+from tracelog._cli.pretty import Style, colour_wanted, duration, escape, json_for_terminal
 from tracelog._cli.reader import Skipped, read_batches
 from tracelog._cli.records import LEVEL_RANK, parse
 from tracelog._cli.times import format_time, parse_time
@@ -379,7 +379,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import orjson
 
-        out.buffer.write(b"".join(orjson.dumps(row.as_json(args.group_by)) + b"\n" for row in rows))
+        lines = [orjson.dumps(row.as_json(args.group_by)) for row in rows]
+        if out.isatty():  # what could drive a terminal is escaped, as view --json does
+            lines = [json_for_terminal(line) for line in lines]
+        out.buffer.write(b"".join(line + b"\n" for line in lines))
     else:
         out.write("\n".join(table(rows, Style(colour_wanted(out)), args.group_by)) + "\n")
     out.flush()
