@@ -75,6 +75,7 @@ __all__ = [
 ]
 
 H = TypeVar("H")
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Incoming:
@@ -118,7 +119,7 @@ class Incoming:
         """A new span of the caller's trace (or a new trace), with ``request_id`` bound."""
         if self.request_id is not None and REQUEST_ID_FIELD not in fields:
             fields[REQUEST_ID_FIELD] = self.request_id
-        bound: Mapping[str, Any] = MappingProxyType(fields) if fields else context._EMPTY
+        bound: Mapping[str, Any] = MappingProxyType(fields) if fields else _NO_FIELDS
         parent = self.parent
         if parent is None:
             return TraceContext(
