@@ -75,6 +75,7 @@ def _prerun(task_id: Any = None, task: Any = None, **_: Any) -> None:
                 outer.tracestate,
                 None,
                 MappingProxyType({**outer.fields, **fields}),
+                outer.random_trace_id,
             )
         else:
             ctx = incoming.context(**fields)
