@@ -212,7 +212,10 @@ class LokiQueryReceiver(LokiReceiver):
         except LogQLError as error:
             self._reject(request, 400, str(error))
             return
-        request.answer(200, orjson.dumps(body), "application/json")
+        try:
+            request.answer(200, orjson.dumps(body), "application/json")
+        except (BrokenPipeError, ConnectionResetError):
+            request.close_connection = True  # the client gave up (its timeout): as Loki, move on
 
     def _answer(self, params: dict[str, str]) -> dict[str, Any]:
         query = params.get("query")

@@ -18,7 +18,7 @@ import pytest
 
 import tracelog
 from _query_receivers import ElasticsearchQueryReceiver, LokiQueryReceiver, parse_logql
-from tracelog._cli import sources
+from tracelog._cli import server, sources
 from tracelog.outputs import Elasticsearch, Loki
 
 TRACE_A = "abcd1234" + "1" * 24
@@ -139,15 +139,15 @@ class TestLokiSource:
             for n in range(23)
         ]
         ship(Loki(loki.url, batch_interval=0.05), lines)
-        monkeypatch.setattr(sources, "PAGE", 5)
-        server = sources.LokiSource(loki.url, sources.DEFAULT_SELECTOR, {}, 5.0, 1000)
+        monkeypatch.setattr(server, "PAGE", 5)
+        source = sources.LokiSource(loki.url, sources.DEFAULT_SELECTOR, {}, 5.0, 1000)
         got = [
             orjson.loads(line)["n"]
-            for batch in server.lines(1_795_000_000.0, 1_800_000_000.0, TRACE_A, exact=True)
+            for batch in source.lines(1_795_000_000.0, 1_800_000_000.0, TRACE_A, exact=True)
             for line in batch
         ]
         assert list(range(23)) == sorted(got)
-        assert server.requests >= 5
+        assert source.requests >= 5
 
     def test_ambiguous_prefix_lists_the_candidates(self, loki: LokiQueryReceiver) -> None:
         ship(Loki(loki.url, batch_interval=0.05), make_lines())
@@ -246,9 +246,9 @@ class TestElasticsearchSource:
         self, es: ElasticsearchQueryReceiver, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         ship(Elasticsearch(es.url, batch_interval=0.05), make_lines("ecs") * 1)
-        monkeypatch.setattr(sources, "PAGE", 2)
-        server = sources.ElasticsearchSource(es.url, "logs-*", {}, 5.0, 1000)
-        got = [line for batch in server.lines(0.0, 4e9, TRACE_A, exact=True) for line in batch]
+        monkeypatch.setattr(server, "PAGE", 2)
+        source = sources.ElasticsearchSource(es.url, "logs-*", {}, 5.0, 1000)
+        got = [line for batch in source.lines(0.0, 4e9, TRACE_A, exact=True) for line in batch]
         assert 4 == len(got)
         assert [b"checkout started", b"charging", b"charge failed", b"done"] == [
             orjson.loads(line)["message"].encode() for line in got
