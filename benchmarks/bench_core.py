@@ -16,6 +16,11 @@ machine's load.
 
 The event:  log.info("request handled", user_id=42, path="/api/items",
                      status=200, duration_ms=12.5)   inside a trace.
+
+Rows beyond the default setup (each against the same floor unless named): structlog
+contextvars bound (``bind_contextvars(request_id=..., tenant=...)``, the habit of teams
+coming from structlog: two more fields on the line), ``schema="ecs"``, and two outputs
+(against a floor that writes the same line to two files).
 """
 
 from __future__ import annotations
@@ -60,6 +65,19 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
         level="INFO", service="shop", stream=_file(folder, "tl-nb.log"), nonblocking=True
     )
     nonblocking_pipeline = _pipeline.active()
+    tracelog.configure(
+        level="INFO", service="shop", stream=_file(folder, "tl-ecs.log"), schema="ecs"
+    )
+    ecs_pipeline = _pipeline.active()
+    tracelog.configure(
+        level="INFO",
+        service="shop",
+        outputs=[
+            tracelog.outputs.Stream(_file(folder, "tl-two-a.log")),
+            tracelog.outputs.Stream(_file(folder, "tl-two-b.log")),
+        ],
+    )
+    two_pipeline = _pipeline.active()
     tl_log = tracelog.get_logger("bench")
     tl_std = logging.getLogger("bench.stdlib")
 
@@ -98,6 +116,30 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
         return floor
 
     floor = by_hand(floor_file.write, floor_file.flush)  # type: ignore[attr-defined]
+    floor_a, floor_b = _file(folder, "floor-a.log"), _file(folder, "floor-b.log")
+
+    def floor_two_files() -> None:
+        ids = floor_var.get()
+        line = dumps(
+            {
+                "timestamp": now(UTC),
+                "level": "info",
+                "logger": "bench",
+                "message": "request handled",
+                "trace_id": ids[0],  # type: ignore[index]
+                "span_id": ids[1],  # type: ignore[index]
+                "service": "shop",
+                "user_id": 42,
+                "path": "/api/items",
+                "status": 200,
+                "duration_ms": 12.5,
+            },
+            option=opts,
+        )
+        for out in (floor_a, floor_b):
+            out.write(line)  # type: ignore[attr-defined]
+            out.flush()  # type: ignore[attr-defined]
+
     # The same floor written with one os.write per line (no copy into a buffer):
     # the cheapest write there is, shown beside the floor the issue defines.
     raw_fd = os.open(os.path.join(folder, "floor-raw.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -203,6 +245,12 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
             "tracelog nonblocking": on(
                 nonblocking_pipeline, lambda: tl_log.info("request handled", **FIELDS)
             ),
+            "tracelog, structlog contextvars bound": bound(
+                on(sync_pipeline, lambda: tl_log.info("request handled", **FIELDS))
+            ),
+            'tracelog schema="ecs"': on(
+                ecs_pipeline, lambda: tl_log.info("request handled", **FIELDS)
+            ),
             "structlog fastest": lambda: sl_log.info("request handled", **FIELDS),
             "python-json-logger": lambda: pjl.info("request handled", extra=extra),
             "loguru serialize": lambda: loguru_logger.info("request handled", **FIELDS),
@@ -219,7 +267,16 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
             "stdlib -> tracelog nonblocking": on(
                 nonblocking_pipeline, lambda: tl_std.info("request handled", extra=extra)
             ),
+            "stdlib -> tracelog nonblocking, structlog contextvars bound": bound(
+                on(nonblocking_pipeline, lambda: tl_std.info("request handled", extra=extra))
+            ),
             "stdlib -> python-json-logger": lambda: pjl.info("request handled", extra=extra),
+        },
+        "two outputs": {
+            "floor, the line written to two files": floor_two_files,
+            "tracelog, two outputs": on(
+                two_pipeline, lambda: tl_log.info("request handled", **FIELDS)
+            ),
         },
         "filtered": {
             "tracelog debug at INFO": on(
@@ -230,17 +287,37 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
     }
 
 
+BOUND = {"request_id": "req-7f3a", "tenant": "acme"}
+
+
+def bound(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` measured with ``BOUND`` bound by structlog.contextvars.bind_contextvars()."""
+    fn.structlog_bound = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _loop(fn: Callable[[], None], calls: int) -> int:
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter_ns() - start
+
+
 def measure(fn: Callable[[], None], calls: int) -> tuple[float, float]:
     """The caller's cost per call, and the CPU other threads (the background writer) spent
     per call on the round's lines, its catch-up included."""
     pipeline = getattr(fn, "pipeline", None)
     if pipeline is not None and _pipeline.active() is not pipeline:
         _pipeline.install(pipeline)
+    context = None
+    if getattr(fn, "structlog_bound", False):  # untimed: a context with the keys bound
+        context = contextvars.copy_context()
+        context.run(structlog.contextvars.bind_contextvars, **BOUND)
     process, caller = time.process_time_ns(), time.thread_time_ns()
-    start = time.perf_counter_ns()
-    for _ in range(calls):
-        fn()
-    elapsed = time.perf_counter_ns() - start
+    if context is not None:
+        elapsed = context.run(_loop, fn, calls)
+    else:
+        elapsed = _loop(fn, calls)
     # Untimed: let the background writer catch up, so its work left over
     # from this round does not compete with the next contender for the GIL.
     tracelog.flush()
@@ -280,6 +357,7 @@ def run(rounds: int, calls: int) -> Results:
 BASES = {
     "native": "floor (orjson by hand)",
     "stdlib": "stdlib -> nothing",
+    "two outputs": "floor, the line written to two files",
     "filtered": "structlog.get_logger() debug",
 }
 

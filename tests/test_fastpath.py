@@ -150,10 +150,10 @@ def make_call(call: dict[str, Any], secret: str) -> None:
 
 
 @pytest.fixture
-def otel_tracer() -> Iterator[Any]:
+def otel_tracer() -> Any:
     from opentelemetry.sdk.trace import TracerProvider
 
-    yield TracerProvider().get_tracer("tests")
+    return TracerProvider().get_tracer("tests")
 
 
 def normalised(stream: io.BytesIO, start: int) -> bytes:

@@ -20,6 +20,7 @@ The tables of a record's standard attributes are here too: both paths read them.
 from __future__ import annotations
 
 import logging
+import math
 import types
 from collections.abc import Callable
 from itertools import islice
@@ -42,6 +43,7 @@ from tracelog.processors import (
 from tracelog.redaction import _CACHE_LIMIT, _LEAF_TYPES
 from tracelog.render import JsonRenderer, dumps, render_json, with_microseconds
 from tracelog.schema import (
+    DURATION_MS,
     LEVEL,
     LOGGER,
     MESSAGE,
@@ -51,6 +53,7 @@ from tracelog.schema import (
     TRACE_ID,
     Projection,
 )
+from tracelog.schema._ecs import ecs_value_fits
 
 if TYPE_CHECKING:
     from tracelog.pipeline import Emit, Pipeline
@@ -177,19 +180,21 @@ class EcsLine:
 
     The projection of a line's fixed part (the pipeline's keys and the bound
     fields, for one context and logger name) is kept; a call whose own
-    fields are plain keys of yours (not ECS names, not dotted, not secrets)
-    with plain values is that layout with the call's time, level, message
-    and fields put in. Anything else is None: the caller runs the plain chain.
+    fields are keys the layout only places (see :meth:`Projection.ecs_place`)
+    with plain values that fit their ECS types is that layout with the
+    call's time, level, message and fields put in. Anything else is None:
+    the caller runs the plain chain.
     """
 
-    __slots__ = ("_custom", "_layouts", "merger", "projection")
+    __slots__ = ("_layouts", "_places", "merger", "projection")
 
     def __init__(self, merger: TraceMerger, projection: Projection, plain: Emit) -> None:
         self.merger = merger
         self.projection = projection
         # (template, logger name) -> the laid-out fixed part, or None where it has no fast form
         self._layouts: dict[tuple[int, Any], tuple[dict[str, Any], Any, Any] | None] = {}
-        self._custom: set[str] = set()  # keys of yours the ecs layout puts at the top, as they are
+        # a key of yours -> where the layout puts it (names, ECS type), or None: not placed
+        self._places: dict[str, tuple[tuple[str, ...], str | None] | None] = {}
 
     def line(
         self, name: Any, created: float | None, method: str, message: Any, fields: Any
@@ -208,13 +213,6 @@ class EcsLine:
             template = merger._bare
         if STRUCTLOG_VARS and with_structlog_context({}, template):
             return None
-        custom = self._custom
-        if fields and not custom.issuperset(fields):
-            if not self._learn(fields):
-                return None
-        for value in fields.values():
-            if type(value) not in _LEAF_TYPES:
-                return None
         key = (id(template), name)
         layouts = self._layouts
         if key in layouts:
@@ -232,31 +230,57 @@ class EcsLine:
         out["log.level"] = method
         out["message"] = message
         if fields:
-            for field in fields:
-                if field in out:
-                    return None
             if dataset is not _MISSING:
                 del out["event"]
-                out.update(fields)
-                out["event"] = dataset
-            else:
-                out.update(fields)
+            if not self._place_all(out, fields):
+                return None
+            if dataset is not _MISSING:
+                event = out.get("event", _MISSING)
+                if event is _MISSING:
+                    out["event"] = dataset
+                elif type(event) is dict and "dataset" not in event:  # one this call made
+                    event["dataset"] = dataset["dataset"]
+                else:
+                    return None
         try:
             return dumps(out, option=LINE_OPTIONS)
         except Exception:
             return None
 
-    def _learn(self, fields: Any) -> bool:
-        """Whether every key of ``fields`` is one the ecs layout keeps as it is (remembered)."""
+    def _place_all(self, out: dict[str, Any], fields: Any) -> bool:
+        """Put the call's fields where the layout puts them; False for anything else."""
+        places = self._places
         plain = self.merger._plain
-        projection = self.projection
-        for key in fields:
-            if key in self._custom:
-                continue
-            if key not in plain or not projection.keeps_as_is(key):
+        made: list[dict[str, Any]] = []  # the dicts this call made (the layout's are shared)
+        for key, value in fields.items():
+            if type(value) not in _LEAF_TYPES or key not in plain:
                 return False
-            if len(self._custom) < _CACHE_LIMIT:
-                self._custom.add(key)
+            place: Any = places.get(key, _MISSING)
+            if place is _MISSING:
+                place = self.projection.ecs_place(key)
+                if len(places) < _CACHE_LIMIT:
+                    places[key] = place
+            if place is None:
+                return False
+            path, kind = place
+            if key == DURATION_MS:
+                if type(value) not in (int, float) or not math.isfinite(value):
+                    return False
+                value = int(value * 1_000_000)
+            elif kind is not None and not ecs_value_fits(kind, value):
+                return False
+            node = out
+            for part in path[:-1]:
+                child = node.get(part, _MISSING)
+                if child is _MISSING:
+                    child = node[part] = {}
+                    made.append(child)
+                elif not any(child is mine for mine in made):
+                    return False
+                node = child
+            if path[-1] in node:
+                return False
+            node[path[-1]] = value
         return True
 
     def _lay_out(
@@ -274,11 +298,8 @@ class EcsLine:
                 shell = None
             elif "event" in shell:
                 value = shell["event"]
-                if (
-                    names[-1] != "event"
-                    or not isinstance(value, dict)
-                    or list(value) != ["dataset"]
-                ):
+                last = names[-1] == "event" and isinstance(value, dict)
+                if not last or list(value) != ["dataset"]:
                     shell = None
                 else:
                     dataset = value

@@ -213,24 +213,31 @@ class Projection:
     def is_identity(self) -> bool:
         return self.name == "default" and not self.rename and not self.static
 
-    def keeps_as_is(self, key: str) -> bool:
-        """Whether this layout puts a field of yours named ``key``, with a plain value, at the
-        top level under its own name (when nothing else took that name).
+    def ecs_place(self, key: str) -> tuple[tuple[str, ...], str | None] | None:
+        """Where this layout puts a field of yours named ``key`` with a plain value: the
+        names of its path, and the ECS type the value must fit (None: any).
 
-        True only for the ``ecs`` layout without rename/static, for names that are
-        not ECS names, not dotted and not the pipeline's. The generated fast path
-        (:mod:`tracelog._fastpath`) relies on it: keep it true to :meth:`__call__`.
+        None when the layout does more than place it (the ``ecs`` layout only,
+        without rename/static; dotted names, the pipeline's names and the
+        client are laid out otherwise). ``duration_ms`` is placed at
+        ``event.duration`` in nanoseconds. The generated fast path
+        (:mod:`tracelog._fastpath`) relies on this: keep it true to :meth:`__call__`.
         """
         if self.name != "ecs" or self.rename or self.static:
-            return False
-        return (
-            "." not in key
-            and not key.startswith("@")
-            and key not in _ECS_SKIP
-            and key not in _TABLE["ecs"]
-            and key not in (DURATION_MS, CLIENT, EXCEPTION, ECS_CUSTOM_NAMESPACE)
-            and _ecs_kind(key)[0] == _CUSTOM
-        )
+            return None
+        if "." in key or key.startswith("@") or key in _ECS_SKIP:
+            return None
+        if key in (CLIENT, EXCEPTION, ECS_CUSTOM_NAMESPACE):
+            return None
+        if key == DURATION_MS:
+            return ("event", "duration"), None
+        path = _TABLE["ecs"].get(key, key)
+        where, kind = _ecs_kind(path)
+        if where == _CUSTOM and "." not in path:
+            return (path,), None
+        if where == _FIELD and path not in _ECS_FLAT:
+            return tuple(path.split(".")), kind
+        return None
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if self.static:
