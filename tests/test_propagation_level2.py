@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +16,8 @@ import tracelog
 from tracelog import _faults, propagation
 from tracelog._tracecontext import reset_counts
 from tracelog.context import TraceContext
+from tracelog.integrations.asgi import TraceMiddleware
+from tracelog.integrations.httpx import instrument
 from tracelog.propagation import (
     RANDOM_FLAG,
     SAMPLED_FLAG,
@@ -198,3 +203,48 @@ class TestProgramTracestate:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
         )
         assert "invalid tracestate dropped" in done.stderr
+
+
+class TestThroughMiddlewareAndHttpx:
+    """An incoming request through TraceMiddleware, an outgoing call through instrumented httpx."""
+
+    def forward(self, headers: list[tuple[str, str]]) -> httpx.Headers:
+        sent: list[httpx.Headers] = []
+
+        def upstream(request: httpx.Request) -> httpx.Response:
+            sent.append(request.headers)
+            return httpx.Response(200)
+
+        outgoing = instrument(httpx.AsyncClient(transport=httpx.MockTransport(upstream)))
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await outgoing.post("http://upstream.test/")
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def call() -> None:
+            transport = httpx.ASGITransport(app=TraceMiddleware(app))
+            async with httpx.AsyncClient(transport=transport) as client:
+                await client.post("http://service.test/", headers=headers)
+
+        asyncio.run(call())
+        [headers_sent] = sent
+        return headers_sent
+
+    def test_random_flag_and_duplicated_keys(self) -> None:
+        sent = self.forward(
+            [
+                ("traceparent", f"00-{TRACE}-{PARENT}-02"),
+                ("tracestate", "foo@=1,bar=2"),
+                ("tracestate", "foo@=3"),
+            ]
+        )
+        version, trace_id, span_id, flags = sent["traceparent"].split("-")
+        assert ("00", TRACE, "02") == (version, trace_id, flags)
+        assert PARENT != span_id
+        assert "foo@=1,bar=2" == sent["tracestate"]
+
+    def test_started_trace(self) -> None:
+        sent = self.forward([])
+        assert sent["traceparent"].endswith("-03")
+        assert "tracestate" not in sent
