@@ -12,12 +12,23 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("opentelemetry.proto")
 
 import tracelog
-from _otlp_receiver import JSON, PROTOBUF, OTLPReceiver, Record
+from _otlp_receiver import (
+    JSON,
+    PROTOBUF,
+    OTLPReceiver,
+    Record,
+    parse_json_request,
+    parse_protobuf_request,
+    records_of,
+)
 from _receivers import wait_until
 from tracelog import _faults
 from tracelog.outputs.shipping import _logrecord
@@ -469,3 +480,49 @@ class TestProcesses:
         assert wait_until(lambda: len(receiver.bodies()) >= 70, timeout=10)
         expected = [f"parent {n}" for n in range(50)] + [f"child {n}" for n in range(20)]
         assert sorted(expected) == sorted(receiver.bodies())
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)  # what orjson writes
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def as_sent(value: object) -> object:
+    """What a value becomes in OTLP: integers past int64 as their decimal text."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, list):
+        return [as_sent(item) for item in value]
+    assert isinstance(value, dict)
+    return {key: as_sent(item) for key, item in value.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=10), json_values, max_size=6),
+    json_values,
+    st.sampled_from(PROTOCOLS),
+)
+def test_any_fields_survive_both_encodings(
+    attributes: dict[str, object], body: object, protocol: str
+) -> None:
+    line = orjson.dumps({"body": body, "attributes": attributes, "severity_number": 9}) + b"\n"
+    shipper = OTLP("http://127.0.0.1:9", protocol=protocol)
+    try:
+        data = shipper.body([line])
+    finally:
+        shipper.close(0)
+    parse = parse_protobuf_request if protocol == "http/protobuf" else parse_json_request
+    [record] = records_of(parse(data))
+    assert as_sent(body) == record.body
+    assert as_sent(attributes) == record.attributes
