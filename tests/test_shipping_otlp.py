@@ -526,3 +526,71 @@ def test_any_fields_survive_both_encodings(
     [record] = records_of(parse(data))
     assert as_sent(body) == record.body
     assert as_sent(attributes) == record.attributes
+
+
+class TestStrictReceiver:
+    """The receiver refuses what a real OTLP endpoint would, so passing it means something."""
+
+    GOOD = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1",
+                                "severityNumber": 9,
+                                "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                                "spanId": "00f067aa0ba902b7",
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+
+    def post(self, receiver: OTLPReceiver, body: bytes, content_type: str) -> int:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        try:
+            conn.request("POST", "/v1/logs", body, {"Content-Type": content_type})
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    def test_good(self, receiver: OTLPReceiver) -> None:
+        assert 200 == self.post(receiver, orjson.dumps(self.GOOD), JSON)
+
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            ("traceId", "S/kvNXezTaajzpKdDg5HNg=="),  # base64, as protobuf's own JSON has it
+            ("traceId", "4BF92F3577B34DA6A3CE929D0E0E4736"),
+            ("severityNumber", "SEVERITY_NUMBER_INFO"),
+            ("severity_number", 9),
+            ("unknownField", 1),
+        ],
+    )
+    def test_json_refused(self, receiver: OTLPReceiver, path: str, value: object) -> None:
+        document = orjson.loads(orjson.dumps(self.GOOD))
+        document["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0][path] = value
+        assert 400 == self.post(receiver, orjson.dumps(document), JSON)
+
+    def test_protobuf_with_an_unknown_field_refused(self, receiver: OTLPReceiver) -> None:
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceRequest,
+        )
+
+        request = ExportLogsServiceRequest()
+        request.resource_logs.add().scope_logs.add().log_records.add().time_unix_nano = 1
+        data = request.SerializeToString()
+        assert 200 == self.post(receiver, data, PROTOBUF)
+        unknown = data + b"\xf8\x06\x01"  # field 111, varint 1
+        assert 400 == self.post(receiver, unknown, PROTOBUF)
+
+    def test_wrong_content_type_refused(self, receiver: OTLPReceiver) -> None:
+        assert 415 == self.post(receiver, orjson.dumps(self.GOOD), "text/plain")
