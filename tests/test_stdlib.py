@@ -347,8 +347,19 @@ class TestTraceFilter:
             "user": 7,
             "cart": 3,
             "order": 1,
+            "request_id": "-",  # every field TraceFilter provides is there, "-" if unknown
         } == inside
-        assert {"message": "outside", "levelname": "INFO"} == outside
+        unknown = dict.fromkeys(("trace_id", "span_id", "parent_span_id", "request_id"), "-")
+        assert {"message": "outside", "levelname": "INFO", **unknown} == outside
+
+    def test_default_none_leaves_unknown_fields_out(self, isolated_logger: logging.Logger) -> None:
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(PythonJsonFormatter("%(message)s"))
+        handler.addFilter(TraceFilter(default=None))
+        isolated_logger.addHandler(handler)
+        isolated_logger.info("outside")
+        assert {"message": "outside"} == orjson.loads(out.getvalue())
 
     @pytest.mark.parametrize(("redact", "shown"), [(None, "[REDACTED]"), (False, "hunter2")])
     def test_bound_secrets_are_redacted_as_configured(

@@ -27,12 +27,20 @@ from tracelog import _fastpath as _inline
 from tracelog import context
 from tracelog import pipeline as _pipeline
 from tracelog._fastpath import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
+from tracelog.propagation import REQUEST_ID_FIELD
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
 from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
 
-__all__ = ["JsonFormatter", "TraceFilter", "TracelogHandler", "record_fields", "record_to_event"]
+__all__ = [
+    "FilterDefault",
+    "JsonFormatter",
+    "TraceFilter",
+    "TracelogHandler",
+    "record_fields",
+    "record_to_event",
+]
 
 _LEVEL_NAMES = _pipeline.STD_NAMES  # bound here: read on every record
 _DEFAULT_REDACTOR = Redactor()
@@ -40,6 +48,8 @@ _DEFAULT_REDACTOR = Redactor()
 
 def _stamped_by_filter(key: str, value: Any) -> bool:
     """Whether a trace key on a record is the current context's (TraceFilter's), not a user's."""
+    if type(value) is FilterDefault:
+        return True
     ctx = context.current()
     return ctx is not None and value == getattr(ctx, key, None)
 
@@ -89,7 +99,7 @@ def _scanned_extras(attrs: dict[str, Any]) -> EventDict:
             if key in SET_LATE:
                 continue
             break
-        if key in LEFT_OUT:
+        if key in LEFT_OUT or type(attrs[key]) is FilterDefault:  # TraceFilter's "-"
             continue
         if key not in STAMPED or not _stamped_by_filter(key, attrs[key]):
             extra.append(key)
@@ -250,6 +260,12 @@ def capture_warnings(enabled: bool) -> None:
         _saved_showwarning = None
 
 
+class FilterDefault(str):
+    """The value TraceFilter gives a field the context does not have (``"-"``)."""
+
+    __slots__ = ()
+
+
 class TraceFilter(logging.Filter):
     """Stamp ``trace_id``, ``span_id``, ``parent_span_id`` and bound fields on each record.
 
@@ -258,17 +274,42 @@ class TraceFilter(logging.Filter):
     redacted as tracelog's own lines are (the keys ``configure(redact=...)``
     set, else the default ones). Existing record attributes are never
     overwritten. Always lets the record through.
+
+    ``trace_id``, ``span_id``, ``parent_span_id``, ``request_id`` and the
+    names in ``keys`` are always set: to ``default`` (``"-"``) when the
+    context has no value, so a format string naming them (``%(request_id)s``)
+    never loses the line outside a request. ``default=None`` sets only what
+    the context has.
     """
 
-    def __init__(self, name: str = "", *, fields: bool = True) -> None:
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        fields: bool = True,
+        default: str | None = "-",
+        keys: Iterable[str] = (),
+    ) -> None:
         super().__init__(name)
         self.fields = fields
+        self.default = None if default is None else FilterDefault(default)
+        self.keys = (TRACE_ID, SPAN_ID, PARENT_SPAN_ID, REQUEST_ID_FIELD, *keys)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            ctx = context.current()
-            if ctx is None:
-                return True
+            self._stamp(record)
+        except Exception:
+            pass
+        if self.default is not None:
+            attrs = record.__dict__
+            for key in self.keys:
+                if key not in attrs:
+                    attrs[key] = self.default
+        return True
+
+    def _stamp(self, record: logging.LogRecord) -> None:
+        ctx = context.current()
+        if ctx is not None:
             attrs = record.__dict__
             if ctx.trace_id is not None:
                 attrs.setdefault(TRACE_ID, ctx.trace_id)
@@ -284,9 +325,6 @@ class TraceFilter(logging.Filter):
                 for key, value in fields.items():
                     if key not in STANDARD_ATTRS:
                         attrs.setdefault(key, value)
-        except Exception:
-            pass
-        return True
 
 
 class JsonFormatter(logging.Formatter):

@@ -259,7 +259,7 @@ class TestTraceMiddlewareInterface:
         events = [e for e in tracelog_events if e["logger"] != "asyncio"]
         assert 2 == len(events)
         for event in events:
-            assert "request_id" not in event
+            assert rid.decode() == event["request_id"]  # the id the response carries
             assert rid.decode() == event["trace_id"]
 
     @pytest.mark.parametrize(

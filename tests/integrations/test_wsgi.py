@@ -172,7 +172,7 @@ class TestWsgiInterface:
         (rid,) = [v for k, v in response_headers if k.lower() == "x-request-id"]
         assert 32 == len(rid)
         assert {rid} == {e["trace_id"] for e in tracelog_events}
-        assert not [e for e in tracelog_events if "request_id" in e]
+        assert {rid} == {e["request_id"] for e in tracelog_events}  # the id the response carries
 
     def test_exception_gives_500_with_request_id(self, tracelog_events: Any) -> None:
         def app(environ: Any, start_response: Any) -> list[bytes]:

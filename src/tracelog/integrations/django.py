@@ -6,9 +6,15 @@
     ]
 
 Settings (all optional): ``TRACELOG_REQUEST_ID_HEADER`` (default
-``"X-Request-ID"``, None to turn it off) and ``TRACELOG_ACCESS_LOG`` (default
-True). Django's own line for a 4xx or 5xx response on ``django.request``
-("Not Found: /x", "Internal Server Error: /x") is written inside the request's
+``"X-Request-ID"``, None to turn it off), ``TRACELOG_REQUEST_ID_VALIDATOR``,
+``TRACELOG_REQUEST_ID_GENERATOR`` and ``TRACELOG_REQUEST_ID_TRANSFORMER``
+(callables, as the ASGI middleware's ``validator``, ``generator`` and
+``transformer``), ``TRACELOG_ACCESS_LOG`` (default True),
+``TRACELOG_ACCESS_EXCLUDE_PATHS`` (globs) and ``TRACELOG_ACCESS_SAMPLE``
+(the fraction of successful requests logged).
+
+Django's own line for a 4xx or 5xx response on ``django.request`` ("Not
+Found: /x", "Internal Server Error: /x") is written inside the request's
 trace, so it carries the trace and request id. In settings.py, set
 ``LOGGING_CONFIG = None`` so Django leaves logging to tracelog (see
 docs/frameworks/django.md).
@@ -22,6 +28,8 @@ from typing import Any
 
 from tracelog import context
 from tracelog.integrations._common import (
+    AccessLog,
+    RequestIds,
     client_address,
     environ_key,
     extract_environ,
@@ -32,6 +40,8 @@ from tracelog.integrations._common import (
 from tracelog.propagation import REQUEST_ID_HEADER
 
 __all__ = ["TraceMiddleware"]
+
+ctx_trace_id = context.current_trace_id
 
 _perf_counter = time.perf_counter
 
@@ -57,7 +67,16 @@ class TraceMiddleware:
         self._rid = header_name(configured)
         self._rid_display = configured.strip() if configured else ""
         self._rid_key = environ_key(self._rid)
-        self._access_log = bool(getattr(settings, "TRACELOG_ACCESS_LOG", True))
+        self._ids = RequestIds(
+            getattr(settings, "TRACELOG_REQUEST_ID_VALIDATOR", None),
+            getattr(settings, "TRACELOG_REQUEST_ID_GENERATOR", None),
+            getattr(settings, "TRACELOG_REQUEST_ID_TRANSFORMER", None),
+        )
+        self._access = AccessLog(
+            bool(getattr(settings, "TRACELOG_ACCESS_LOG", True)),
+            getattr(settings, "TRACELOG_ACCESS_EXCLUDE_PATHS", None),
+            getattr(settings, "TRACELOG_ACCESS_SAMPLE", None),
+        )
         self._log_response = log_response
         self._async = _is_async(get_response)
         if self._async:
@@ -72,11 +91,13 @@ class TraceMiddleware:
         ctx, rid_value = self._context(request)
         activation = context.activate(ctx)
         activation.start()  # sampling follows an upstream sampled flag
+        scope = context.RequestScope(ctx).open()
         try:
             response = self.get_response(request)
             self._finish(request, response, rid_value, started, activation)
             return response
         finally:
+            scope.close()
             activation.end()
 
     async def _acall(self, request: Any) -> Any:
@@ -84,17 +105,20 @@ class TraceMiddleware:
         ctx, rid_value = self._context(request)
         activation = context.activate(ctx)
         activation.start()  # sampling follows an upstream sampled flag
+        scope = context.RequestScope(ctx).open()
         try:
             response = await self.get_response(request)
             self._finish(request, response, rid_value, started, activation)
             return response
         finally:
+            scope.close()
             activation.end()
 
     def _context(self, request: Any) -> tuple[context.TraceContext, str]:
         incoming = extract_environ(request.META, self._rid_key)
-        ctx = incoming.context()
-        return ctx, incoming.request_id or ctx.trace_id or ""
+        if self._rid:
+            return self._ids.context(incoming)
+        return incoming.context(), ""
 
     def _finish(
         self,
@@ -124,11 +148,12 @@ class TraceMiddleware:
             except Exception:
                 pass  # Django logs it later as before, only without the trace
         activation.finish(status if isinstance(status, int) else None)  # a 5xx: held lines
-        if self._access_log:
+        path = short_path(request.path)
+        if self._access.wants(path, status if isinstance(status, int) else None, ctx_trace_id()):
             meta = request.META
             log_access(
                 str(request.method),
-                short_path(request.path),
+                path,
                 status,
                 _perf_counter() - started,
                 client_address(meta.get("REMOTE_ADDR"), meta.get("REMOTE_PORT")),

@@ -54,6 +54,7 @@ def tame_loggers(names: Iterable[str] = SERVER_LOGGERS, *, access_log: bool = Fa
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+        logger.disabled = False  # a dictConfig with disable_existing_loggers may have
         if name in ACCESS_LOGGERS:
             logger.setLevel(logging.NOTSET if access_log else logging.WARNING)
 
