@@ -286,6 +286,40 @@ class TestElasticsearchSource:
         ] == missing.stderr.splitlines()
         assert "Traceback" not in refused.stderr + missing.stderr
 
+    def test_ambiguous_prefix_lists_the_candidates(self, es: ElasticsearchQueryReceiver) -> None:
+        ship(Elasticsearch(es.url, batch_interval=0.05), make_lines("ecs"))
+        result = run("show", "abcd12", "--elasticsearch", es.url)
+        assert 1 == result.returncode
+        assert TRACE_A in result.stderr and TRACE_B in result.stderr
+        prefix = es.searches[0]["query"]["bool"]["should"]
+        assert [{"prefix": {"trace.id": "abcd12"}}, {"prefix": {"trace_id": "abcd12"}}] == prefix
+
+    def test_the_window_is_what_is_asked(self, es: ElasticsearchQueryReceiver) -> None:
+        ship(Elasticsearch(es.url, batch_interval=0.05), make_lines("ecs"))
+        since, until = "2026-11-25T08:00:00+01:00", "2026-11-25T07:30:00Z"
+        result = run("view", "--elasticsearch", es.url, "--since", since, "--until", until)
+        assert 0 == result.returncode, result.stderr
+        assert b"" == result.stdout.encode()  # the lines were shipped now, not then
+        (window,) = es.searches[0]["query"]["bool"]["filter"]
+        assert {"gte": 1_795_590_000_000, "lte": 1_795_591_800_001, "format": "epoch_millis"} == (
+            window["range"]["@timestamp"]
+        )
+
+
+class TestCommandLine:
+    def test_follow_reads_files_only(self, loki: LokiQueryReceiver) -> None:
+        result = run("view", "-f", "--loki", loki.url)
+        assert (2, "tracelog: -f follows files; servers are read once\n") == (
+            result.returncode,
+            result.stderr,
+        )
+
+    def test_the_default_window_is_a_day(self, loki: LokiQueryReceiver) -> None:
+        assert 0 == run("view", "--loki", loki.url).returncode
+        (query,) = loki.queries
+        span = (int(query["end"]) - 1 - int(query["start"])) / 1e9
+        assert abs(span - sources.DEFAULT_WINDOW) < 1.0
+
 
 class TestLogQLSubset:
     def test_parses_what_the_command_sends(self) -> None:
