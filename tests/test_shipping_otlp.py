@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import subprocess
@@ -32,6 +33,7 @@ from _otlp_receiver import (
 from _receivers import wait_until
 from tracelog import _faults
 from tracelog.outputs.shipping import _logrecord
+from tracelog.outputs.shipping._line import rfc3339_to_ns
 from tracelog.outputs.shipping._outcome import LOST
 from tracelog.outputs.shipping.otlp import OTLP, logs_url
 from tracelog.processors import CallSite
@@ -594,3 +596,12 @@ class TestStrictReceiver:
 
     def test_wrong_content_type_refused(self, receiver: OTLPReceiver) -> None:
         assert 415 == self.post(receiver, orjson.dumps(self.GOOD), "text/plain")
+
+
+@given(
+    st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(9999, 1, 1))
+)
+def test_the_record_time_is_the_lines_to_the_microsecond(moment: datetime.datetime) -> None:
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    record = _logrecord.record_from_line(orjson.dumps({"timestamp": stamp}))
+    assert rfc3339_to_ns(stamp) == record.time_unix_nano

@@ -11,6 +11,7 @@ output encodes as OTLP/JSON or protobuf and the SDK bridge hands to a
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import time
@@ -109,6 +110,22 @@ class LogRecordData:
 Groups = list[tuple[dict[str, Any], list[tuple[str, list[LogRecordData]]]]]
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _time_ns(stamp: str) -> int | None:
+    """Nanoseconds of an RFC 3339 time; the pipeline's own form (``...T...123456Z``) in C."""
+    if len(stamp) == 27 and stamp[-1] == "Z" and stamp[10] == "T":
+        try:
+            moment = datetime.datetime.fromisoformat(stamp[:-1] + "+00:00")
+        except ValueError:
+            pass
+        else:
+            return (moment - _EPOCH) // _MICROSECOND * 1000
+    return rfc3339_to_ns(stamp)
+
+
 def record_from_line(line: bytes) -> LogRecordData:
     """The LogRecord of one ``otel``-schema line; anything else becomes a record with that body."""
     try:
@@ -118,7 +135,7 @@ def record_from_line(line: bytes) -> LogRecordData:
     if not isinstance(document, dict):
         return LogRecordData(time.time_ns(), body=line.decode("utf-8", "replace").rstrip("\r\n"))
     stamp = document.get("timestamp")
-    time_ns = rfc3339_to_ns(stamp) if isinstance(stamp, str) else None
+    time_ns = _time_ns(stamp) if isinstance(stamp, str) else None
     severity = document.get("severity_number")
     text = document.get("severity_text")
     given = document.get("attributes")
