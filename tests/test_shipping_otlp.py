@@ -34,7 +34,7 @@ from _receivers import wait_until
 from tracelog import _faults
 from tracelog.outputs.shipping import _logrecord
 from tracelog.outputs.shipping._line import rfc3339_to_ns
-from tracelog.outputs.shipping._outcome import LOST
+from tracelog.outputs.shipping._outcome import LOST, RetryableError
 from tracelog.outputs.shipping.otlp import OTLP, logs_url
 from tracelog.processors import CallSite
 
@@ -262,6 +262,16 @@ class TestAnswers:
         assert shipper.flush(10)
         assert [f"event {n}" for n in range(5)] == receiver.bodies()
         assert 2 == shipper.stats()["retried"]
+
+    @pytest.mark.parametrize("status", [429, 503])
+    def test_retry_after_is_passed_on(
+        self, receiver: OTLPReceiver, shippers: list[OTLP], status: int
+    ) -> None:
+        receiver.fail(status, retry_after=7)
+        shipper = make(shippers, receiver.url)
+        with pytest.raises(RetryableError) as raised:
+            shipper._ship([b'{"body":"later"}\n'])  # the batch machinery then waits that long
+        assert 7.0 == raised.value.retry_after
 
     @pytest.mark.parametrize("status", [400, 401, 404, 500])
     def test_not_retried(self, receiver: OTLPReceiver, shippers: list[OTLP], status: int) -> None:
