@@ -338,6 +338,140 @@ _DATA_STREAM = re.compile(r"logs-[^-]+-[^-]+\Z")
 _ES_TYPES = {bool: "boolean", int: "long", float: "float", str: "keyword"}
 
 
+_ECS_TEXT = frozenset(("keyword", "constant_keyword", "wildcard", "match_only_text", "text", "ip"))
+_ECS_INTS = frozenset(("long", "integer", "short", "byte", "unsigned_long"))
+_ECS_FLOATS = frozenset(("float", "double", "half_float", "scaled_float"))
+_ECS_OBJECTS = frozenset(("object", "nested", "flattened"))
+
+
+def ecs_catalogue() -> dict[str, str]:
+    """ECS field -> type, from the field reference (tests/data/ecs-fields.csv)."""
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        text = (Path(__file__).parent / "data" / "ecs-fields.csv").read_text("utf-8")
+        rows = (line.split(",", 1) for line in text.splitlines() if not line.startswith("#"))
+        _CATALOGUE = dict(rows)  # type: ignore[arg-type]
+    return _CATALOGUE
+
+
+_CATALOGUE: dict[str, str] | None = None
+
+
+def _leaf_events(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) for every leaf; (path, {}) marks an object; arrays are flattened."""
+    if isinstance(value, dict):
+        yield path, {}
+        for key, child in value.items():
+            yield from _leaf_events(child, (*path, *str(key).split(".")))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaf_events(item, path)
+    else:
+        yield path, value
+
+
+def es_refusal(document: dict[str, Any], ecs: bool = False) -> str | None:
+    """Why Elasticsearch would refuse ``document`` (None: it indexes it).
+
+    Always: a field name with an empty or blank part, a field that is both an
+    object and a value, values of one field that one dynamic mapping cannot
+    hold. With ``ecs``: ``message`` not a string, an ECS field whose value is not
+    of the catalogue's type (or an object where ECS has a value, or the reverse),
+    and ``labels`` that are not flat keyword pairs.
+    """
+    kinds: dict[tuple[str, ...], str] = {}
+    catalogue = ecs_catalogue() if ecs else {}
+    for path, value in _leaf_events(document, ()):
+        if not path:
+            continue
+        if any(not part.strip() for part in path):
+            return f"field name cannot be empty or blank: [{'.'.join(path)}]"
+        for cut in range(1, len(path)):
+            if kinds.setdefault(path[:cut], "object") != "object":
+                return f"[{'.'.join(path[:cut])}] is a value and an object"
+        name = ".".join(path)
+        if value == {}:
+            if kinds.setdefault(path, "object") != "object":
+                return f"[{name}] is a value and an object"
+            if ecs and catalogue.get(name, "object") not in _ECS_OBJECTS:
+                return f"[{name}] is an ECS {catalogue[name]}, found an object"
+            continue
+        if value is None:
+            continue
+        first = kinds.setdefault(path, _ES_TYPES.get(type(value), "keyword"))
+        if first == "object":
+            return f"[{name}] is an object and a value"
+        problem = _mapping_conflict({name: first}, {name: value})
+        if problem is not None:
+            return problem
+        if ecs:
+            kind = catalogue.get(name)
+            for cut in range(1, len(path)):
+                parent = catalogue.get(".".join(path[:cut]))
+                if parent is not None and parent not in _ECS_OBJECTS:
+                    return f"[{name}] is inside the ECS {parent} field [{'.'.join(path[:cut])}]"
+            if kind is not None and not _fits_ecs(kind, value):
+                return f"[{name}]={value!r} is not an ECS {kind}"
+            if path[0] == "labels" and (len(path) != 2 or not isinstance(value, str)):
+                return f"[{name}]={value!r}: labels are flat keyword pairs"
+    if ecs and document.get("message") is not None and not isinstance(document["message"], str):
+        return f"message is text, found {type(document['message']).__name__}"
+    return None
+
+
+def _fits_ecs(kind: str, value: Any) -> bool:
+    if kind in _ECS_TEXT or kind == "date":
+        return isinstance(value, str)
+    if kind in _ECS_INTS:
+        return type(value) is int and -(2**63) <= value < 2**64
+    if kind in _ECS_FLOATS:
+        return type(value) in (int, float)
+    if kind == "boolean":
+        return type(value) is bool
+    if kind in _ECS_OBJECTS:
+        return False  # a value where ECS has an object
+    return True
+
+
+def otel_refusal(line: dict[str, Any]) -> str | None:
+    """Why a line in the ``otel`` layout breaks the OpenTelemetry log data model (None: it
+    does not): attribute values are primitives or homogeneous arrays of primitives."""
+
+    def primitive(value: Any) -> str | None:
+        if isinstance(value, bool):
+            return "bool"
+        if isinstance(value, int):
+            return "int" if -(2**63) <= value < 2**63 else None
+        if isinstance(value, float):
+            return "double"
+        return "string" if isinstance(value, str) else None
+
+    for where in ("attributes", "resource"):
+        attributes = line.get(where, {})
+        if not isinstance(attributes, dict):
+            return f"{where} is not a map"
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not key:
+                return f"{where}: {key!r} is not an attribute name"
+            if value is None:
+                continue  # an empty value
+            if isinstance(value, list):
+                types = {primitive(item) for item in value if item is not None}
+                if None in types or len(types) > 1:
+                    return f"{where}[{key!r}]={value!r} is not an array of one primitive type"
+            elif primitive(value) is None:
+                return f"{where}[{key!r}]={value!r} is not a primitive"
+    if not isinstance(line.get("severity_number", 0), int):
+        return "severity_number is not an int"
+    scope = line.get("instrumentation_scope", {"name": ""})
+    if not isinstance(scope, dict) or not isinstance(scope.get("name"), str):
+        return "instrumentation_scope.name is not a string"
+    service = line.get("resource", {}).get("service.name", "")
+    if service is not None and not isinstance(service, str):
+        return "service.name is not a string"
+    return None
+
+
 def _es_error(kind: str, reason: str, status: int) -> bytes:
     return orjson.dumps({"error": {"type": kind, "reason": reason}, "status": status})
 
@@ -357,7 +491,9 @@ class ElasticsearchReceiver(HttpReceiver):
         self,
         mappings: dict[str, str] | None = None,
         expect_headers: dict[str, str] | None = None,
+        strict_ecs: bool = False,
     ) -> None:
+        self.strict_ecs = strict_ecs  # also refuse what breaks ECS (see es_refusal)
         self.documents: dict[str, list[dict[str, Any]]] = {}
         self.preset = dict(mappings or {})
         self.mappings: dict[str, dict[str, str]] = {}
@@ -476,6 +612,9 @@ class ElasticsearchReceiver(HttpReceiver):
             )
         if op in ("update", "delete"):
             return self._item_error(base, "document_missing_exception", "document missing", 404)
+        refusal = es_refusal(source, self.strict_ecs)
+        if refusal is not None:
+            return self._item_error(base, "document_parsing_exception", refusal)
         fields = dict(_flatten(source))
         if is_stream and "@timestamp" not in fields:
             return self._item_error(

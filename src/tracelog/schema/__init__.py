@@ -15,6 +15,7 @@ from typing import Any
 
 from tracelog import context
 from tracelog._values import client_parts, format_exception_text
+from tracelog.schema._attributes import as_attributes
 from tracelog.schema._ecs import (
     _CUSTOM,
     _FIELD,
@@ -24,6 +25,7 @@ from tracelog.schema._ecs import (
     ecs_field_types,
     ecs_value_fits,
 )
+from tracelog.schema._ecs_document import as_text, make_indexable
 from tracelog.schema._placing import _MISSING, _claim, _free, _give, _move_aside, _put, _renamed
 from tracelog.typing import EventDict, WrappedLogger
 
@@ -161,6 +163,8 @@ _GCP_OWNED = frozenset(
 )
 #: Canonical keys whose values the pipeline wrote (a field of yours so named is at ``<name>_``).
 _PIPELINE_KEYS = OWNED_KEYS | {TRACE_SAMPLED, SERVICE, EXCEPTION, STACK}
+#: Names whose field of yours the merger moved to ``<name>_`` ("event": structlog's message).
+_MOVED_ASIDE = _PIPELINE_KEYS | {"event"}
 # The ecs layout places these before your fields; then the rest (event.dataset last).
 _ECS_PIPELINE = (LOGGER, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, TRACE_SAMPLED, SERVICE)
 _ECS_SKIP = frozenset((TIMESTAMP, LEVEL, MESSAGE, STACK, *_ECS_PIPELINE))
@@ -227,7 +231,9 @@ class Projection:
             return None
         if "." in key or key.startswith("@") or key in _ECS_SKIP:
             return None
-        if key in (CLIENT, EXCEPTION, ECS_CUSTOM_NAMESPACE):
+        if key in (CLIENT, EXCEPTION, ECS_CUSTOM_NAMESPACE) or _moved_aside(key) is not None:
+            return None
+        if not key.strip():
             return None
         if key == DURATION_MS:
             return ("event", "duration"), None
@@ -295,13 +301,15 @@ class Projection:
                     self._ecs_place(out, "client.ip", host, key)
                 if port is not None:
                     self._ecs_place(out, "client.port", port, key)
+            elif (name := _moved_aside(key)) is not None:
+                _ecs_custom(out, name, value)  # yours, named like the pipeline's: tracelog.<name>
             elif key != EXCEPTION or not isinstance(value, Mapping):  # (laid out above)
                 self._ecs_place(out, table.get(key, key), value, key)
         dataset = _ecs_coerce("keyword", event.get(SERVICE))
         if dataset is not None and ecs_value_fits("keyword", dataset):
             path = rename.get("event.dataset", "event.dataset")
             _put(out, path, dataset, path in _ECS_FLAT)  # unless you set event.dataset yourself
-        return out
+        return make_indexable(out, ECS_CUSTOM_NAMESPACE)
 
     def _ecs_place(self, out: dict[str, Any], path: str, value: Any, key: str) -> None:
         """Put one value at its ECS name, or under the custom namespace if the types clash
@@ -350,7 +358,7 @@ class Projection:
             if key in (TIMESTAMP, LEVEL, MESSAGE, TRACE_ID, SPAN_ID, TRACE_SAMPLED):
                 continue
             if key == SERVICE:
-                resource["service.name"] = value
+                resource["service.name"] = value if value is None else as_text(value)
             elif key == LOGGER:
                 out["instrumentation_scope"] = {"name": value}
             elif key == EXCEPTION and isinstance(value, Mapping):
@@ -368,7 +376,7 @@ class Projection:
                 attributes[_free(attributes, name) if name in attributes else name] = value
         if resource:
             out["resource"] = resource
-        out["attributes"] = attributes
+        out["attributes"] = as_attributes(attributes)
         return _renamed(out, rename, out) if rename else out
 
     # Google Cloud Logging ----------------------------------------------------
@@ -423,6 +431,13 @@ def _ecs_custom(out: dict[str, Any], key: str, value: Any) -> None:
     path = f"{ECS_CUSTOM_NAMESPACE}.{key}"
     while not _put(out, path, value):
         path += "_"
+
+
+def _moved_aside(key: str) -> str | None:
+    """For ``level_`` (your ``level``, moved aside by the merger): ``level``; else None."""
+    if not key.endswith("_"):
+        return None
+    return key[:-1] if key.rstrip("_") in _MOVED_ASIDE else None
 
 
 def _sampled(event: EventDict) -> bool:
