@@ -76,6 +76,19 @@ class Filters:
         self.where: list[Condition] = args.where or []
 
     @property
+    def on_columns(self) -> bool:
+        """Whether any filter other than ``--where`` is set."""
+        return bool(
+            self.trace
+            or self.rank is not None
+            or self.services
+            or self.loggers
+            or self.since is not None
+            or self.until is not None
+            or self.grep is not None
+        )
+
+    @property
     def on_fields(self) -> bool:
         """Whether any filter needs the line's fields (so a non-JSON line cannot match)."""
         return bool(
@@ -111,6 +124,14 @@ class Filters:
             if self.grep not in message:
                 return False
         return all(condition.test(rec.get(condition.key)) for condition in self.where)
+
+    def quick(self) -> list[Condition]:
+        """The conditions on a plain field, tested on the decoded line before it is recognised."""
+        return [
+            c
+            for c in self.where
+            if c.needs_field and "." not in c.key and c.key not in _COLUMNS and c.op != "exists"
+        ]
 
     def needle(self) -> bytes | None:
         """Bytes every matching line contains, for a byte search before any parsing."""
@@ -211,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
     elif as_json:
         skipped.long_how = "passed through whole"
     loads = _loads(args, filters)
+    quick = filters.quick()
+    only_quick = len(quick) == len(filters.where) and not filters.on_columns
     try:
         for batch in _batches(args, filters, skipped, servers, window):
             rows: list[bytes] = []
@@ -218,6 +241,13 @@ def run(args: argparse.Namespace) -> int:
             for line in batch:
                 if not line.strip():
                     continue
+                if quick:
+                    verdict = _passes(quick, line)
+                    if verdict is False:
+                        continue
+                    if verdict and only_quick and raw and not isinstance(line, LongLine):
+                        rows.append(line + b"\n")  # nothing else to check: no full parse
+                        continue
                 rec = parse(line, skipped, loads)
                 if rec is None:
                     text = line.decode("utf-8", "replace").rstrip("\r")
@@ -247,6 +277,26 @@ def run(args: argparse.Namespace) -> int:
     if summary:
         print(summary, file=sys.stderr)
     return 1 if skipped.failed else 0
+
+
+def _passes(conditions: list[Condition], line: bytes) -> bool | None:
+    """Whether a JSON object's fields pass ``conditions``; None when it is not one."""
+    import orjson
+
+    try:
+        obj = orjson.loads(line)
+    except ValueError:
+        return None  # the full parse decides (and counts) what it is
+    if not isinstance(obj, dict):
+        return None
+    attributes = obj.get("attributes")
+    for condition in conditions:
+        value = obj.get(condition.key)
+        if value is None and isinstance(attributes, dict):  # OpenTelemetry's user fields
+            value = attributes.get(condition.key)
+        if not condition.test(value):
+            return False
+    return True
 
 
 def _is_terminal(stream: Any) -> bool:
