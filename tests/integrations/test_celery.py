@@ -6,8 +6,10 @@ import io
 import json
 import logging
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,6 +133,9 @@ class TestCeleryWorker:
             lambda e: e.get("task_id") == result.id and "succeeded" in e["message"]
         )
         lines = [e for e in worker.events() if e.get("task_id") == result.id]
+        (received,) = [e for e in lines if "received" in e["message"]]
+        assert answer["parent_span_id"] == received["span_id"]  # logged in the publish span
+        lines.remove(received)
         messages = {e["message"] for e in lines}
         assert {"adding", "task logger line 2"} <= messages
         assert any("succeeded" in m for m in messages)  # Celery's own line, in the task's span
@@ -183,7 +188,7 @@ class TestWorkerEntryPoint:
             tracelog.get_logger("shop.web").info("order placed")
             result = shop.charge.delay(7)
         assert ctx.trace_id == result.get(timeout=60)["trace_id"]
-        assert [("order placed", "shop-web")] == [
+        assert [("order placed", "shop-web"), ("publish celery_shop.charge", "shop-web")] == [
             (e["message"], e["service"]) for e in map(json.loads, out.getvalue().splitlines())
         ]
         shop_worker.wait_for_line(lambda e: e.get("message") == "charging")
@@ -320,3 +325,59 @@ class TestEager:
         assert (ctx.trace_id, ctx.span_id) == (trace_id, parent)
         assert name.endswith("probe")
         assert tracelog.current() is None
+
+
+class TestLinesInTheTrace:
+    def test_received_line_carries_the_trace(self, worker: Process, publisher: Any) -> None:
+        with tracelog.trace() as ctx:
+            result = publisher.send_task("celery_app.add", (4, 4))
+        answer = result.get(timeout=60)
+        received = worker.wait_for_line(
+            lambda e: e.get("task_id") == result.id and "received" in str(e.get("message"))
+        )
+        assert ctx.trace_id == received["trace_id"]
+        assert answer["parent_span_id"] == received["span_id"]  # the publish span
+        assert "celery_app.add" == received["task_name"]
+
+    def test_publish_span_is_logged_so_the_child_hangs_under_its_parent(
+        self, worker: Process, publisher: Any, tmp_path: Path
+    ) -> None:
+        out = io.StringIO()
+        tracelog.configure(service="publisher", stream=out)
+        with tracelog.trace() as ctx:
+            result = publisher.send_task("celery_app.add", (5, 5))
+        answer = result.get(timeout=60)
+        (publish,) = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert "publish celery_app.add" == publish["message"] == publish["span_name"]
+        assert (ctx.trace_id, ctx.span_id) == (publish["trace_id"], publish["parent_span_id"])
+        assert answer["parent_span_id"] == publish["span_id"]
+        assert result.id == publish["task_id"]
+        worker.wait_for_line(
+            lambda e: e.get("task_id") == result.id and "succeeded" in e["message"]
+        )
+        logs = tmp_path / "both.jsonl"
+        worker_lines = [e for e in worker.events() if e.get("trace_id") == ctx.trace_id]
+        logs.write_text("".join(json.dumps(e) + "\n" for e in [publish, *worker_lines]))
+        shown = subprocess.run(
+            [sys.executable, "-c", "import sys; from tracelog.cli import main; sys.exit(main())",
+             "show", ctx.trace_id, str(logs)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        tree = shown.stdout.split("\n\n")[1].splitlines()
+        (at,) = [i for i, row in enumerate(tree) if row.startswith("└─ publish celery_app.add")]
+        assert tree[at + 1].startswith("   └─ adding"), shown.stdout  # the task, under its publish
+
+    def test_parent_task_publish_links_the_child_task(
+        self, worker: Process, publisher: Any
+    ) -> None:
+        with tracelog.trace() as ctx:
+            child_id = publisher.send_task("celery_app.fan_out").get(timeout=60)
+        child = publisher.AsyncResult(child_id).get(timeout=60)
+        publish = worker.wait_for_line(
+            lambda e: e.get("task_id") == child_id and e.get("logger") == "tracelog.celery"
+        )
+        fanning = worker.wait_for_line(
+            lambda e: e.get("message") == "fanning out" and e["trace_id"] == ctx.trace_id
+        )
+        assert fanning["span_id"] == publish["parent_span_id"]  # published from the parent task
+        assert publish["span_id"] == child["parent_span_id"]

@@ -34,12 +34,18 @@ _TOKEN = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]{1,64}")
 _loggers: dict[str, BoundLogger] = {}
 
 
-def _logger(name: str) -> BoundLogger:
-    # Made on first use, so importing an integration never configures anything.
+def integration_logger(name: str) -> BoundLogger:
+    """A tracelog logger for an integration's own lines, made on first use.
+
+    So importing an integration never configures anything.
+    """
     logger = _loggers.get(name)
     if logger is None:
         logger = _loggers[name] = get_logger(name)
     return logger
+
+
+_logger = integration_logger
 
 
 def header_name(name: str | None = REQUEST_ID_HEADER) -> str:
@@ -310,6 +316,6 @@ def _fraction(value: Any, source: str) -> float:
 
 
 def _configuration_error(message: str) -> ValueError:
-    from tracelog.config import ConfigurationError
+    from tracelog._errors import ConfigurationError
 
     return ConfigurationError(message)

@@ -9,7 +9,11 @@ its own ``tracelog.configure()``. It connects to Celery's signals, nothing is
 patched:
 
 - ``before_task_publish``: the current trace goes into the message headers
-  (``traceparent`` with a new child span id, ``tracestate``, the request id);
+  (``traceparent`` with a new child span id, ``tracestate``, the request id),
+  and a ``publish <task>`` line is logged in that child span, so ``tracelog
+  show`` draws the task under the span that published it;
+- Celery's ``Task ... received`` line (the worker logs it before any signal)
+  is written in the trace its message carries;
 - ``task_prerun`` / ``task_postrun``: the task runs in a new span of that
   trace (a new trace when the message carried none), with ``task_id`` and
   ``task_name`` bound, so Celery's own lines about the task carry them too;
@@ -29,13 +33,13 @@ import logging
 import os
 import sys
 import threading
-from types import MappingProxyType
+from types import FrameType, MappingProxyType
 from typing import Any
 
 from tracelog import context
 from tracelog.context import TraceContext
-from tracelog.integrations._common import header_name
-from tracelog.propagation import REQUEST_ID_HEADER, from_values, inject
+from tracelog.integrations._common import header_name, integration_logger
+from tracelog.propagation import REQUEST_ID_HEADER, from_values, inject, parse_traceparent
 
 __all__ = ["configure_worker", "instrument", "uninstrument"]
 
@@ -45,9 +49,120 @@ _tokens: dict[str, context.Activation] = {}
 _request_id_header: str | None = REQUEST_ID_HEADER
 
 
+PUBLISH_LOGGER = "tracelog.celery"
+
+
 def _publish(sender: Any = None, headers: Any = None, **_: Any) -> None:
     if isinstance(headers, dict):
         inject(headers, request_id_header=_request_id_header)
+        _log_publish(sender, headers)
+
+
+def _log_publish(sender: Any, headers: dict[str, Any]) -> None:
+    """One line in the publish span (the traceparent's parent id), the task's parent."""
+    outer = context.current()
+    sent = parse_traceparent(headers.get("traceparent"))
+    if outer is None or outer.trace_id is None or sent is None:
+        return
+    name = str(headers.get("task") or sender)
+    ctx = TraceContext(
+        outer.trace_id,
+        sent.parent_id,
+        outer.span_id,
+        outer.sampled,
+        outer.tracestate,
+        f"publish {name}",
+        outer.fields,
+        outer.random_trace_id,
+    )
+    activation = context.activate(ctx)
+    activation.start(hooks=False)  # a span inside the caller's trace, not a new request
+    try:
+        integration_logger(PUBLISH_LOGGER).info(
+            f"publish {name}", task_id=str(headers.get("id")), task_name=name
+        )
+    finally:
+        activation.end()
+
+
+_STRATEGY_LOGGER = "celery.worker.strategy"
+_reemitting = threading.local()
+
+
+class ReceivedInTrace(logging.Filter):
+    """Celery's ``Task ... received`` line, written in the trace its message carries.
+
+    The worker logs it from the message it just decoded, before any signal
+    runs, so no context is set yet. The filter reads the message headers from
+    the caller's frame (read only; when they are not found, the line is left
+    as it is), and logs the record again inside the publish span.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(_reemitting, "active", False) or " received" not in str(record.msg):
+            return True
+        try:
+            ctx = _received_context(_message_headers())
+        except Exception:
+            ctx = None
+        if ctx is None:
+            return True
+        activation = context.activate(ctx)
+        activation.start(hooks=False)
+        _reemitting.active = True
+        try:
+            logging.getLogger(record.name).handle(record)
+        finally:
+            _reemitting.active = False
+            activation.end()
+        return False
+
+
+_received_filter = ReceivedInTrace()
+
+
+def _message_headers() -> Any:
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(16):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "task_message_handler":
+            headers = frame.f_locals.get("headers")
+            if not isinstance(headers, dict):
+                headers = getattr(frame.f_locals.get("message"), "headers", None)
+            return headers
+        frame = frame.f_back
+    return None
+
+
+def _received_context(headers: Any) -> TraceContext | None:
+    if not isinstance(headers, dict):
+        return None
+    incoming = from_values(
+        _values(headers.get("traceparent")),
+        _values(headers.get("tracestate")),
+        _values(headers.get(_request_id_header) if _request_id_header else None),
+    )
+    parent = incoming.parent
+    if parent is None:
+        return None
+    fields: dict[str, Any] = {"task_id": str(headers.get("id")), "task_name": headers.get("task")}
+    if incoming.request_id is not None:
+        fields["request_id"] = incoming.request_id
+    return TraceContext(
+        parent.trace_id,
+        parent.parent_id,  # the publish span: the task's own span starts when it runs
+        None,
+        parent.sampled,
+        incoming.tracestate,
+        None,
+        MappingProxyType(fields),
+        parent.random,
+    )
+
+
+def _values(value: Any) -> list[Any]:
+    return [] if value is None else [value]
 
 
 def _header(request: Any, name: str) -> list[Any]:
@@ -160,22 +275,29 @@ def _setup_logging(loglevel: Any = None, **_: Any) -> None:
         level_differs = False
         if options.get("level") is None and given is not None:
             options["level"] = given
-            level_differs = given != active.settings.get("level")
+            level_differs = given != (active.settings.level if active.settings else None)
         if level_differs or active is not _worker_pipeline:
             # Again: something imported since (Django's settings) may have configured tracelog.
             config.configure(**options)
             _worker_pipeline = _pipeline.active()
     elif not config.is_configured():
         config.configure(level=given)
-    elif given is not None and given != active.settings.get("level", logging.INFO):
+    elif given is not None and given != (
+        active.settings.level if active.settings else logging.INFO
+    ):
         logging.getLogger(__name__).warning(
             "--loglevel=%s is not applied: tracelog.configure() was called at import and set"
             " level %s; call tracelog.integrations.celery.configure_worker() in the worker's"
             " entry point instead, or set TRACELOG_LEVEL",
             logging.getLevelName(given),
-            logging.getLevelName(active.settings.get("level", logging.INFO)),
+            logging.getLevelName(active.settings.level if active.settings else logging.INFO),
         )
     tame_loggers(("celery", "celery.task", "celery.redirected"))
+
+
+def _configured_level(pipeline: Any) -> int:
+    settings = pipeline.settings
+    return settings.level if settings is not None else logging.INFO
 
 
 def _redirect_stdouts(instance: Any = None, **_: Any) -> None:
@@ -227,6 +349,9 @@ def instrument(
     signals.before_task_publish.connect(_publish, weak=False, dispatch_uid=_UID)
     signals.task_prerun.connect(_prerun, weak=False, dispatch_uid=_UID)
     signals.task_postrun.connect(_postrun, weak=False, dispatch_uid=_UID)
+    strategy = logging.getLogger(_STRATEGY_LOGGER)
+    if _received_filter not in strategy.filters:
+        strategy.addFilter(_received_filter)
     if own_logging:
         signals.setup_logging.connect(_setup_logging, weak=False, dispatch_uid=_UID)
         signals.celeryd_after_setup.connect(_redirect_stdouts, weak=False, dispatch_uid=_UID)
@@ -245,5 +370,6 @@ def uninstrument() -> None:
         signals.celeryd_after_setup,
     ):
         signal.disconnect(dispatch_uid=_UID)
+    logging.getLogger(_STRATEGY_LOGGER).removeFilter(_received_filter)
     _worker_options = _worker_pipeline = None
     _logging_handled = False

@@ -37,6 +37,7 @@ from tracelog.integrations._common import (
     log_access,
     short_path,
 )
+from tracelog.integrations.wsgi import ENVIRON_CONTEXT
 from tracelog.propagation import REQUEST_ID_HEADER
 
 __all__ = ["TraceMiddleware"]
@@ -115,10 +116,15 @@ class TraceMiddleware:
             activation.end()
 
     def _context(self, request: Any) -> tuple[context.TraceContext, str]:
-        incoming = extract_environ(request.META, self._rid_key)
+        meta = request.META
+        incoming = extract_environ(meta, self._rid_key)
         if self._rid:
-            return self._ids.context(incoming)
-        return incoming.context(), ""
+            ctx, rid_value = self._ids.context(incoming)
+        else:
+            ctx, rid_value = incoming.context(), ""
+        if isinstance(meta, dict):  # under WSGI, the environ: for the server's access line
+            meta[ENVIRON_CONTEXT] = ctx
+        return ctx, rid_value
 
     def _finish(
         self,
