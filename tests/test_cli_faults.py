@@ -217,6 +217,16 @@ class TestJsonToATerminal:
         assert b"a\\u009b31mb\\u0085c\\u007fd\\u202ee\\u2066f" in line
         assert self.HOSTILE == orjson.loads(line)["message"]  # the same JSON, escaped
 
+    def test_a_long_line_to_a_terminal_is_whole_and_escaped(self, tmp_path: pathlib.Path) -> None:
+        message = ("w" * 1000 + self.HOSTILE) * 2000  # 2 MB, a hostile run every 1000 bytes
+        log = tmp_path / "a.log"
+        log.write_bytes(tracelog_line(message=message) + b"\n")
+        out, err = on_a_terminal("view", "--json", str(log))
+        (line,) = out.splitlines()
+        assert message == orjson.loads(line)["message"]
+        assert "\u202e".encode() not in line and b"\\u202e" in line
+        assert b"passed through whole" in err
+
     def test_view_json_into_a_pipe_passes_bytes_unchanged(self, tmp_path: pathlib.Path) -> None:
         raw = tracelog_line(message=self.HOSTILE) + b"\n"
         bad = tracelog_line(message="caf\u00e9").replace(b"caf\xc3\xa9", b"caf\xe9") + b"\n"

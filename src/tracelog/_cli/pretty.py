@@ -13,6 +13,7 @@ __all__ = [
     "colour_wanted",
     "duration",
     "escape",
+    "escape_json_text",
     "exception_text",
     "json_for_terminal",
     "value_text",
@@ -45,7 +46,11 @@ def json_for_terminal(line: bytes) -> bytes:
     """
     if line.isascii() and not _ASCII_UNSAFE.search(line):
         return line
-    text = line.decode("utf-8", "replace")
+    return escape_json_text(line.decode("utf-8", "replace"))
+
+
+def escape_json_text(text: str) -> bytes:
+    """:func:`json_for_terminal` for text already decoded (a piece of a long line)."""
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 

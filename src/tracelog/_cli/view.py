@@ -10,7 +10,7 @@ from typing import Any
 
 from tracelog._cli import sources
 from tracelog._cli.longline import LongLine
-from tracelog._cli.pretty import Style, colour_wanted, json_for_terminal
+from tracelog._cli.pretty import Style, colour_wanted, escape_json_text, json_for_terminal
 from tracelog._cli.reader import Skipped, follow, read_batches, scan
 from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
 from tracelog._cli.times import parse_when
@@ -309,12 +309,15 @@ def _is_terminal(stream: Any) -> bool:
 def _write_whole(out: Any, line: LongLine, raw: bool) -> None:
     if raw:
         line.write_whole(out)
-    else:  # to a terminal: escaped piece by piece, as a shorter line is
-        import io
+    else:  # to a terminal: escaped piece by piece, as a shorter line is, never held whole
+        import codecs
 
-        spool = io.BytesIO()
-        line.write_whole(spool)
-        out.write(json_for_terminal(spool.getvalue()))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        assert line.whole is not None
+        line.whole.seek(0)
+        while chunk := line.whole.read(1 << 20):
+            out.write(escape_json_text(decoder.decode(chunk)))
+        out.write(escape_json_text(decoder.decode(b"", final=True)))
     out.write(b"\n")
 
 
