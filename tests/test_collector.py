@@ -215,6 +215,11 @@ class TestCollectorTailsFiles:
             assert "KeyError" == failed.attributes["exception.type"]
         assert "KeyError" == direct["lookup failed"].attributes["exception.type"]
         assert 1 == sent.flags
+        assert {"items": [1, 2]} == sent.attributes["cart"]
+        if schema == "otel":  # the otel schema's lines carry nested fields under dotted names
+            assert [1.0, 2.0] == read.attributes["cart.items"]
+        else:
+            assert {"items": [1.0, 2.0]} == read.attributes["cart"]
 
 
 def test_the_collector_speaks_both_encodings(run: dict[str, Any]) -> None:

@@ -196,8 +196,8 @@ class TestLogRecord:
         shipper = make(shippers, receiver.url, protocol=protocol)
         shipper.write(b"not json at all\n")
         shipper.write(
-            b'{"body":{"text":"a dict"},"severity_number":99,"attributes":{"big":'
-            b'18446744073709551616,"n":-5,"e":[]},"trace_id":"00000000000000000000000000000000"}\n'
+            b'{"level":"verbose","message":{"text":"a dict"},"big":18446744073709551616,'
+            b'"n":-5,"e":[],"trace_id":"00000000000000000000000000000000"}\n'
         )
         assert shipper.flush(10)
         first, second = receiver.records
@@ -246,7 +246,7 @@ class TestBatching:
 
     def test_uncompressed(self, receiver: OTLPReceiver, shippers: list[OTLP]) -> None:
         shipper = make(shippers, receiver.url, compression="none", protocol="http/json")
-        shipper.write(b'{"body":"plain"}\n')
+        shipper.write(b'{"message":"plain"}\n')
         assert shipper.flush(10)
         assert [""] == receiver.encodings
         assert ["plain"] == receiver.bodies()
@@ -258,7 +258,7 @@ class TestAnswers:
         receiver.fail(status, times=2, retry_after=0)
         shipper = make(shippers, receiver.url)
         for number in range(5):
-            shipper.write(b'{"body":"event %d"}\n' % number)
+            shipper.write(b'{"message":"event %d"}\n' % number)
         assert shipper.flush(10)
         assert [f"event {n}" for n in range(5)] == receiver.bodies()
         assert 2 == shipper.stats()["retried"]
@@ -270,14 +270,14 @@ class TestAnswers:
         receiver.fail(status, retry_after=7)
         shipper = make(shippers, receiver.url)
         with pytest.raises(RetryableError) as raised:
-            shipper._ship([b'{"body":"later"}\n'])  # the batch machinery then waits that long
+            shipper._ship([b'{"message":"later"}\n'])  # the batch machinery then waits that long
         assert 7.0 == raised.value.retry_after
 
     @pytest.mark.parametrize("status", [400, 401, 404, 500])
     def test_not_retried(self, receiver: OTLPReceiver, shippers: list[OTLP], status: int) -> None:
         receiver.fail(status)
         shipper = make(shippers, receiver.url)
-        shipper.write(b'{"body":"lost"}\n')
+        shipper.write(b'{"message":"lost"}\n')
         assert shipper.flush(10)
         assert {"failed": 1, "retried": 0, "written": 0} == {
             key: shipper.stats()[key] for key in ("failed", "retried", "written")
@@ -295,7 +295,7 @@ class TestAnswers:
         receiver.partial_success(2, "attribute value too long")
         shipper = make(shippers, receiver.url, protocol=protocol, batch_interval=3600)
         for number in range(5):
-            shipper.write(b'{"body":"event %d"}\n' % number)
+            shipper.write(b'{"message":"event %d"}\n' % number)
         assert shipper.flush(10)
         assert 1 == receiver.requests
         assert {"written": 3, "failed": 2, "retried": 0} == {
@@ -337,7 +337,7 @@ class TestAnswers:
         shipper = make(shippers, receiver.url, max_buffer=20, batch_size=20, spill_path=spill)
         receiver.stop()
         for number in range(300):
-            shipper.write(b'{"body":"event %d"}\n' % number)
+            shipper.write(b'{"message":"event %d"}\n' % number)
         assert shipper.stats()["spilled"] > 0
         receiver.start()
         assert shipper.flush(30)
@@ -377,7 +377,7 @@ class TestEnvironment:
             shipper.compression,
             shipper.protocol,
         )
-        shipper.write(b'{"body":"hi"}\n')
+        shipper.write(b'{"message":"hi"}\n')
         assert shipper.flush(10)
         [headers] = receiver.headers
         # The signal's own variable wins over the generic one, name by name.
@@ -394,7 +394,7 @@ class TestEnvironment:
     ) -> None:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20t0ken,x-a=1")
         shipper = make(shippers, receiver.url, headers={"x-a": "2"})
-        shipper.write(b'{"body":"hi"}\n')
+        shipper.write(b'{"message":"hi"}\n')
         assert shipper.flush(10)
         [headers] = receiver.headers
         assert ("Bearer t0ken", "2") == (headers["authorization"], headers["x-a"])
@@ -477,11 +477,11 @@ class TestProcesses:
             from tracelog.outputs import OTLP
             shipper = OTLP(sys.argv[1], batch_size=1000, batch_interval=3600)
             for n in range(50):
-                shipper.write(b'{"body":"parent %d"}\\n' % n)
+                shipper.write(b'{"message":"parent %d"}\\n' % n)
             pid = os.fork()
             if pid == 0:
                 for n in range(20):
-                    shipper.write(b'{"body":"child %d"}\\n' % n)
+                    shipper.write(b'{"message":"child %d"}\\n' % n)
                 shipper.close()
                 os._exit(0)
             os.waitpid(pid, 0)
@@ -528,7 +528,8 @@ def as_sent(value: object) -> object:
 def test_any_fields_survive_both_encodings(
     attributes: dict[str, object], body: object, protocol: str
 ) -> None:
-    line = orjson.dumps({"body": body, "attributes": attributes, "severity_number": 9}) + b"\n"
+    fields = {f"field {key}": value for key, value in attributes.items()}
+    line = orjson.dumps({"level": "info", "message": body, **fields}) + b"\n"
     shipper = OTLP("http://127.0.0.1:9", protocol=protocol)
     try:
         data = shipper.body([line])
@@ -537,7 +538,7 @@ def test_any_fields_survive_both_encodings(
     parse = parse_protobuf_request if protocol == "http/protobuf" else parse_json_request
     [record] = records_of(parse(data))
     assert as_sent(body) == record.body
-    assert as_sent(attributes) == record.attributes
+    assert as_sent(fields) == record.attributes
 
 
 class TestStrictReceiver:

@@ -35,7 +35,7 @@ class OpenTelemetry:
     """
 
     format = "json"
-    schema = "otel"
+    schema = "default"  # laid out as otel by the shared mapping, nested values kept
     name = "opentelemetry"
 
     def __init__(self, logger_provider: Any = None, *, level: int | str | None = None) -> None:
@@ -80,7 +80,7 @@ class OpenTelemetry:
         return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
     def write(self, line: bytes | str) -> None:
-        """Emit one ``otel``-schema line as a log record. Never raises."""
+        """Emit one rendered line as a log record. Never raises."""
         try:
             record = record_from_line(line if isinstance(line, bytes) else line.encode())
             log_record = self._record_class(

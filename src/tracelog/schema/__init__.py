@@ -188,13 +188,15 @@ class Projection:
     user field named like a pipeline key does in the default line.
     """
 
-    __slots__ = ("gcp_project", "name", "rename", "static")
+    __slots__ = ("any_values", "gcp_project", "name", "rename", "static")
 
     def __init__(
         self,
         name: str = "default",
         rename: Mapping[str, str] | None = None,
         static: Mapping[str, Any] | None = None,
+        *,
+        any_values: bool = False,
     ) -> None:
         if name not in SCHEMAS:
             raise ValueError(f"schema={name!r} is not one of {', '.join(SCHEMAS)}")
@@ -212,6 +214,8 @@ class Projection:
                     key += "_"
             self.static[key] = value
         self.gcp_project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+        # otel: keep nested values as they are, for OTLP's AnyValue (kvlist, mixed arrays).
+        self.any_values = any_values
 
     @property
     def is_identity(self) -> bool:
@@ -376,7 +380,7 @@ class Projection:
                 attributes[_free(attributes, name) if name in attributes else name] = value
         if resource:
             out["resource"] = resource
-        out["attributes"] = as_attributes(attributes)
+        out["attributes"] = attributes if self.any_values else as_attributes(attributes)
         return _renamed(out, rename, out) if rename else out
 
     # Google Cloud Logging ----------------------------------------------------

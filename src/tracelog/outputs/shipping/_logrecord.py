@@ -1,10 +1,12 @@
-"""A line in the ``otel`` schema as an OpenTelemetry LogRecord: the one mapping, two encodings.
+"""An event as an OpenTelemetry LogRecord: the one mapping, two encodings and the SDK bridge.
 
-The ``otel`` schema already lays each event out the way the OpenTelemetry log
-data model names things (``severity_number``, ``body``, ``attributes`` with
-``exception.*`` and ``code.*``, ``resource``, ``instrumentation_scope``). This
-module reads such a line back into a :class:`LogRecordData`, which the OTLP
-output encodes as OTLP/JSON or protobuf and the SDK bridge hands to a
+The OTLP output and the SDK bridge take the ``default`` line (the canonical
+event) and lay it out with the ``otel`` schema itself (:class:`Projection`,
+keeping nested values as they are), so the names are the ``otel`` schema's
+(``severity_number``, ``body``, ``attributes`` with ``exception.*`` and
+``code.*``, ``resource``, ``instrumentation_scope``) and come from its one
+table. This module reads that layout into a :class:`LogRecordData`, which the
+OTLP output encodes as OTLP/JSON or protobuf and the SDK bridge hands to a
 ``LoggerProvider``. Values are OTLP ``AnyValue``: nested mappings become
 ``kvlist_value``, lists ``array_value``.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 
 from tracelog.outputs.shipping._line import rfc3339_to_ns
+from tracelog.schema import LEVEL, Projection
 
 __all__ = [
     "EVENT_NAME",
@@ -30,6 +33,7 @@ __all__ = [
     "any_value_json",
     "parse_key_values",
     "record_from_line",
+    "record_from_otel",
     "records_json",
     "resource_from_env",
 ]
@@ -126,14 +130,23 @@ def _time_ns(stamp: str) -> int | None:
     return rfc3339_to_ns(stamp)
 
 
+_OTEL = Projection("otel", any_values=True)
+
+
 def record_from_line(line: bytes) -> LogRecordData:
-    """The LogRecord of one ``otel``-schema line; anything else becomes a record with that body."""
+    """The LogRecord of one ``default``-schema line; anything else becomes a record of that body."""
     try:
-        document = orjson.loads(line)
+        event = orjson.loads(line)
     except orjson.JSONDecodeError:
-        document = None
-    if not isinstance(document, dict):
+        event = None
+    if not isinstance(event, dict):
         return LogRecordData(time.time_ns(), body=line.decode("utf-8", "replace").rstrip("\r\n"))
+    level = event.get(LEVEL)
+    return record_from_otel(_OTEL(None, level if isinstance(level, str) else "info", event))
+
+
+def record_from_otel(document: dict[str, Any]) -> LogRecordData:
+    """The LogRecord of an event laid out in the ``otel`` schema."""
     stamp = document.get("timestamp")
     time_ns = _time_ns(stamp) if isinstance(stamp, str) else None
     severity = document.get("severity_number")

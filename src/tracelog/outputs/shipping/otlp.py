@@ -1,7 +1,8 @@
 """Export logs over OTLP/HTTP: ``POST /v1/logs``, protobuf or JSON, gzip, in batches.
 
-Each line (in the ``otel`` schema, which this output always uses) becomes one
-OTLP ``LogRecord``: ``time_unix_nano`` (and ``observed_time_unix_nano``, the
+Each event becomes one OTLP ``LogRecord``, laid out by the ``otel`` schema
+(from the ``default`` line, which this output always takes, keeping nested
+values): ``time_unix_nano`` (and ``observed_time_unix_nano``, the
 same instant: the call is where tracelog observes the event),
 ``severity_number``/``severity_text``, ``body`` (the message), ``trace_id``,
 ``span_id`` and ``flags`` (the sampled bit), ``event_name`` when the call
@@ -182,7 +183,7 @@ class OTLP(Shipper):
         self._client = HttpClient(self.url, timeout=timeout, ssl_context=ssl_context)
         super().__init__(
             level=level,
-            schema="otel",
+            schema="default",  # laid out as otel in the sender thread, nested values kept
             batch_size=batch_size,
             batch_interval=batch_interval,
             max_buffer=max_buffer,
