@@ -143,6 +143,12 @@ def _t(value: Any) -> str:
     return html.escape(escape(value if isinstance(value, str) else str(value)), quote=True)
 
 
+def _lines(text: str) -> str:
+    """Text that may span lines (an exception, a dumped object): each line escaped, the line
+    breaks kept; tabs and carriage returns still shown as escapes."""
+    return "\n".join(_t(line) for line in text.split("\n"))
+
+
 def _dump(value: Any) -> str:
     import json
 
@@ -154,12 +160,12 @@ def _dump(value: Any) -> str:
 
 def _value(value: Any) -> str:
     if isinstance(value, str):
-        return _t(value)
+        return _lines(value)
     if value is None or isinstance(value, bool):
         return "null" if value is None else ("true" if value else "false")
     if isinstance(value, (int, float)):
         return _t(repr(value))
-    return _t(_dump(value))
+    return _lines(_dump(value))
 
 
 def _percent(x: float) -> str:
@@ -274,9 +280,11 @@ def _line(rec: Record, t0: float, colour: Mapping[str, str]) -> str:
     )
     exception = ""
     if rec.exception is not None:
-        exception = f'<pre class="exc">{_t(exception_text(rec.exception))}</pre>'
+        exception = f'<pre class="exc">{_lines(exception_text(rec.exception))}</pre>'
+    # A line with an exception starts open: the failure is what the reader came for.
+    opened = " open" if rec.exception is not None else ""
     return (
-        f'<details class="line lvl-{_t(level)}"><summary>'
+        f'<details class="line lvl-{_t(level)}"{opened}><summary>'
         f'<span class="off">{_t(offset)}</span>'
         f'<span class="lvl">{_t(level.upper()[:5])}</span>{chip}'
         f'<span class="logger">{_t(rec.logger or "-")}</span>'
