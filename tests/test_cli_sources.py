@@ -86,7 +86,7 @@ def file_of(tmp_path: Path, lines: list[bytes], name: str = "app.log") -> str:
 
 
 class TestLokiSource:
-    @pytest.mark.parametrize("schema", ["default", "otel"])
+    @pytest.mark.parametrize("schema", ["default", "otel", "ecs"])
     def test_show_reads_back_what_the_shipper_pushed(
         self, loki: LokiQueryReceiver, tmp_path: Path, schema: str
     ) -> None:
