@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest

@@ -14,8 +14,8 @@ import pytest
 import tracelog
 from tracelog import _faults
 from tracelog import pipeline as _pipeline
-from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput, _lifecycle
 from tracelog.console import ConsoleRenderer
+from tracelog.outputs import Fanout, File, Output, Stream, StreamOutput, _lifecycle
 from tracelog.render import JsonRenderer
 
 

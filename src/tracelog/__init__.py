@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracelog import outputs, propagation, stdlib, testing
+    from tracelog._errors import ConfigurationError
     from tracelog.buffering import RateLimit, Sampling, TraceBuffer
-    from tracelog.config import ConfigurationError, configure, flush, reset, stats
+    from tracelog.config import configure, flush, reset, stats
     from tracelog.context import (
         TraceContext,
         bind,
@@ -32,7 +33,7 @@ _EXPORTS = {
     "RateLimit": "tracelog.buffering",
     "Sampling": "tracelog.buffering",
     "TraceBuffer": "tracelog.buffering",
-    "ConfigurationError": "tracelog.config",
+    "ConfigurationError": "tracelog._errors",
     "configure": "tracelog.config",
     "flush": "tracelog.config",
     "reset": "tracelog.config",
@@ -82,6 +83,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
+    if module_name == "tracelog.logger":  # configure() sets the default a first logger gets
+        importlib.import_module("tracelog.config")
     if module_name is not None:
         value = getattr(importlib.import_module(module_name), name)
     elif name in _SUBMODULES:

@@ -16,6 +16,7 @@ from typing import Any
 from tracelog import _faults, context
 from tracelog import pipeline as _pipeline
 from tracelog._gate import _COUNTERS, _ERROR, BUFFERED, Gate
+from tracelog._settings import level_number
 
 __all__ = [
     "BUFFERED",
@@ -33,13 +34,11 @@ __all__ = [
 
 
 def _level(value: int | str, source: str) -> int:
-    from tracelog import config  # config imports this module
-
-    return config._level(value, source)
+    return level_number(value, source)
 
 
 def _error(message: str) -> Exception:
-    from tracelog.config import ConfigurationError
+    from tracelog._errors import ConfigurationError
 
     return ConfigurationError(message)
 
@@ -198,6 +197,11 @@ def install(gate: Gate | None, pipeline: _pipeline.Pipeline | None) -> None:
             except RuntimeError:
                 pass
         atexit.register(flush)
+
+
+def active() -> Gate | None:
+    """The gate configure() installed, or None without a buffer, sampling or rate limit."""
+    return _active
 
 
 def mark_failed() -> None:

@@ -185,9 +185,7 @@ def _caller_module(depth: int = 2) -> str:
 
 def get_logger(name: str | None = None, **initial_values: Any) -> BoundLogger:
     """A structlog bound logger named ``name`` (the calling module when omitted)."""
-    from tracelog import config
-
-    config.ensure_configured()
+    _pipeline.ensure_default()
     logger_name = name if name is not None else _caller_module()
     return BoundLogger(LoggerName(logger_name), (), dict(initial_values))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,8 +13,9 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog._exceptions import exc_info_tuple, structure_exception
+from tracelog._settings import Settings
 from tracelog.console import ConsoleRenderer
-from tracelog.processors import REDACTED, Redactor, TraceMerger
+from tracelog.processors import REDACTED, Redactor, TraceMerger, require_event_dict
 from tracelog.render import (
     JsonRenderer,
     render_json,
@@ -31,6 +33,7 @@ __all__ = [
     "Emit",
     "Pipeline",
     "active",
+    "build_chain",
     "install",
     "level_name",
     "parse_level",
@@ -75,7 +78,7 @@ class Pipeline:
         processors: Sequence[Processor],
         write: Write,
         level: int = logging.INFO,
-        settings: dict[str, Any] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.processors: tuple[Processor, ...] = tuple(processors)
         first = self.processors[0] if self.processors else None
@@ -83,7 +86,7 @@ class Pipeline:
         self.after_merger = self.processors[1:] if self.merger is not None else self.processors
         self.write = write
         self.level = level
-        self.settings = settings or {}
+        self.settings = settings
         groups = getattr(write, "groups", None)
         if groups is not None:  # several outputs (outputs.Fanout): a tail per layout
             self.steps = self.after_merger
@@ -216,6 +219,43 @@ def write_one(write: Write, line: Any) -> None:
         write(line)
     except Exception as error:
         _faults.report("output", error)
+
+
+def build_chain(
+    settings: Settings,
+    *,
+    gate: Processor | None = None,
+    render: bool = True,
+) -> tuple[Processor, ...]:
+    """The chain in DESIGN order: trace, time, level, exception, redact; yours; gate; layout.
+
+    With ``render=False`` it stops before the layout: :func:`tracelog.outputs.route`
+    adds each output's schema and renderer.
+    """
+    redactor = Redactor(settings.redact_keys) if settings.redact_keys is not None else None
+    chain: list[Processor] = [TraceMerger(settings.service, redactor)]
+    if settings.processors:
+        chain.extend(settings.processors)
+        chain.append(require_event_dict)
+        if redactor is not None:  # fields your processors add are redacted too
+            chain.append(redactor)
+    if gate is not None:  # after redaction: held lines are already safe to keep
+        chain.append(gate)
+    if not render:
+        return tuple(chain)
+    # A schema is a layout for machines: the console keeps its columns whatever it is.
+    console = settings.format == "console"
+    projection = Projection(
+        "default" if console else settings.schema, settings.rename, settings.static
+    )
+    if not projection.is_identity:
+        chain.append(projection)
+    if console:
+        stream = settings.stream if settings.stream is not None else sys.stdout
+        chain.append(ConsoleRenderer.for_stream(stream))
+    else:
+        chain.append(JsonRenderer())
+    return tuple(chain)
 
 
 _RENDERERS = (JsonRenderer, ConsoleRenderer)
@@ -381,6 +421,17 @@ installed = Pipeline((), discard, level=logging.INFO)
 
 def active() -> Pipeline:
     return installed
+
+
+#: Installs the default pipeline (JSON to stdout, the environment applied) when none is:
+#: set by tracelog.config, which tracelog.get_logger's import brings in.
+default_setup: Callable[[], None] | None = None
+
+
+def ensure_default() -> None:
+    """Give native loggers the default pipeline if nothing is installed yet."""
+    if not installed.processors and default_setup is not None:
+        default_setup()
 
 
 #: Called with each newly installed pipeline (the native logger sets its level methods).

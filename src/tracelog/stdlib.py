@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping
@@ -26,7 +27,9 @@ from structlog import DropEvent
 from tracelog import _fastpath as _inline
 from tracelog import context
 from tracelog import pipeline as _pipeline
+from tracelog._errors import ConfigurationError
 from tracelog._fastpath import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
+from tracelog._settings import Settings
 from tracelog.propagation import REQUEST_ID_FIELD
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
@@ -34,12 +37,15 @@ from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
 
 __all__ = [
+    "KEEP_ON_ROOT",
     "FilterDefault",
     "JsonFormatter",
     "TraceFilter",
     "TracelogHandler",
+    "keep_on_root",
     "record_fields",
     "record_to_event",
+    "stays_on_root",
 ]
 
 _LEVEL_NAMES = _pipeline.STD_NAMES  # bound here: read on every record
@@ -63,6 +69,18 @@ def _message(record: logging.LogRecord) -> str:
             f"{safe_str(record.msg)} "
             f"[format error: {type(error).__name__}; args={safe_repr(record.args)}]"
         )
+
+
+def record_message(record: logging.LogRecord) -> Any:
+    """A record's message: its text, or a mapping logged as the message (``log.info({...})``),
+    which is kept whole, as a structlog dict event is: redacted and rendered as an object."""
+    msg = record.msg
+    if not record.args:
+        if type(msg) is str:
+            return msg
+        if isinstance(msg, Mapping):
+            return msg
+    return _message(record)
 
 
 def record_fields(record: logging.LogRecord) -> EventDict:
@@ -148,8 +166,7 @@ class TracelogHandler(logging.Handler):
                 pipeline.finish(record, method_name, event_dict)
                 return True
             fields = record_fields(record)
-            msg = record.msg
-            message = msg if type(msg) is str and not record.args else _message(record)
+            message = record_message(record)
             pipeline.emit(record.name, record.created, method_name, message, fields, record)
         except DropEvent:
             pass
@@ -209,14 +226,38 @@ def install_root_handler(levelno: int | None) -> None:
             root.setLevel(old_level)
             _saved_root = None
         return
+    kept = [h for h in root.handlers if h is not _handler and stays_on_root(h)]
     if _saved_root is None:
-        _saved_root = ([h for h in root.handlers if h is not _handler], root.level)
+        _saved_root = (
+            [h for h in root.handlers if h is not _handler and h not in kept],
+            root.level,
+        )
     # One new list, not a remove then an add: a thread logging meanwhile sees the old
     # handlers or the new one, never none (logging.lastResort would print its record as
     # text) and never both (a line twice).
     _handler = TracelogHandler()
-    root.handlers = [_handler]
+    root.handlers = [*kept, _handler]
     root.setLevel(levelno)
+
+
+#: The attribute that marks a root handler configure() leaves in place (see keep_on_root()).
+KEEP_ON_ROOT = "tracelog_keep"
+
+
+def keep_on_root(handler: logging.Handler) -> logging.Handler:
+    """Mark ``handler`` so that ``configure()`` leaves it on the root logger, beside tracelog's.
+
+    pytest's capture handlers (``caplog``, live logging, ``--log-file``) stay there unmarked.
+    """
+    setattr(handler, KEEP_ON_ROOT, True)
+    return handler
+
+
+def stays_on_root(handler: logging.Handler) -> bool:
+    """Whether configure() keeps ``handler`` on the root logger: pytest's own, or marked."""
+    return bool(getattr(handler, KEEP_ON_ROOT, False)) or (
+        type(handler).__module__ == "_pytest.logging"
+    )
 
 
 def _showwarning(
@@ -358,37 +399,75 @@ class JsonFormatter(logging.Formatter):
         if unknown:
             raise TypeError(_unknown_options(unknown))
         super().__init__(None, datefmt)
-        self._own: tuple[Any, ...] | None = None
+        self._own: Settings | None = None
         if service is not None or schema is not None or redact is not None or static or rename:
-            from tracelog import config
+            try:
+                self._own = Settings.resolve(
+                    service=service,
+                    schema=schema,
+                    redact=redact,
+                    static=static,
+                    rename=rename,
+                    format="json",
+                )
+            except ConfigurationError as error:
+                raise TypeError(str(error)) from None
+        self._pipelines: tuple[Settings, _pipeline.Pipeline] | None = None
 
-            self._own = config.build_processors(
-                service=service,
-                schema=schema,
-                redact=redact,
-                static=static,
-                rename=rename,
-                format="json",
-            )
+    def _pipeline(self) -> _pipeline.Pipeline:
+        """The funnel this formatter runs: its own settings, else configure()'s, else defaults."""
+        settings = self._own
+        if settings is None:
+            settings = _pipeline.installed.settings
+            if settings is None or settings.capture:
+                # Nothing configured: the defaults and the environment as they are now.
+                settings = _default_settings()
+        kept = self._pipelines
+        if kept is not None and (kept[0] is settings or kept[0] == settings):
+            return kept[1]
+        # No buffering or sampling: a formatter formats every record it is given.
+        chain = _pipeline.build_chain(settings.replace(format="json"))
+        pipeline = _pipeline.Pipeline(chain, _keep_line, settings.level, settings)
+        pipeline.emit = _inline.compile_emit(pipeline) or pipeline.emit_plain
+        self._pipelines = (settings, pipeline)
+        return pipeline
 
     def format(self, record: logging.LogRecord) -> str:
-        processors = self._own
-        if processors is None:
-            from tracelog import config
-
-            processors = config.json_processors()
+        pipeline = self._pipeline()
+        _kept.line = None
         try:
-            event_dict: Any = record_to_event(record)
             method_name = _pipeline.level_name(record.levelno, record.levelname)
-            for processor in processors:
-                event_dict = processor(record, method_name, event_dict)
-            data = event_dict
+            message = record_message(record)
+            pipeline.emit(
+                record.name, record.created, method_name, message, record_fields(record), record
+            )
+            data = _kept.line
         except Exception as error:
             data = _pipeline.fallback_line(
-                record, "error", {"event": safe_repr(record)}, error, None, processors
+                record, "error", {"event": safe_repr(record)}, error, None, pipeline.processors
             )
         text = data.decode("utf-8") if isinstance(data, bytes) else str(data)
         return text[:-1] if text.endswith("\n") else text
+
+
+class _Kept(threading.local):
+    line: Any = None
+
+
+_kept = _Kept()
+
+
+def _keep_line(line: Any) -> None:
+    """A formatter's funnel writes here: the line is returned, not written."""
+    _kept.line = line
+
+
+def _default_settings() -> Settings:
+    """The defaults and the ``TRACELOG_*`` environment, for a formatter with nothing configured."""
+    try:
+        return Settings.resolve(format="json")
+    except ConfigurationError:
+        return Settings()
 
 
 # python-json-logger's options, and what takes their place.

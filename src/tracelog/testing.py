@@ -21,6 +21,7 @@ from structlog import DropEvent
 from tracelog import config
 from tracelog import pipeline as _pipeline
 from tracelog import stdlib as _stdlib
+from tracelog._settings import Settings, level_number
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["CapturedEvents", "capture", "tracelog_events"]
@@ -60,20 +61,15 @@ class _Capture:
         self.added: logging.Handler | None = None
         self.root_levels: tuple[int, int] | None = None  # the root's level we set, the one before
 
-    def _capture_chain(self, settings: dict[str, Any]) -> _pipeline.Pipeline:
+    def _capture_chain(self, settings: Settings | None) -> _pipeline.Pipeline:
         """The configured chain up to, not including, schema projection and rendering."""
-        chain = config.build_processors(
-            service=settings.get("service"),
-            redact=settings.get("redact"),
-            processors=settings.get("processors", ()),
-            schema="default",
-            format="json",
-        )[:-1]
+        base = settings if settings is not None else Settings.resolve()
+        chain = _pipeline.build_chain(base.replace(schema="default", format="json"))[:-1]
         return _pipeline.Pipeline(chain, self.events.append, self.levelno)
 
     def _pipeline_over(self, base: _pipeline.Pipeline) -> _pipeline.Pipeline:
         level = self.levelno if self.setup is None else min(self.levelno, self.setup.level)
-        settings = dict(base.settings, capture=True)
+        settings = (base.settings or Settings()).replace(capture=True)
         return _pipeline.Pipeline((self,), self.events.append, level, settings)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
@@ -158,7 +154,7 @@ def capture(level: int | str = "DEBUG", *, stdlib: bool = True) -> Iterator[Capt
     captured through from then on, its outputs write too, and it stays
     after the block.
     """
-    session = _Capture(config._level(level, "level"), stdlib)
+    session = _Capture(level_number(level, "level"), stdlib)
     session.start()
     try:
         yield session.events
