@@ -145,7 +145,7 @@ def record_from_line(line: bytes) -> LogRecordData:
     return record_from_otel(_OTEL(None, level if isinstance(level, str) else "info", event))
 
 
-def record_from_otel(document: dict[str, Any]) -> LogRecordData:
+def record_from_otel(document: Mapping[str, Any]) -> LogRecordData:
     """The LogRecord of an event laid out in the ``otel`` schema."""
     stamp = document.get("timestamp")
     time_ns = _time_ns(stamp) if isinstance(stamp, str) else None
