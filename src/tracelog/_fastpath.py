@@ -40,7 +40,7 @@ from tracelog.processors import (
     line_time,
     with_structlog_context,
 )
-from tracelog.redaction import _CACHE_LIMIT, _LEAF_TYPES
+from tracelog.redaction import CACHE_LIMIT, LEAF_TYPES
 from tracelog.render import JsonRenderer, dumps, render_json, with_microseconds
 from tracelog.schema import (
     DURATION_MS,
@@ -96,11 +96,11 @@ def default_line(
         line = dumps(event, option=LINE_OPTIONS)
     except Exception:  # a value orjson needs help with: redact, then the full renderer
         if redactor is not None:
-            redactor._redact_nested(event, ())
+            redactor.redact_nested(event, ())
         return render_json(event)
     if redactor is None or (line.find(b"{", 1) == -1 and line.find(b"[") == -1):
         return line
-    if redactor._redact_nested(event, ()):  # rendered again only when a secret was found
+    if redactor.redact_nested(event, ()):  # rendered again only when a secret was found
         return render_json(event)
     return line
 
@@ -253,12 +253,12 @@ class EcsLine:
         plain = self.merger._plain
         made: list[dict[str, Any]] = []  # the dicts this call made (the layout's are shared)
         for key, value in fields.items():
-            if type(value) not in _LEAF_TYPES or key not in plain:
+            if type(value) not in LEAF_TYPES or key not in plain:
                 return False
             place: Any = places.get(key, _MISSING)
             if place is _MISSING:
                 place = self.projection.ecs_place(key)
-                if len(places) < _CACHE_LIMIT:
+                if len(places) < CACHE_LIMIT:
                     places[key] = place
             if place is None:
                 return False
@@ -370,7 +370,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             if len(attrs) != N_PLAIN:
                 for key in islice(attrs, N_PLAIN, None):
                     if key not in known:
-                        if key in NOT_EXTRA or key not in plain or len(known) >= _CACHE_LIMIT:
+                        if key in NOT_EXTRA or key not in plain or len(known) >= CACHE_LIMIT:
                             return general(record)
                         known.add(key)
                     event[key] = attrs[key]
@@ -395,7 +395,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             if (
                 redactor is not None
                 and (line.find(b"{", 1) != -1 or line.find(b"[") != -1)
-                and redactor._redact_nested(event, ())
+                and redactor.redact_nested(event, ())
             ):
                 full = render_json(event)
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level

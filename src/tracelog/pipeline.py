@@ -407,7 +407,7 @@ def _redacted(redactor: Redactor, key: Any, value: Any) -> Any:
     try:
         if redactor.is_secret(key):
             return REDACTED
-        return redactor._scrub(value, 0)
+        return redactor.scrub(value)
     except Exception:
         return f"<not shown: {type(value).__name__} could not be searched for secrets>"
 

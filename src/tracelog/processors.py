@@ -22,9 +22,9 @@ from tracelog._exceptions import (
     structure_exception,
 )
 from tracelog.redaction import (
-    _CACHE_LIMIT,
-    _LEAF_TYPES,
+    CACHE_LIMIT,
     DEFAULT_REDACT_KEYS,
+    LEAF_TYPES,
     REDACTED,
     Redactor,
 )
@@ -199,14 +199,14 @@ class TraceMerger:
         if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
             fields = with_structlog_context(fields, template)
         if type(message) is not str and message is not None and self.redactor is not None:
-            message = self.redactor._scrub(message, 0)  # a dict event, say: searched as fields are
+            message = self.redactor.scrub(message)  # a dict event, say: searched as fields are
         if fields:
             if not self._plain.issuperset(fields):
                 fields = self._unusual(fields)
             elif nested and self.redactor is not None:
                 for value in fields.values():
-                    if type(value) not in _LEAF_TYPES:
-                        self.redactor._redact_nested(fields, ())
+                    if type(value) not in LEAF_TYPES:
+                        self.redactor.redact_nested(fields, ())
                         break
             # The template holds the first keys in line order (values to fill
             # in): one merge of two dicts is cheaper than building key by key.
@@ -234,7 +234,7 @@ class TraceMerger:
         redactor = self.redactor
         if not self._no_special(fields):
             fields = _special_fields(fields, self.owned)
-        elif len(self._plain) < _CACHE_LIMIT:
+        elif len(self._plain) < CACHE_LIMIT:
             for key in fields:
                 if redactor is None or not redactor.is_secret(key):
                     self._plain.add(key)
@@ -274,7 +274,7 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
     if merger.redactor is not None:
         fields = merger.redactor.redact(fields)
     line.update(fields)
-    settled = all(type(value) in _LEAF_TYPES for value in fields.values())
+    settled = all(type(value) in LEAF_TYPES for value in fields.values())
     if settled and (ctx.trace_id is not None or not context.otel_imported()):
         ctx._cache_line(line, merger)
     return line
