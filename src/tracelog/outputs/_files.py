@@ -7,6 +7,11 @@ or interleaved with another. Rotation takes an ``flock`` on the file and
 checks that the path still names the file this process writes, so when one
 process rotates, the others see the new file and reopen it instead of
 rotating again.
+
+A write the disk refuses part-way (ENOSPC, EFBIG, EIO) leaves no torn line:
+the lines written whole are counted as written, the rest as failed, and the
+torn tail is cut off (or, if another process wrote after it, ended with a
+newline before the next line), so every line in the file stays whole.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class File:
         self._lock = threading.Lock()
         self._inside = _Inside()  # per thread: whether it is in (or entering) the lock
         self._held_back: list[bytes] = []
+        self._torn = False  # the file ends with a piece of a line that could not be cut off
         self._fd = -1
         self._size = 0
         self._identity: tuple[int, int] = (0, 0)
@@ -251,12 +257,46 @@ class File:
         if self._fd < 0:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._open()
-        data = memoryview(b"".join(chunk))
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
-            self._size += written
+        data = b"".join(chunk)
+        view = memoryview(data)
+        done = 0
+        try:
+            if self._torn:
+                os.write(self._fd, b"\n")  # end the piece left by a refused write
+                self._torn = False
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except OSError:
+            whole = lines = 0
+            for line in chunk:
+                if whole + len(line) > done:
+                    break
+                whole += len(line)
+                lines += 1
+            self.written += lines
+            self._size += done
+            if done > whole:
+                self._cut_torn(data[whole:done])
+            raise
+        self._size += done
         self.written += len(chunk)
+
+    def _cut_torn(self, piece: bytes) -> None:
+        """A write stopped inside a line: cut the piece off if it is still the file's end."""
+        try:
+            end = os.fstat(self._fd).st_size
+            reader = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                tail = os.pread(reader, len(piece), end - len(piece)) if end >= len(piece) else b""
+            finally:
+                os.close(reader)
+            if tail == piece and self._path_identity() == self._identity:
+                os.ftruncate(self._fd, end - len(piece))
+                self._size -= len(piece)
+                return
+        except OSError:
+            pass
+        self._torn = True
 
     def _must_rotate(self, pending: int, adding: int) -> bool:
         """Whether to rotate before adding ``adding`` bytes to ``pending`` unwritten ones."""

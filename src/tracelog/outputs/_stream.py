@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     _F_GETPIPE_SZ = None
 
-__all__ = ["Stream", "StreamOutput", "check_options", "parse_level"]
+__all__ = ["FULL", "OutputFull", "Stream", "StreamOutput", "check_options", "parse_level"]
 
 
 def parse_level(level: int | str | None) -> int | None:
@@ -167,19 +167,28 @@ def _encodable(text: str, encoding: str) -> str:
     return text
 
 
-#: How long a full non-blocking output may keep a line waiting before it counts as failed.
+#: How long a full non-blocking output may keep lines waiting, in all, before it drops them.
 FULL_WAIT = 2.0
+#: The fault kind for lines dropped because the output stayed full.
+FULL = "output: full, lines dropped"
+
+
+class OutputFull(BlockingIOError):
+    """A non-blocking output stayed full: the line was dropped (and counted)."""
 
 
 class _WholeWrites:
     """A raw file's write that writes the whole line: one raw write may take only part.
 
-    On a non-blocking file that stays full for :data:`FULL_WAIT`, the line
-    fails; if part of it was written, the next line starts with a newline,
-    so the cut one never runs into it.
+    On a non-blocking file that stays full for :data:`FULL_WAIT`, the line is
+    dropped; if part of it was written, the next line starts with a newline,
+    so the cut one never runs into it. The wait is bounded in all, not per
+    line: once the file has stayed full that long, each later line gets one
+    try and is dropped at once if there is still no room, until a write goes
+    through again.
     """
 
-    __slots__ = ("_cut", "_fileno", "_write")
+    __slots__ = ("_cut", "_fileno", "_stuck", "_write")
 
     def __init__(self, raw: Any) -> None:
         self._write = raw.write
@@ -188,21 +197,24 @@ class _WholeWrites:
         except Exception:
             self._fileno = None
         self._cut = False
+        self._stuck = False
 
     def __call__(self, data: bytes) -> int:
         if self._cut:
             data = b"\n" + data
             self._cut = False
         view = memoryview(data)
-        waited = 0.0
+        waited = FULL_WAIT if self._stuck else 0.0
         while view:
             done = self._write(view)
             if done:
                 view = view[done:]
+                self._stuck = False
                 continue
             if waited >= FULL_WAIT:  # None: a non-blocking file is full
                 self._cut = len(view) < len(data)
-                raise BlockingIOError(f"the output stayed full for {FULL_WAIT:g} s")
+                self._stuck = True
+                raise OutputFull(f"the output stayed full for {FULL_WAIT:g} s")
             if self._fileno is not None:
                 select.select([], [self._fileno], [], 0.05)
             else:
@@ -229,6 +241,7 @@ class Stream:
         "_last",
         "_room",
         "_write",
+        "dropped",
         "failed",
         "format",
         "level",
@@ -256,6 +269,7 @@ class Stream:
         self.stream = stream
         self.written = 0
         self.failed = 0
+        self.dropped = 0
         self._last: Any = None
         self._write: Any = None
         self._direct: Any = None
@@ -339,6 +353,9 @@ class Stream:
             if flush is not None:
                 flush()
             self.written += 1
+        except OutputFull as error:
+            self.dropped += 1
+            _faults.report(FULL, error)
         except Exception as error:
             self.failed += 1
             _faults.report("output", error)
@@ -382,6 +399,9 @@ class Stream:
                     flush()
                 done += count
                 self.written += count
+        except OutputFull as error:
+            self.dropped += len(lines) - done
+            _faults.report(FULL, error)
         except Exception as error:
             self.failed += len(lines) - done
             _faults.report("output", error)
@@ -400,7 +420,12 @@ class Stream:
         self.flush(timeout)
 
     def stats(self) -> dict[str, int]:
-        return {"written": self.written, "dropped": 0, "retried": 0, "failed": self.failed}
+        return {
+            "written": self.written,
+            "dropped": self.dropped,
+            "retried": 0,
+            "failed": self.failed,
+        }
 
 
 StreamOutput = Stream  # the name configure(stream=...) has always used

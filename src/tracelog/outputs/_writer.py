@@ -74,6 +74,8 @@ class BackgroundWriter:
         self._queue: collections.deque[Any] = collections.deque()
         self._sync = False  # after exit or close: the caller writes directly
         self._stopping = False
+        self._stuck = False  # a close ran out of time with its output still in a write
+        self._batch_start: Any = None  # the output's "written" count as the last batch began
         self._fresh_state()
         _registry.add(self)
 
@@ -131,6 +133,8 @@ class BackgroundWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._local.inside:
             return False  # called inside this thread's own write (by the output, a signal handler)
+        if self._stuck:
+            return not self._queue  # its output took longer than a close allowed: no wait again
         queued = len(self._queue)  # read before _taken: the writer counts a line before taking it
         target = self._taken + queued
         if self._done < target:
@@ -151,6 +155,9 @@ class BackgroundWriter:
     def close(self, timeout: float | None = None, *, close_output: bool = True) -> None:
         """Write what is queued, stop the thread, close the output; later lines go direct."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._stuck and self._running:
+            self._give_up(timeout)
+            return
         self.flush(timeout)
         self._stopping = True
         self._urgent = True
@@ -161,11 +168,40 @@ class BackgroundWriter:
         thread = self._thread
         if thread is not None and not self._local.inside:  # inside: it may wait for this thread
             thread.join(None if deadline is None else left(deadline, 0))
+        if deadline is not None and (self._running or self._stuck) and thread is not None:
+            self._give_up(timeout)  # still in a write, and out of time: never wait past it
+            return
         self._sync = True
         self._idle = True
         self._drain()
         if close_output:
             self._call_output("close", None if deadline is None else left(deadline, 0))
+
+    def _give_up(self, timeout: float | None) -> None:
+        """Out of time with the output still busy: count what is queued as dropped, once said.
+
+        Later lines queue for the thread (if its write ever ends) or are
+        dropped and counted; nothing here waits for the output again.
+        """
+        with self._count_lock:
+            lost = len(self._queue)
+            if not self._stuck:  # and the lines of the batch its write is stuck in
+                in_flight = self._taken - self._done
+                start, now = self._batch_start, getattr(self.output, "written", None)
+                if type(start) is int and type(now) is int:
+                    in_flight -= min(in_flight, max(0, now - start))
+                lost += in_flight
+            self._queue.clear()
+            self._dropped += lost
+            self._noticed = self._dropped
+        if not self._stuck:
+            self._stuck = True
+            timeout = timeout or 0.0
+            _faults.report(
+                "writer: out of time",
+                f"{lost} line(s) not written by {self.output!r} within {timeout:g} s "
+                "(its reader is not reading), dropped; see tracelog.stats()",
+            )
 
     def stats(self) -> dict[str, int]:
         inner = call(self.output, "stats") or {}
@@ -225,7 +261,8 @@ class BackgroundWriter:
         # Liveness is the writer's own flag: Thread.is_alive() interrupted by a signal handler
         # that raises marks a live thread as stopped (a CPython bug), which would drop every
         # later line.
-        if self.block and thread is not None and self._running and not local.inside:
+        waits = not (local.inside or self._stuck)
+        if self.block and thread is not None and self._running and waits:
             if local.waiting:
                 self._count_drop()
                 return
@@ -336,6 +373,7 @@ class BackgroundWriter:
                 popleft = queue.popleft
                 batch = [popleft() for _ in range(count)]  # the only consumer: they are there
                 if batch:
+                    self._batch_start = getattr(self.output, "written", None)
                     self._emit(batch)
                 self._done += count
                 if self._dropped != self._noticed:
