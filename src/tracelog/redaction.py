@@ -180,7 +180,7 @@ def is_mutable_container(value: Any, depth: int = 1) -> bool:
             return True
     if isinstance(value, enum.Enum):
         return is_mutable_container(value.value, depth + 1)
-    if isinstance(value, (Mapping, list, set, bytearray)):
+    if isinstance(value, (Mapping, list, set)):
         return True
     try:
         return object_fields(value) is not None
