@@ -19,6 +19,8 @@ import pytest
 import tracelog
 from _query_receivers import ElasticsearchQueryReceiver, LokiQueryReceiver, parse_logql
 from tracelog._cli import server, sources
+from tracelog._cli.elasticsearch import ElasticsearchSource
+from tracelog._cli.loki import LokiSource
 from tracelog.outputs import Elasticsearch, Loki
 
 TRACE_A = "abcd1234" + "1" * 24
@@ -140,7 +142,7 @@ class TestLokiSource:
         ]
         ship(Loki(loki.url, batch_interval=0.05), lines)
         monkeypatch.setattr(server, "PAGE", 5)
-        source = sources.LokiSource(loki.url, sources.DEFAULT_SELECTOR, {}, 5.0, 1000)
+        source = LokiSource(loki.url, sources.DEFAULT_SELECTOR, {}, 5.0, 1000)
         got = [
             orjson.loads(line)["n"]
             for batch in source.lines(1_795_000_000.0, 1_800_000_000.0, TRACE_A, exact=True)
@@ -247,7 +249,7 @@ class TestElasticsearchSource:
     ) -> None:
         ship(Elasticsearch(es.url, batch_interval=0.05), make_lines("ecs") * 1)
         monkeypatch.setattr(server, "PAGE", 2)
-        source = sources.ElasticsearchSource(es.url, "logs-*", {}, 5.0, 1000)
+        source = ElasticsearchSource(es.url, "logs-*", {}, 5.0, 1000)
         got = [line for batch in source.lines(0.0, 4e9, TRACE_A, exact=True) for line in batch]
         assert 4 == len(got)
         assert [b"checkout started", b"charging", b"charge failed", b"done"] == [

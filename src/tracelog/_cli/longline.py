@@ -11,10 +11,7 @@ the whole line is wanted (``view --json``), it is spooled to a temporary file as
 from __future__ import annotations
 
 import re
-import tempfile
 from typing import IO, Any
-
-import orjson
 
 __all__ = ["END", "MESSAGE_SHOWN", "LongLine", "LongLineBuilder"]
 
@@ -51,6 +48,8 @@ class LongLine(bytes):
 
 
 def _message(head: bytes) -> str | None:
+    import orjson
+
     match = _MESSAGE.search(head)
     if match is None:
         return None
@@ -69,6 +68,8 @@ def _message(head: bytes) -> str | None:
 
 def stand_in(head: bytes, tail: bytes, size: int) -> bytes:
     """The small JSON line that stands for a long one made of ``head`` … ``tail``."""
+    import orjson
+
     fields: dict[str, Any] = {}
     for part in (head, tail):
         for match in _FIELD.finditer(part):
@@ -104,6 +105,8 @@ class LongLineBuilder:
         self.size = len(first)
         self.spool: IO[bytes] | None = None
         if keep_whole:
+            import tempfile
+
             self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the line
             self.spool.write(first)
 

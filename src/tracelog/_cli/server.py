@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
-
-import orjson
 
 __all__ = [
     "LOKI_MAX_ENTRIES",
@@ -53,6 +49,12 @@ class Http:
         params: dict[str, str] | None = None,
         body: Any = None,
     ) -> Any:
+        # Here, not at the top: the command starts without them when it reads only files.
+        import urllib.error
+        import urllib.request
+
+        import orjson
+
         url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
         data = None if body is None else orjson.dumps(body)
         headers = dict(self.headers)
@@ -97,6 +99,8 @@ class Http:
 
 def _detail(body: bytes) -> str:
     """The server's reason, from a JSON error body or the first line of a text one."""
+    import orjson
+
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -16,16 +16,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tracelog._cli.elasticsearch import ElasticsearchSource
-from tracelog._cli.loki import LokiSource
 from tracelog._cli.server import PAGE, Source, SourceError, check_id, full_id
 
 __all__ = [
     "DEFAULT_SELECTOR",
     "DEFAULT_WINDOW",
     "PAGE",
-    "ElasticsearchSource",
-    "LokiSource",
     "Source",
     "SourceError",
     "add_arguments",
@@ -111,6 +107,11 @@ def _auth(args: argparse.Namespace, api_key_allowed: bool) -> dict[str, str]:
 def from_args(args: argparse.Namespace) -> list[Source]:
     """The servers named on the command line (none: only files)."""
     sources: list[Source] = []
+    if not (args.loki or args.elasticsearch):
+        return sources  # nothing to import: the command starts as fast as it did for files
+    from tracelog._cli.elasticsearch import ElasticsearchSource
+    from tracelog._cli.loki import LokiSource
+
     for url in args.loki or ():
         headers = _auth(args, api_key_allowed=False)
         if args.tenant:
