@@ -42,9 +42,11 @@ __all__ = [
     "JsonFormatter",
     "TraceFilter",
     "TracelogHandler",
+    "forget_saved_handler",
     "keep_on_root",
     "record_fields",
     "record_to_event",
+    "root_handler",
     "stays_on_root",
 ]
 
@@ -238,6 +240,17 @@ def install_root_handler(levelno: int | None) -> None:
     _handler = TracelogHandler()
     root.handlers = [*kept, _handler]
     root.setLevel(levelno)
+
+
+def root_handler() -> TracelogHandler | None:
+    """The handler configure() put on the root logger, or None."""
+    return _handler
+
+
+def forget_saved_handler(handler: logging.Handler) -> None:
+    """Leave ``handler`` out of the root handlers a later reset() gives back."""
+    if _saved_root is not None and handler in _saved_root[0]:
+        _saved_root[0].remove(handler)
 
 
 #: The attribute that marks a root handler configure() leaves in place (see keep_on_root()).

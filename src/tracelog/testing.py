@@ -114,7 +114,7 @@ class _Capture:
     def _hook_root(self) -> None:
         """Send stdlib records to the active pipeline, from ``levelno`` up."""
         root = logging.getLogger()
-        handler = _stdlib._handler
+        handler = _stdlib.root_handler()
         if self.added is None and (handler is None or handler not in root.handlers):
             self.added = _stdlib.TracelogHandler()
             root.addHandler(self.added)
@@ -127,9 +127,8 @@ class _Capture:
         root = logging.getLogger()
         if self.added is not None:
             root.removeHandler(self.added)
-            saved = _stdlib._saved_root  # configure() inside the capture saved it with the root's
-            if saved is not None and self.added in saved[0]:
-                saved[0].remove(self.added)
+            # configure() inside the capture saved it with the root's handlers: not to come back.
+            _stdlib.forget_saved_handler(self.added)
         if self.root_levels is not None and root.level == self.root_levels[0]:
             root.setLevel(self.root_levels[1])  # unless something set another level since
         _pipeline.install(self.previous if self.setup is None else self.setup)

@@ -109,6 +109,7 @@ class TraceMiddleware:
         status: int | None = None
         complete = False
         logged = False
+        finished = False  # the request's end told to buffering (which writes a 5xx's held lines)
         access = self._access
 
         def write_access_line() -> None:
@@ -129,7 +130,7 @@ class TraceMiddleware:
             )
 
         async def send_with_ids(message: Message) -> None:
-            nonlocal status, complete
+            nonlocal status, complete, finished
             message_type = message["type"]
             if message_type == "http.response.start" or message_type == "websocket.accept":
                 status = message.get("status", 101)
@@ -154,6 +155,9 @@ class TraceMiddleware:
                 again = context.activate(ctx)
                 again.start(hooks=False)
                 try:
+                    if status is not None and status >= 500:
+                        again.finish(status)  # its held lines before its access line
+                        finished = True
                     write_access_line()
                 finally:
                     again.end()
@@ -171,7 +175,8 @@ class TraceMiddleware:
             elif not complete:
                 raise  # the response is half sent: let the server cut the connection
         finally:
-            activation.finish(status)  # a 5xx writes the request's held debug lines
+            if not finished:
+                activation.finish(status)  # a 5xx writes the request's held debug lines
             if not logged and access.enabled:
                 write_access_line()
             request.close()
