@@ -115,6 +115,8 @@ class _Dom(HTMLParser):
         self._into: list[str] | None = None
         self._text = ""
         self.elements: list[str] = []
+        self.hidden_lines = 0
+        self.lines = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append(tag)
@@ -123,6 +125,9 @@ class _Dom(HTMLParser):
             self.scripts += 1
         if tag == "body":
             self.body = dict(attrs)
+        if tag == "details" and "line" in classes:
+            self.lines += 1
+            self.hidden_lines += "hidden" in dict(attrs)
         if "label" in classes:
             self._into, self._text = self.span_labels, ""
         if "msg" in classes:
@@ -146,7 +151,7 @@ def chromium() -> str:
     pytest.skip("no chromium on PATH: install Debian's chromium (apt-get install chromium)")
 
 
-def browse(page: pathlib.Path, screenshot: pathlib.Path) -> _Dom:
+def browse(page: pathlib.Path, screenshot: pathlib.Path, fragment: str = "") -> _Dom:
     browser = chromium()
     with tempfile.TemporaryDirectory() as profile:
         common = [
@@ -161,7 +166,10 @@ def browse(page: pathlib.Path, screenshot: pathlib.Path) -> _Dom:
             "--hide-scrollbars",
         ]
         dom = subprocess.run(
-            [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90
+            [*common, "--dump-dom", page.as_uri() + fragment],
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
         shot = subprocess.run(
             [*common, f"--screenshot={screenshot}", page.as_uri()],
@@ -191,6 +199,13 @@ class TestInABrowser:
         if os.environ.get("TRACELOG_REGENERATE_DOCS"):
             SCREENSHOT.parent.mkdir(exist_ok=True)
             shutil.copyfile(shot, SCREENSHOT)
+
+    def test_the_filter_box_filters(self, tmp_path: pathlib.Path) -> None:
+        records = demo_records()
+        page = tmp_path / "trace.html"
+        html.write(str(page), TRACE, records)  # type: ignore[arg-type]
+        dom = browse(page, tmp_path / "filtered.png", "#filter=payments.fraud")
+        assert (12, 10) == (dom.lines, dom.hidden_lines)  # the two payments.fraud lines stay
 
     def test_no_script_from_the_data_runs(self, tmp_path: pathlib.Path) -> None:
         records = hostile_records()

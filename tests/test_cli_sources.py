@@ -288,6 +288,13 @@ class TestElasticsearchSource:
         ] == missing.stderr.splitlines()
         assert "Traceback" not in refused.stderr + missing.stderr
 
+    def test_an_api_key_as_id_and_key_is_sent_as_the_shipper_sends_it(self) -> None:
+        expect = {"Authorization": "ApiKey aWQ6a2V5"}  # base64("id:key")
+        with ElasticsearchQueryReceiver(expect_headers=expect) as server:
+            ship(Elasticsearch(server.url, api_key=("id", "key")), make_lines("ecs"))
+            ok = run("show", TRACE_C, "--elasticsearch", server.url, "--api-key", "id:key")
+        assert 0 == ok.returncode, ok.stderr
+
     def test_ambiguous_prefix_lists_the_candidates(self, es: ElasticsearchQueryReceiver) -> None:
         ship(Elasticsearch(es.url, batch_interval=0.05), make_lines("ecs"))
         result = run("show", "abcd12", "--elasticsearch", es.url)

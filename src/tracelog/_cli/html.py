@@ -54,6 +54,10 @@ _SCRIPT = """\
     this.textContent = open ? "collapse all" : "expand all";
     for (var i = 0; i < lines.length; i++) lines[i].open = open;
   });
+  if (location.hash.indexOf("#filter=") === 0) {  // a link can carry a filter
+    box.value = decodeURIComponent(location.hash.slice(8));
+    apply();
+  }
   document.body.setAttribute("data-ready", "1");
 })();
 """

@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--token", metavar="TOKEN", help="bearer token (default: TRACELOG_TOKEN if set)"
     )
-    group.add_argument("--api-key", metavar="KEY", help="Elasticsearch API key (encoded)")
+    group.add_argument(
+        "--api-key", metavar="KEY", help="Elasticsearch API key: the encoded key, or ID:KEY"
+    )
     group.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="per request (default 30 s)"
     )
@@ -100,7 +102,10 @@ def _auth(args: argparse.Namespace, api_key_allowed: bool) -> dict[str, str]:
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     if api_key_allowed and args.api_key:
-        headers["Authorization"] = f"ApiKey {args.api_key}"
+        key = args.api_key
+        if ":" in key:  # ID:KEY, as Elasticsearch's create-API-key answer gives them
+            key = base64.b64encode(key.encode()).decode("ascii")
+        headers["Authorization"] = f"ApiKey {key}"
     return headers
 
 
