@@ -370,6 +370,8 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             if len(attrs) != N_PLAIN:
                 for key in islice(attrs, N_PLAIN, None):
                     if key not in known:
+                        if key in SET_LATE:  # a formatter ran before ours (pytest's caplog)
+                            continue
                         if key in NOT_EXTRA or key not in plain or len(known) >= CACHE_LIMIT:
                             return general(record)
                         known.add(key)
