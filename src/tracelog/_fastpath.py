@@ -132,11 +132,28 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
     if len(layouts) == 1 and len(layouts[0][2]) == 1:
         kind, tail, ((_, write),) = layouts[0]
         if kind == "default":
+            merge = merger.merge
+            redactor = merger.redactor
 
             def emit_default(
                 name: Any, created: Any, method: str, message: Any, fields: Any, logger: Any = None
             ) -> None:
-                write(default_line(merger, name, created, method, message, fields))
+                # default_line(), inlined: this is the call most lines take.
+                event = merge(name, created, method, message, fields, False, True)
+                try:
+                    line = dumps(event, option=LINE_OPTIONS)
+                except Exception:  # a value orjson needs help with: redact, then the full renderer
+                    if redactor is not None:
+                        redactor.redact_nested(event, ())
+                    write(render_json(event))
+                    return
+                if (
+                    redactor is not None
+                    and (line.find(b"{", 1) != -1 or line.find(b"[") != -1)
+                    and redactor.redact_nested(event, ())
+                ):
+                    line = render_json(event)
+                write(line)
 
             return emit_default
         ecs = EcsLine(merger, tail[0], plain)
