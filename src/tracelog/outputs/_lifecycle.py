@@ -100,7 +100,10 @@ def _install_exit_hooks() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    flush_all(EXIT_TIMEOUT)
+    if not flush_all(EXIT_TIMEOUT):
+        for output in _active:  # out of time: what a writer still holds is counted and said
+            if isinstance(output, BackgroundWriter) and output.pending():
+                output.give_up(EXIT_TIMEOUT)
     previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)

@@ -156,7 +156,7 @@ class BackgroundWriter:
         """Write what is queued, stop the thread, close the output; later lines go direct."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._stuck and self._running:
-            self._give_up(timeout)
+            self.give_up(timeout)
             return
         self.flush(timeout)
         self._stopping = True
@@ -169,7 +169,7 @@ class BackgroundWriter:
         if thread is not None and not self._local.inside:  # inside: it may wait for this thread
             thread.join(None if deadline is None else left(deadline, 0))
         if deadline is not None and (self._running or self._stuck) and thread is not None:
-            self._give_up(timeout)  # still in a write, and out of time: never wait past it
+            self.give_up(timeout)  # still in a write, and out of time: never wait past it
             return
         self._sync = True
         self._idle = True
@@ -177,7 +177,11 @@ class BackgroundWriter:
         if close_output:
             self._call_output("close", None if deadline is None else left(deadline, 0))
 
-    def _give_up(self, timeout: float | None) -> None:
+    def pending(self) -> int:
+        """Lines queued or in a write, not yet written."""
+        return len(self._queue) + self._taken - self._done
+
+    def give_up(self, timeout: float | None) -> None:
         """Out of time with the output still busy: count what is queued as dropped, once said.
 
         Later lines queue for the thread (if its write ever ends) or are
