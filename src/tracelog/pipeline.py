@@ -15,7 +15,8 @@ from tracelog import _faults, context
 from tracelog._exceptions import exc_info_tuple, structure_exception
 from tracelog._settings import Settings
 from tracelog.console import ConsoleRenderer
-from tracelog.processors import REDACTED, Redactor, TraceMerger, require_event_dict
+from tracelog.processors import TraceMerger, require_event_dict
+from tracelog.redaction import REDACTED, Redactor
 from tracelog.render import (
     JsonRenderer,
     render_json,

@@ -23,9 +23,7 @@ from tracelog._exceptions import (
 )
 from tracelog.redaction import (
     CACHE_LIMIT,
-    DEFAULT_REDACT_KEYS,
     LEAF_TYPES,
-    REDACTED,
     Redactor,
 )
 from tracelog.render import OPTIONS, with_microseconds
@@ -47,10 +45,7 @@ from tracelog.schema import (
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
-    "DEFAULT_REDACT_KEYS",
-    "REDACTED",
     "CallSite",
-    "Redactor",
     "TraceMerger",
     "exception_to_structure",
     "require_event_dict",
