@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from tracelog._environment import from_environment
 from tracelog._errors import ConfigurationError
 from tracelog._levels import parse_level
 from tracelog.redaction import DEFAULT_REDACT_KEYS, Redactor
@@ -133,22 +134,48 @@ class Settings:
         processors: Sequence[Processor] = (),
         rename: Mapping[str, str] | None = None,
         static: Mapping[str, Any] | None = None,
-        capture_stdlib: bool = True,
-        capture_warnings: bool = True,
-        otel: bool = True,
+        capture_stdlib: bool | None = None,
+        capture_warnings: bool | None = None,
+        otel: bool | None = None,
         buffer: Any = None,
         sampling: Any = None,
         rate_limit: Any = None,
         outputs: Sequence[Any] | None = None,
-        nonblocking: bool = False,
-        queue_size: int = 10_000,
-        overflow: str = "drop",
+        nonblocking: bool | None = None,
+        queue_size: int | None = None,
+        overflow: str | None = None,
     ) -> Settings:
         """configure()'s arguments with the environment applied: an explicit argument wins.
 
         A bad value raises :class:`ConfigurationError` naming the setting and
-        what it accepts.
+        what it accepts. The variables: :data:`tracelog._environment.VARIABLES`.
         """
+        (
+            redact,
+            static,
+            outputs,
+            nonblocking,
+            queue_size,
+            overflow,
+            buffer,
+            sampling,
+            capture_stdlib,
+            capture_warnings,
+            otel,
+        ) = from_environment(
+            redact=redact,
+            static=static,
+            stream=stream,
+            outputs=outputs,
+            nonblocking=nonblocking,
+            queue_size=queue_size,
+            overflow=overflow,
+            buffer=buffer,
+            sampling=sampling,
+            capture_stdlib=capture_stdlib,
+            capture_warnings=capture_warnings,
+            otel=otel,
+        )
         level_value, level_source = setting(level, "TRACELOG_LEVEL")
         levelno = level_number(level_value if level_value is not None else "info", level_source)
         schema_value, schema_source = setting(schema, "TRACELOG_SCHEMA")

@@ -20,8 +20,8 @@ from tracelog import buffering, context, stdlib
 from tracelog import logger as _native
 from tracelog import outputs as _outputs
 from tracelog import pipeline as _pipeline
-from tracelog._processor_list import ProcessorList
 from tracelog._errors import ConfigurationError
+from tracelog._processor_list import ProcessorList
 from tracelog._settings import FORMATS, Settings, resolve_service
 from tracelog.outputs import StreamOutput
 from tracelog.pipeline import build_chain
@@ -95,23 +95,27 @@ def configure(
     processors: Sequence[Processor] = (),
     rename: Mapping[str, str] | None = None,
     static: Mapping[str, Any] | None = None,
-    capture_stdlib: bool = True,
-    capture_warnings: bool = True,
-    otel: bool = True,
+    capture_stdlib: bool | None = None,
+    capture_warnings: bool | None = None,
+    otel: bool | None = None,
     buffer: buffering.TraceBuffer | None = None,
     sampling: buffering.Sampling | None = None,
     rate_limit: buffering.RateLimit | None = None,
     outputs: Sequence[Any] | None = None,
-    nonblocking: bool = False,
-    queue_size: int = 10_000,
-    overflow: str = "drop",
+    nonblocking: bool | None = None,
+    queue_size: int | None = None,
+    overflow: str | None = None,
 ) -> None:
     """Set up tracelog for this process. Call once at start-up; calling again replaces the setup.
 
     The arguments and the environment are resolved once into a frozen
     :class:`~tracelog._settings.Settings` (``tracelog.pipeline.active().settings``).
     Explicit arguments win over ``TRACELOG_LEVEL``, ``TRACELOG_FORMAT``,
-    ``TRACELOG_SCHEMA`` and ``TRACELOG_SERVICE`` (or ``OTEL_SERVICE_NAME``).
+    ``TRACELOG_SCHEMA``, ``TRACELOG_SERVICE`` (or ``OTEL_SERVICE_NAME``) and the
+    other ``TRACELOG_*`` variables (one per scalar option, see docs/configuration.md);
+    an option left out (None) takes its variable, else its default (``capture_stdlib``,
+    ``capture_warnings`` and ``otel`` True, ``nonblocking`` False, ``queue_size``
+    10 000, ``overflow`` "drop").
     A bad value raises :class:`ConfigurationError` naming the setting and
     the allowed values.
     A valid ``TRACEPARENT`` (and ``TRACESTATE``) in the environment, as a
