@@ -1,10 +1,15 @@
 """The chain step behind ``configure(buffer=..., sampling=..., rate_limit=...)``.
 
-:class:`Gate` holds the lines of each trace until it fails or ends, samples
-whole traces and rate-limits lines. The state of each trace is kept by trace
-id under a lock, not in a ContextVar, so the async tasks and ``wrap()``-ed
-threads of one trace share it. The settings and the functions that drive the
-active gate are in :mod:`tracelog.buffering`.
+:class:`Gate` holds the lines of each request until it fails or ends, samples
+whole traces and rate-limits lines. A request is the span a ``trace()`` block
+or an integration's :meth:`~tracelog.context.Activation.start` began, with the
+spans inside it: two requests that continue one upstream trace id (a client
+that reuses its ``traceparent``, a retry, a fan-out) are held, flushed and let
+go apart. The state is kept under a lock by that key, not in a ContextVar, so
+the async tasks and ``wrap()``-ed threads of one request share it; a line
+whose span is not known here (an OpenTelemetry span, say) is held by its trace
+id. Held lines are bounded in count and in bytes. The settings and the
+functions that drive the active gate are in :mod:`tracelog.buffering`.
 """
 
 from __future__ import annotations
@@ -21,22 +26,36 @@ from tracelog import _faults, context
 from tracelog import pipeline as _pipeline
 from tracelog._ratelimit import Limiter
 from tracelog.render import compact
-from tracelog.schema import TRACE_ID
+from tracelog.schema import SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 if TYPE_CHECKING:
     from tracelog.buffering import RateLimit, Sampling, TraceBuffer
 
-__all__ = ["BUFFERED", "Gate"]
+__all__ = ["BUFFERED", "COUNTERS", "ERROR", "Gate"]
 
 #: The key marking a line that was held back and written because its trace failed.
 BUFFERED = "buffered"
 
 _LEVELS = _pipeline.LEVELS
 _ERROR = logging.ERROR
+ERROR = _ERROR
 _NEVER = 1 << 30  # a level no line reaches
 _MAX_TRACES = 100_000  # trace states kept at once (held lines are bounded by max_total)
+_MAX_SPANS = 4 * _MAX_TRACES  # open spans known at once (one never left is let go in time)
 _COUNTERS = ("flushed", "discarded", "dropped", "sampled_out", "rate_limited")
+COUNTERS = _COUNTERS
+MEMORY = "buffering: out of memory"
+
+
+def _size(data: Any) -> int:
+    """Bytes of a held line (one rendering, or one per output layout)."""
+    if isinstance(data, (bytes, str)):
+        return len(data)
+    try:
+        return sum(len(line) for line, _ in data)
+    except Exception:
+        return 0
 
 
 class _Trace:
@@ -81,7 +100,11 @@ class Gate:
         # Ordered, so the oldest is let go first in O(1) when a bound is reached.
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
         self._holding: OrderedDict[str, _Trace] = OrderedDict()  # traces holding lines
+        # Span id -> the key of the request it belongs to: see the module docstring.
+        self._requests: dict[str, str] = {}
         self._held = 0
+        self._held_bytes = 0
+        self._max_bytes = buffer.max_bytes if buffer is not None else 0
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._limiter = None
         if rate_limit is not None:
@@ -121,20 +144,20 @@ class Gate:
         if levelno is None:  # a custom stdlib level
             levelno = getattr(logger, "levelno", logging.INFO)
         if levelno < self.level:
-            self._hold(event_dict.get(TRACE_ID), logger, method_name, event_dict, None)
+            self._hold_safely(self._key(event_dict), logger, method_name, event_dict, None)
             raise DropEvent
         if levelno >= self._flush_level:
-            trace_id = event_dict.get(TRACE_ID)
-            if trace_id is not None:
-                self._fail(trace_id)
+            key = self._key(event_dict)
+            if key is not None:
+                self._fail(key)
             return event_dict
         if levelno < self._keep_level:
-            trace_id = event_dict.get(TRACE_ID)
-            if trace_id is not None and not self._is_sampled(trace_id):
+            key = self._key(event_dict)
+            if key is not None and not self._is_sampled(key):
                 if self.buffer is None or levelno < self.buffer.level:
                     self._count("sampled_out")
                 else:
-                    self._hold(trace_id, logger, method_name, event_dict, "sampled_out")
+                    self._hold_safely(key, logger, method_name, event_dict, "sampled_out")
                 raise DropEvent
         limiter = self._limiter
         if (
@@ -145,6 +168,45 @@ class Gate:
             self._count("rate_limited")
             raise DropEvent
         return event_dict
+
+    def _key(self, event_dict: EventDict) -> str | None:
+        """The key a line is held under: its request's, else its trace id."""
+        trace_id = event_dict.get(TRACE_ID)
+        if trace_id is None:
+            return None
+        span_id = event_dict.get(SPAN_ID)
+        key = self._requests.get(span_id) if span_id is not None else None
+        return key if key is not None and key.startswith(trace_id) else trace_id
+
+    def key_of(self, ctx: context.TraceContext | None) -> str | None:
+        """The key of the request ``ctx`` belongs to (its trace id if not known here)."""
+        if ctx is None or ctx.trace_id is None:
+            return None
+        return self._key({TRACE_ID: ctx.trace_id, SPAN_ID: ctx.span_id})
+
+    def _hold_safely(
+        self,
+        key: str | None,
+        logger: WrappedLogger,
+        method_name: str,
+        event_dict: EventDict,
+        counter: str | None,
+    ) -> None:
+        """:meth:`_hold`, and if memory runs out: drop this line and every held one, counted."""
+        try:
+            self._hold(key, logger, method_name, event_dict, counter)
+        except MemoryError:
+            with self._lock:
+                self._counts["dropped"] += 1
+                self._shed()
+            _faults.report(MEMORY, "out of memory while holding a line: held lines dropped")
+
+    def _shed(self) -> None:
+        """(Under the lock.) Let go of every held line, counted as dropped."""
+        holding = self._holding
+        while holding:
+            key, state = holding.popitem(last=False)
+            self._let_go(key, state, "dropped")
 
     def _hold(
         self,
@@ -171,6 +233,7 @@ class Gate:
             data = compact(data)
         else:
             data = self._render_layouts(method_name, event_dict)
+        size = _size(data)
         with self._lock:
             state = self._traces.get(trace_id)
             if state is None and buffer.all_traces:
@@ -180,17 +243,22 @@ class Gate:
                     self._counts[counter] += 1
                 return
             if not state.failed:
+                if size > self._max_bytes:  # alone over the bound: never held
+                    self._counts["dropped"] += 1
+                    return
                 lines = state.lines
                 if lines is None:
-                    lines = state.lines = deque(maxlen=self._maxlen)
+                    lines = state.lines = deque()
                     self._holding[trace_id] = state
                 elif len(lines) == self._maxlen:
                     self._counts["dropped"] += 1
                     self._held -= 1
+                    self._held_bytes -= _size(lines.popleft())
                 lines.append(data)
                 self._held += 1
-                if self._held > buffer.max_total:
-                    self._evict()
+                self._held_bytes += size
+                if self._held > buffer.max_total or self._held_bytes > self._max_bytes:
+                    self._evict(trace_id)
                 return
             wait = state.flush_lock
         if wait is not None:  # let the trace's held lines out first
@@ -217,19 +285,20 @@ class Gate:
         if len(traces) >= _MAX_TRACES:
             oldest, state = traces.popitem(last=False)
             self._let_go(oldest, state, "dropped")
+        ids = trace_id[:32]  # a request's key starts with its trace id
         sampled = True
         sampling = self.sampling
         if sampling is not None:
             flag_from = root
             if flag_from is None:
                 found = context.current_var.get()
-                flag_from = found if found is not None and found.trace_id == trace_id else None
+                flag_from = found if found is not None and found.trace_id == ids else None
             if sampling.parent_based and flag_from is not None and not flag_from.sampled:
                 sampled = False
             elif sampling.parent_based and root is not None and root.parent_span_id:
                 sampled = True  # continued from upstream, which sampled it
             else:
-                sampled = int(trace_id[16:], 16) < self._threshold
+                sampled = int(ids[16:], 16) < self._threshold
         state = _Trace(sampled, self.buffer is not None and self.buffer.all_traces)
         traces[trace_id] = state
         return state
@@ -240,6 +309,16 @@ class Gate:
             with self._lock:
                 state = self._traces.get(trace_id) or self._new_trace(trace_id)
         return state.sampled
+
+    def _request_key(self, ctx: context.TraceContext) -> str:
+        """(Under the lock.) Remember ``ctx`` as a request's first span; return its key."""
+        requests = self._requests
+        if len(requests) >= _MAX_SPANS:
+            del requests[next(iter(requests))]
+        key = f"{ctx.trace_id}/{ctx.span_id}"
+        if ctx.span_id is not None:
+            requests[ctx.span_id] = key
+        return key
 
     def _forget(self, trace_id: str, counter: str) -> None:
         """Stop tracking a trace (under the lock), counting its held lines under ``counter``."""
@@ -252,16 +331,28 @@ class Gate:
         self._holding.pop(trace_id, None)
         if state.lines:
             self._held -= len(state.lines)
+            self._held_bytes -= sum(map(_size, state.lines))
             self._counts[counter] += len(state.lines)
         state.lines = None
 
-    def _evict(self) -> None:
-        """Over ``max_total`` (under the lock): the earliest holding traces lose their lines."""
+    def _evict(self, adding: str) -> None:
+        """Over ``max_total`` or ``max_bytes`` (under the lock): the earliest holding traces
+        lose their lines; the one just added to, last, and then its oldest lines."""
         assert self.buffer is not None
         holding = self._holding
-        while self._held > self.buffer.max_total and holding:
-            trace_id, state = holding.popitem(last=False)
-            self._let_go(trace_id, state, "dropped")
+        limit, max_bytes = self.buffer.max_total, self._max_bytes
+        while (self._held > limit or self._held_bytes > max_bytes) and len(holding) > 1:
+            key = next(iter(holding))
+            if key == adding:
+                holding.move_to_end(key)
+                continue
+            self._let_go(key, holding[key], "dropped")
+        adding_state = holding.get(adding)
+        lines = adding_state.lines if adding_state is not None else None
+        while lines and (self._held > limit or self._held_bytes > max_bytes):
+            self._held -= 1
+            self._held_bytes -= _size(lines.popleft())
+            self._counts["dropped"] += 1
 
     def _fail(self, trace_id: str) -> None:
         """The trace failed: write its held lines now, and its later ones as they come."""
@@ -325,30 +416,85 @@ class Gate:
 
     def on_enter(self, ctx: context.TraceContext) -> None:
         try:
-            if not self._entering(ctx):
+            if ctx.trace_id is None:
                 return
-            trace_id: Any = ctx.trace_id
+            if not self._entering(ctx):  # a span inside: it belongs to the enclosing request
+                outer = self.key_of(context.current_var.get())
+                if ctx.span_id is not None and outer is not None and outer != ctx.trace_id:
+                    with self._lock:
+                        self._requests[ctx.span_id] = outer
+                return
             with self._lock:
-                state = self._traces.get(trace_id) or self._new_trace(trace_id, ctx)
+                key = self._request_key(ctx)
+                state = self._traces.get(key) or self._new_trace(key, ctx)
                 state.open += 1
         except Exception as error:
             _faults.report("buffering", error)
 
     def on_exit(self, ctx: context.TraceContext, error: BaseException | None) -> None:
         try:
-            if not self._entering(ctx):
+            if ctx.trace_id is None:
                 return
-            trace_id: Any = ctx.trace_id
+            key = self.key_of(ctx)
+            if not self._entering(ctx):
+                if ctx.span_id is not None:
+                    with self._lock:
+                        self._requests.pop(ctx.span_id, None)
+                return
+            if key is None:
+                return
             if isinstance(error, Exception) and self.buffer is not None:
-                self._fail(trace_id)
+                self._fail(key)
             with self._lock:
-                state = self._traces.get(trace_id)
+                state = self._traces.get(key)
                 if state is not None:
                     state.open -= 1
                     if state.open <= 0:
-                        self._forget(trace_id, "discarded")
+                        self._forget(key, "discarded")
+                        if ctx.span_id is not None:
+                            self._requests.pop(ctx.span_id, None)
         except Exception as fault:
             _faults.report("buffering", fault)
+
+    # --- requests run by integrations (Activation.start/finish) ----------------
+
+    def request_started(self, ctx: context.TraceContext) -> None:
+        """An integration made ``ctx`` a request's context: hold its lines apart."""
+        if ctx.trace_id is None:
+            return
+        with self._lock:
+            key = self._request_key(ctx)
+            if key not in self._traces:
+                self._new_trace(key, ctx)
+
+    def request_finished(self, ctx: context.TraceContext, status: int | None, failed: bool) -> None:
+        """The request of ``ctx`` ended: write its held lines if it failed, else let them go."""
+        key = self.key_of(ctx)
+        if key is None:
+            return
+        if self.buffer is not None and (failed or (status is not None and status >= 500)):
+            self._fail(key)
+        with self._lock:
+            self._forget(key, "discarded")
+            if ctx.span_id is not None and self._requests.get(ctx.span_id) == key:
+                del self._requests[ctx.span_id]
+
+    def fail_current(self) -> None:
+        """The current request failed: write its held lines now, and later ones as they come."""
+        key = self.key_of(context.current())
+        if key is not None and self.buffer is not None:
+            self._fail(key)
+
+    def buffer_current(self, enabled: bool) -> None:
+        """Hold the current request's lines (or stop holding them and let them go)."""
+        key = self.key_of(context.current())
+        if key is None or self.buffer is None:
+            return
+        with self._lock:
+            state = self._traces.get(key) or self._new_trace(key)
+            state.enabled = bool(enabled)
+            if not enabled:
+                self._let_go(key, state, "discarded")
 
     def _emit(self, logger: Any, method_name: str, event_dict: EventDict) -> None:
         """Log a line of tracelog's own (a rate-limit summary) through the whole chain."""
@@ -374,7 +520,12 @@ class Gate:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {**self._counts, "held": self._held, "traces": len(self._traces)}
+            return {
+                **self._counts,
+                "held": self._held,
+                "held_bytes": self._held_bytes,
+                "traces": len(self._traces),
+            }
 
 
 def _write_layouts(data: list[tuple[Any, tuple[Any, ...]]]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tracelog import _faults, context
 from tracelog import pipeline as _pipeline
-from tracelog._gate import _COUNTERS, _ERROR, BUFFERED, Gate
+from tracelog._gate import BUFFERED, COUNTERS, ERROR, Gate
 from tracelog._settings import level_number
 
 __all__ = [
@@ -51,13 +51,17 @@ def _count(value: object, source: str) -> int:
 
 def _keep_level(value: int | str, source: str) -> int:
     levelno = _level(value, source)
-    if levelno > _ERROR:
+    if levelno > ERROR:
         raise _error(f"{source}={value!r} is above error: error lines are always kept")
     return levelno
 
 
 class TraceBuffer:
-    """Hold a trace's lines below the output level; write them only if the trace fails.
+    """Hold a request's lines below the output level; write them only if it fails.
+
+    A request is what a ``trace()`` block or an integration's middleware
+    started: two requests that continue the same upstream trace id are held,
+    flushed and let go apart.
 
     - ``level``: the lowest level held (lower lines are dropped as usual).
     - ``flush_level``: a line at this level (or the output level, if higher)
@@ -65,11 +69,13 @@ class TraceBuffer:
     - ``max_per_trace``: lines held per trace; past it the oldest go first.
     - ``max_total``: lines held by all traces together; past it the trace
       that started holding earliest loses its held lines.
+    - ``max_bytes``: bytes held by all traces together (64 MiB by default),
+      let go the same way; a line larger than this alone is never held.
     - ``all_traces``: hold lines of every trace (the default), or only of
       traces that call :func:`buffer_trace`.
     """
 
-    __slots__ = ("all_traces", "flush_level", "level", "max_per_trace", "max_total")
+    __slots__ = ("all_traces", "flush_level", "level", "max_bytes", "max_per_trace", "max_total")
 
     def __init__(
         self,
@@ -78,18 +84,21 @@ class TraceBuffer:
         max_per_trace: int = 1_000,
         max_total: int = 100_000,
         *,
+        max_bytes: int = 64 * 1024 * 1024,
         all_traces: bool = True,
     ) -> None:
         self.level = _level(level, "TraceBuffer level")
         self.flush_level = _level(flush_level, "TraceBuffer flush_level")
         self.max_per_trace = _count(max_per_trace, "TraceBuffer max_per_trace")
         self.max_total = _count(max_total, "TraceBuffer max_total")
+        self.max_bytes = _count(max_bytes, "TraceBuffer max_bytes")
         self.all_traces = bool(all_traces)
 
     def __repr__(self) -> str:
         return (
             f"TraceBuffer(level={self.level}, flush_level={self.flush_level}, "
             f"max_per_trace={self.max_per_trace}, max_total={self.max_total}, "
+            f"max_bytes={self.max_bytes}, "
             f"all_traces={self.all_traces})"
         )
 
@@ -213,9 +222,8 @@ def mark_failed() -> None:
     """
     gate = _active
     try:
-        trace_id = context.current_trace_id()
-        if gate is not None and gate.buffer is not None and trace_id is not None:
-            gate._fail(trace_id)
+        if gate is not None:
+            gate.fail_current()
     except Exception as error:
         _faults.report("buffering", error)
 
@@ -234,13 +242,10 @@ def begin_trace() -> None:
 
 def _request_started(ctx: context.TraceContext) -> None:
     gate = _active
-    if gate is None or gate.sampling is None:
+    if gate is None or (gate.buffer is None and gate.sampling is None):
         return
     try:
-        if ctx.trace_id is not None:
-            with gate._lock:
-                if ctx.trace_id not in gate._traces:
-                    gate._new_trace(ctx.trace_id, ctx)
+        gate.request_started(ctx)
     except Exception as error:
         _faults.report("buffering", error)
 
@@ -265,13 +270,7 @@ def _request_finished(ctx: context.TraceContext, status: int | None, failed: boo
     if gate is None or (gate.buffer is None and gate.sampling is None):
         return
     try:
-        trace_id = ctx.trace_id
-        if trace_id is None:
-            return
-        if gate.buffer is not None and (failed or (status is not None and status >= 500)):
-            gate._fail(trace_id)
-        with gate._lock:
-            gate._forget(trace_id, "discarded")
+        gate.request_finished(ctx, status, failed)
     except Exception as error:
         _faults.report("buffering", error)
 
@@ -283,14 +282,8 @@ def buffer_trace(enabled: bool = True) -> None:
     lines; with the default every trace does, and this opts one out.
     """
     gate = _active
-    trace_id = context.current_trace_id()
-    if gate is None or gate.buffer is None or trace_id is None:
-        return
-    with gate._lock:
-        state = gate._traces.get(trace_id) or gate._new_trace(trace_id)
-        state.enabled = bool(enabled)
-        if not enabled:
-            gate._let_go(trace_id, state, "discarded")
+    if gate is not None:
+        gate.buffer_current(enabled)
 
 
 def flush() -> None:
@@ -311,9 +304,10 @@ def stats() -> dict[str, int]:
     ``dropped``: held lines let go to stay within max_per_trace/max_total;
     ``sampled_out``: lines not written because their trace was not sampled
     (and not held); ``rate_limited``: lines suppressed by the rate limit;
-    ``held``: lines held now; ``traces``: traces tracked now.
+    ``held``: lines held now, ``held_bytes`` their size; ``traces``: requests and
+    traces tracked now.
     """
     gate = _active
     if gate is None:
-        return {**dict.fromkeys(_COUNTERS, 0), "held": 0, "traces": 0}
+        return {**dict.fromkeys(COUNTERS, 0), "held": 0, "held_bytes": 0, "traces": 0}
     return gate.stats()
