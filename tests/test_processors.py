@@ -15,13 +15,8 @@ import structlog
 import tracelog
 import tracelog.testing
 from _lines import Lines
-from tracelog.processors import (
-    REDACTED,
-    Redactor,
-    TraceMerger,
-    exception_to_structure,
-    structure_exception,
-)
+from tracelog.processors import TraceMerger, exception_to_structure, structure_exception
+from tracelog.redaction import REDACTED, Redactor
 
 SECRET_KEYS = [
     "password",
