@@ -17,16 +17,16 @@ from tracelog import context
 from tracelog._values import client_parts, format_exception_text
 from tracelog.schema._attributes import as_attributes
 from tracelog.schema._ecs import (
-    _CUSTOM,
-    _FIELD,
-    _SET,
-    _ecs_coerce,
-    _ecs_kind,
+    CUSTOM,
+    FIELD,
+    SET,
+    ecs_coerce,
     ecs_field_types,
+    ecs_kind,
     ecs_value_fits,
 )
 from tracelog.schema._ecs_document import as_text, make_indexable
-from tracelog.schema._placing import _MISSING, _claim, _free, _give, _move_aside, _put, _renamed
+from tracelog.schema._placing import MISSING, claim, free, give, move_aside, put, renamed
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
@@ -242,10 +242,10 @@ class Projection:
         if key == DURATION_MS:
             return ("event", "duration"), None
         path = _TABLE["ecs"].get(key, key)
-        where, kind = _ecs_kind(path)
-        if where == _CUSTOM and "." not in path:
+        where, kind = ecs_kind(path)
+        if where == CUSTOM and "." not in path:
             return (path,), None
-        if where == _FIELD and path not in _ECS_FLAT:
+        if where == FIELD and path not in _ECS_FLAT:
             return tuple(path.split(".")), kind
         return None
 
@@ -258,7 +258,7 @@ class Projection:
         if self.name == "default":
             if not self.rename:
                 return dict(event_dict)
-            return _renamed(event_dict, self.rename, _PIPELINE_KEYS)
+            return renamed(event_dict, self.rename, _PIPELINE_KEYS)
         if self.name == "ecs":
             return self._ecs(event_dict)
         if self.name == "otel":
@@ -276,16 +276,16 @@ class Projection:
             ("message", event.get(MESSAGE)),
             ("ecs.version", ECS_VERSION),
         ):
-            if not _put(out, rename.get(path, path), value, path in _ECS_FLAT):
+            if not put(out, rename.get(path, path), value, path in _ECS_FLAT):
                 _ecs_custom(out, path, value)  # two of these renamed to one name
         table = _TABLE["ecs"]
         # The pipeline's values first: a field of yours that lands on one then finds it taken.
         for key in _ECS_PIPELINE:
-            value = event.get(key, _MISSING)
-            if value is not _MISSING:
+            value = event.get(key, MISSING)
+            if value is not MISSING:
                 self._ecs_place(out, table.get(key, key), value, key)
-        stack = event.get(STACK, _MISSING)
-        if stack is not _MISSING:
+        stack = event.get(STACK, MISSING)
+        if stack is not MISSING:
             self._ecs_place(out, STACK, stack, STACK)
         exception = event.get(EXCEPTION)
         if isinstance(exception, Mapping):
@@ -309,31 +309,31 @@ class Projection:
                 _ecs_custom(out, name, value)  # yours, named like the pipeline's: tracelog.<name>
             elif key != EXCEPTION or not isinstance(value, Mapping):  # (laid out above)
                 self._ecs_place(out, table.get(key, key), value, key)
-        dataset = _ecs_coerce("keyword", event.get(SERVICE))
+        dataset = ecs_coerce("keyword", event.get(SERVICE))
         if dataset is not None and ecs_value_fits("keyword", dataset):
             path = rename.get("event.dataset", "event.dataset")
-            _put(out, path, dataset, path in _ECS_FLAT)  # unless you set event.dataset yourself
+            put(out, path, dataset, path in _ECS_FLAT)  # unless you set event.dataset yourself
         return make_indexable(out, ECS_CUSTOM_NAMESPACE)
 
     def _ecs_place(self, out: dict[str, Any], path: str, value: Any, key: str) -> None:
         """Put one value at its ECS name, or under the custom namespace if the types clash
         or the name is taken."""
-        renamed = self.rename.get(path)
-        if renamed is not None:
-            if not _put(out, renamed, value, renamed in _ECS_FLAT):
+        target = self.rename.get(path)
+        if target is not None:
+            if not put(out, target, value, target in _ECS_FLAT):
                 _ecs_custom(out, key, value)
             return
-        where, kind = _ecs_kind(path)
-        if where == _CUSTOM:
-            if not _put(out, path, value):
+        where, kind = ecs_kind(path)
+        if where == CUSTOM:
+            if not put(out, path, value):
                 _ecs_custom(out, key, value)
             return
-        if where == _FIELD:
+        if where == FIELD:
             if not ecs_value_fits(kind, value):
-                value = _ecs_coerce(kind, value)
-            if ecs_value_fits(kind, value) and _put(out, path, value, path in _ECS_FLAT):
+                value = ecs_coerce(kind, value)
+            if ecs_value_fits(kind, value) and put(out, path, value, path in _ECS_FLAT):
                 return
-        elif where == _SET and isinstance(value, Mapping):
+        elif where == SET and isinstance(value, Mapping):
             for child, item in value.items():
                 self._ecs_place(out, f"{path}.{child}", item, f"{key}.{child}")
             return
@@ -366,22 +366,22 @@ class Projection:
             elif key == LOGGER:
                 out["instrumentation_scope"] = {"name": value}
             elif key == EXCEPTION and isinstance(value, Mapping):
-                _claim(attributes, "exception.type", value.get("type"))
-                _claim(attributes, "exception.message", value.get("message"))
-                _claim(attributes, "exception.stacktrace", format_exception_text(value))
+                claim(attributes, "exception.type", value.get("type"))
+                claim(attributes, "exception.message", value.get("message"))
+                claim(attributes, "exception.stacktrace", format_exception_text(value))
             elif key == CLIENT and (client := client_parts(value)) is not None:
-                _give(attributes, "client.address", client[0])
+                give(attributes, "client.address", client[0])
                 if client[1] is not None:
-                    _give(attributes, "client.port", client[1])
+                    give(attributes, "client.port", client[1])
             else:
                 name = table.get(key, key)
                 if rename:
                     name = rename.get(name, name)
-                attributes[_free(attributes, name) if name in attributes else name] = value
+                attributes[free(attributes, name) if name in attributes else name] = value
         if resource:
             out["resource"] = resource
         out["attributes"] = attributes if self.any_values else as_attributes(attributes)
-        return _renamed(out, rename, out) if rename else out
+        return renamed(out, rename, out) if rename else out
 
     # Google Cloud Logging ----------------------------------------------------
 
@@ -401,20 +401,20 @@ class Projection:
             if key == TRACE_ID:
                 project = self.gcp_project
                 if _GCP_TRACE in out or _GCP_SAMPLED in out:  # a field of yours came first
-                    _move_aside(out, _GCP_TRACE)
-                    _move_aside(out, _GCP_SAMPLED)
+                    move_aside(out, _GCP_TRACE)
+                    move_aside(out, _GCP_SAMPLED)
                 out[_GCP_TRACE] = f"projects/{project}/traces/{value}" if project else value
                 out[_GCP_SAMPLED] = _sampled(event)
             elif key == SPAN_ID:
                 if _GCP_SPAN in out:
-                    _move_aside(out, _GCP_SPAN)
+                    move_aside(out, _GCP_SPAN)
                 out[_GCP_SPAN] = value
             elif key == LOGGER:
                 labels["logger"] = str(value)
             elif key == SERVICE:
-                _claim(out, "serviceContext", {"service": value})
+                claim(out, "serviceContext", {"service": value})
             elif key == EXCEPTION and isinstance(value, Mapping):
-                _claim(out, "stack_trace", format_exception_text(value))
+                claim(out, "stack_trace", format_exception_text(value))
             elif key == DURATION_MS and isinstance(value, (int, float)):
                 request["latency"] = f"{value / 1000:.6f}s"
             elif key in table:
@@ -422,18 +422,18 @@ class Projection:
                     value = value[0]
                 request[table[key]] = value
             else:
-                out[_free(out, key) if key in out else key] = value
+                out[free(out, key) if key in out else key] = value
         if request:
-            _claim(out, "httpRequest", request)
+            claim(out, "httpRequest", request)
         if labels:
-            _claim(out, _GCP_LABELS, labels)
-        return _renamed(out, self.rename, _GCP_OWNED) if self.rename else out
+            claim(out, _GCP_LABELS, labels)
+        return renamed(out, self.rename, _GCP_OWNED) if self.rename else out
 
 
 def _ecs_custom(out: dict[str, Any], key: str, value: Any) -> None:
     """Put a value that cannot take its ECS place under the custom namespace, by its own name."""
     path = f"{ECS_CUSTOM_NAMESPACE}.{key}"
-    while not _put(out, path, value):
+    while not put(out, path, value):
         path += "_"
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ecs_field_types", "ecs_value_fits"]
+__all__ = ["CUSTOM", "FIELD", "SET", "ecs_coerce", "ecs_field_types", "ecs_kind", "ecs_value_fits"]
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +69,7 @@ def ecs_value_fits(kind: str, value: Any) -> bool:
     return True  # geo_point and the like: left to the user
 
 
-def _ecs_coerce(kind: str, value: Any) -> Any:
+def ecs_coerce(kind: str, value: Any) -> Any:
     """A value of the right type for ``kind`` when the conversion loses nothing, else ``value``."""
     if kind in _TEXT_TYPES and type(value) in (int, float):
         return str(value)
@@ -78,21 +78,21 @@ def _ecs_coerce(kind: str, value: Any) -> Any:
     return value
 
 
-_FIELD, _SET, _UNDER_LEAF, _CUSTOM = 0, 1, 2, 3
+FIELD, SET, _UNDER_LEAF, CUSTOM = 0, 1, 2, 3
 
 
 @lru_cache(maxsize=4096)
-def _ecs_kind(path: str) -> tuple[int, str]:
+def ecs_kind(path: str) -> tuple[int, str]:
     """Where a dotted name stands in ECS: a field (and its type), a set, inside a field, outside."""
     types = ecs_field_types()
     kind = types.get(path)
     if kind is not None:
-        return _FIELD, kind
+        return FIELD, kind
     if path in _ecs_sets():
-        return _SET, ""
+        return SET, ""
     parts = path.split(".")
     for i in range(len(parts) - 1, 0, -1):
         parent = types.get(".".join(parts[:i]))
         if parent is not None:
-            return (_CUSTOM, "") if parent in _CONTAINER_TYPES else (_UNDER_LEAF, parent)
-    return _CUSTOM, ""
+            return (CUSTOM, "") if parent in _CONTAINER_TYPES else (_UNDER_LEAF, parent)
+    return CUSTOM, ""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-_MISSING: Any = object()
+MISSING: Any = object()
+__all__ = ["MISSING", "claim", "free", "give", "move_aside", "put", "renamed"]
 
 
 class _Node(dict):  # type: ignore[type-arg]
@@ -19,7 +20,7 @@ class _Node(dict):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool:
+def put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool:
     """Put ``value`` at ``path`` (dotted names nest) unless a value is there already.
 
     False when the place was taken: the caller finds the value another place,
@@ -33,8 +34,8 @@ def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool
     *parents, leaf = path.split(".")
     node = out
     for part in parents:
-        child = node.get(part, _MISSING)
-        if child is _MISSING:
+        child = node.get(part, MISSING)
+        if child is MISSING:
             child = node[part] = _Node()
         elif type(child) is not _Node and isinstance(child, dict):
             child = node[part] = _Node(child)  # a dict of yours: filled as a copy, never changed
@@ -51,7 +52,7 @@ def _put(out: dict[str, Any], path: str, value: Any, flat: bool = False) -> bool
     return True
 
 
-def _free(out: dict[str, Any], name: str) -> str:
+def free(out: dict[str, Any], name: str) -> str:
     """The first of ``name_``, ``name__``... not taken in ``out``."""
     name += "_"
     while name in out:
@@ -59,31 +60,34 @@ def _free(out: dict[str, Any], name: str) -> str:
     return name
 
 
-def _move_aside(out: dict[str, Any], name: str) -> None:
+def move_aside(out: dict[str, Any], name: str) -> None:
     """Move a field of yours at ``name`` (if any) to ``name_``, for the pipeline's value."""
     if name in out:
-        out[_free(out, name)] = out.pop(name)
+        out[free(out, name)] = out.pop(name)
 
 
-def _claim(out: dict[str, Any], name: str, value: Any) -> None:
+def claim(out: dict[str, Any], name: str, value: Any) -> None:
     """Write the pipeline's ``value`` at ``name``; a field of yours there moves to ``name_``."""
-    _move_aside(out, name)
+    move_aside(out, name)
     out[name] = value
 
 
-def _give(out: dict[str, Any], name: str, value: Any) -> None:
+def give(out: dict[str, Any], name: str, value: Any) -> None:
     """Write a field of yours at ``name``, or at ``name_`` if a value is there."""
-    out[_free(out, name) if name in out else name] = value
+    out[free(out, name) if name in out else name] = value
 
 
-def _renamed(out: Mapping[str, Any], rename: Mapping[str, str], owned: Any) -> dict[str, Any]:
+def renamed(out: Mapping[str, Any], rename: Mapping[str, str], owned: Any) -> dict[str, Any]:
     """``out`` with ``rename`` applied: the pipeline's keys (``owned``) keep their names,
     a field of yours that would land on one moves to ``<name>_``."""
     result: dict[str, Any] = {}
     for key, value in out.items():
         name = rename.get(key, key)
         if key in owned:
-            _claim(result, name, value)
+            claim(result, name, value)
         else:
-            result[_free(result, name) if name in result else name] = value
+            result[free(result, name) if name in result else name] = value
     return result
+
+
+_free = free  # the name pipeline.py imports
