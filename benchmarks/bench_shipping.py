@@ -1,8 +1,8 @@
 """What the network shippers cost the caller, and how fast they drain to a local receiver.
 
-Run:  python benchmarks/bench_shipping.py [--lines 100000] [--rounds 5]
+Run:  python benchmarks/bench_shipping.py [--lines 100000] [--rounds 5] [--outage-only]
 
-Two figures per shipper:
+Three figures per shipper:
 
 - **write()**: the caller's cost of handing over one rendered line (the
   median over rounds of the mean over ``--lines`` calls, and the p99 of
@@ -14,6 +14,13 @@ Two figures per shipper:
   Elasticsearch receivers from the test suite (single Python processes: they,
   not the shippers, are usually the bottleneck) and, for syslog, a real
   rsyslogd when installed (UDP), else a plain UDP socket that discards.
+- **an outage, then refusals** (Elasticsearch): 2,001 lines written as the
+  cluster starts answering ``429`` to whole requests for 5 seconds, then
+  refuses 30 % of the items of every bulk with ``es_rejected_execution_exception``
+  (status 429). Then the shipper is closed with its default ``close_timeout``
+  (10 s), as at exit. Reported: how long until every line was shipped, and
+  how many lines ended shipped, spilled (kept for the next process) or
+  dropped, with and without a spill file.
 
 Absolute numbers move with the machine; the receivers share its CPUs.
 """
@@ -91,11 +98,76 @@ class UdpSink:
         self.sock.close()
 
 
+class RefusingCluster(ElasticsearchReceiver):
+    """Answers 429 to every request until ``outage_until``, then refuses a share of each bulk's
+    items with es_rejected_execution_exception (status 429)."""
+
+    def __init__(self, outage: float, refused: float) -> None:
+        self.outage_until = time.monotonic() + outage
+        self.refused = refused
+        super().__init__()
+
+    def handle(self, request: Any, body: bytes) -> None:
+        if time.monotonic() < self.outage_until:
+            request.answer(429, b'{"error":"too many requests","status":429}', "application/json")
+            return
+        items = body.count(b"\n") // 2
+        self.reject_items(int(items * self.refused))
+        super().handle(request, body)
+
+
+def outage_then_refusals(total: int = 2001, outage: float = 5.0, refused: float = 0.3) -> None:
+    lines = tracelog_lines(total, schema="ecs")
+    print(
+        f"\nElasticsearch: {total} lines, {outage:g} s of whole-request 429s, then "
+        f"{refused:.0%} of each bulk's items refused (429); close() with close_timeout=10 s"
+    )
+    print("  spill file   all shipped after   shipped   spilled   dropped   failed")
+    for spill in (False, True):
+        folder = Path(tempfile.mkdtemp(prefix="tracelog-bench-"))
+        cluster = RefusingCluster(outage, refused)
+        try:
+            shipper = Elasticsearch(
+                cluster.url,
+                index="logs-shop-default",
+                spill_path=folder / "es.spill" if spill else None,
+            )
+            start = time.monotonic()
+            done_at: list[float] = []
+
+            def watch(shipper: Elasticsearch = shipper, done_at: list[float] = done_at) -> None:
+                while time.monotonic() - start < 60:
+                    if shipper.stats()["written"] >= total:
+                        done_at.append(time.monotonic() - start)
+                        return
+                    time.sleep(0.01)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            for line in lines:
+                shipper.write(line)
+            shipper.close()
+            watcher.join(0.1)
+            stats = shipper.stats()
+            after = f"{done_at[0]:.1f} s" if done_at else "not by close"
+            print(
+                f"  {'yes' if spill else 'no':<12} {after:>17}   {stats['written']:7}   "
+                f"{stats.get('spill_pending', '-'):>7}   {stats['dropped']:7}   {stats['failed']:6}"
+            )
+        finally:
+            cluster.stop()
+            shutil.rmtree(folder, True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--outage-only", action="store_true", help="only the outage figures")
     args = parser.parse_args()
+    if args.outage_only:
+        outage_then_refusals()
+        return
 
     pool = tracelog_lines(1000, schema="default")
     pool_ecs = tracelog_lines(1000, schema="ecs")
@@ -179,6 +251,7 @@ def main() -> None:
         print("\nthroughput, first write() to flush() done")
         for name, rate in throughput.items():
             print(f"  {name:<44} {rate:10,.0f} lines/s")
+        outage_then_refusals()
     finally:
         loki_rx.stop()
         es_rx.stop()

@@ -396,12 +396,19 @@ class Shipper:
                 self._counts["failed"] += outcome.failed
                 if outcome.shipped:
                     self._counts["batches"] += 1
-                    attempt = 0  # the server is answering: what it refused is retried promptly
                 self._done += outcome.shipped + outcome.failed
                 self._in_flight = len(outcome.retry)
                 self._cond.notify_all()
                 pending = outcome.retry
                 if not pending:
+                    return
+                if outcome.shipped and outcome.retry_after is None:
+                    # The server is answering and took part of it: what it refused (items
+                    # refused one by one) goes first into the next request, at once.
+                    self._buffer.extendleft(reversed(pending))
+                    self._in_flight = 0
+                    self._counts["retried"] += 1
+                    self._first_at = time.monotonic() - self.batch_interval
                     return
                 attempt += 1
                 if outcome.retry_after is not None:
@@ -409,6 +416,10 @@ class Shipper:
                 else:
                     delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
                     delay *= random.uniform(0.5, 1.0)
+                    if self._closing:  # spend the time left trying, not asleep
+                        delay = min(
+                            delay, max(self.backoff, (self._deadline - time.monotonic()) / 4)
+                        )
                 end = time.monotonic() + delay
                 while True:
                     now = time.monotonic()
