@@ -533,7 +533,7 @@ class TestJsonFormatter:
 
     @pytest.mark.parametrize(
         ("option", "named"),
-        [("rename_fields", "use rename="), ("static_fields", "use static="), ("colour", "colour")],
+        [("rename_fields", "use rename="), ("json_indent", "one line"), ("colour", "colour")],
     )
     def test_an_option_it_does_not_take_is_an_error(self, option: str, named: str) -> None:
         with pytest.raises(ValueError, match="formatter") as raised:

@@ -103,6 +103,21 @@ def _fraction(variable: str) -> float | None:
     return number
 
 
+def file_path() -> str | None:
+    """``TRACELOG_FILE``: the file lines go to when configure() is given no stream or outputs."""
+    return _value("TRACELOG_FILE")
+
+
+def buffer_switch() -> bool:
+    """``TRACELOG_BUFFER``: whether configure() holds debug lines (``TraceBuffer()``)."""
+    return bool(_flag("TRACELOG_BUFFER"))
+
+
+def sampling_rate() -> float | None:
+    """``TRACELOG_SAMPLING``: the fraction of traces kept (``Sampling(rate)``), or None."""
+    return _fraction("TRACELOG_SAMPLING")
+
+
 def _or(given: Any, found: Any, default: Any) -> Any:
     if given is not None:
         return given
@@ -133,22 +148,6 @@ def from_environment(
         redact = _names("TRACELOG_REDACT")
     if static is None:
         static = _pairs("TRACELOG_STATIC")
-    if outputs is None and stream is None:
-        path = _value("TRACELOG_FILE")
-        if path is not None:
-            from tracelog.outputs import File
-
-            outputs = [File(path)]
-    if buffer is None and _flag("TRACELOG_BUFFER"):
-        from tracelog.buffering import TraceBuffer
-
-        buffer = TraceBuffer()
-    if sampling is None:
-        rate = _fraction("TRACELOG_SAMPLING")
-        if rate is not None:
-            from tracelog.buffering import Sampling
-
-            sampling = Sampling(rate)
     overflow_value = _or(overflow, _value("TRACELOG_OVERFLOW"), "drop")
     if overflow is None and overflow_value.lower() not in ("drop", "block"):
         raise ConfigurationError(f"TRACELOG_OVERFLOW={overflow_value!r} is not one of drop, block")

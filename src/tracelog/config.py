@@ -20,6 +20,7 @@ from tracelog import buffering, context, stdlib
 from tracelog import logger as _native
 from tracelog import outputs as _outputs
 from tracelog import pipeline as _pipeline
+from tracelog._environment_objects import objects_from_environment
 from tracelog._errors import ConfigurationError
 from tracelog._processor_list import ProcessorList
 from tracelog._settings import FORMATS, Settings, resolve_service
@@ -138,6 +139,7 @@ def configure(
       ``"drop"`` (counted) or ``"block"``. See docs/outputs.md.
     """
     global _configured
+    outputs, buffer, sampling = objects_from_environment(outputs, stream, buffer, sampling)
     settings = Settings.resolve(
         level,
         format,

@@ -18,7 +18,7 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import Any
 
@@ -29,6 +29,14 @@ from tracelog import context
 from tracelog import pipeline as _pipeline
 from tracelog._errors import ConfigurationError
 from tracelog._fastpath import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
+from tracelog._pjl_compat import (
+    PJL_OPTIONS,
+    SubclassHooks,
+    ValueDefault,
+    merged_fields,
+    refused_hooks,
+    static_values,
+)
 from tracelog._settings import Settings
 from tracelog.propagation import REQUEST_ID_FIELD
 from tracelog.redaction import Redactor
@@ -389,9 +397,15 @@ class JsonFormatter(logging.Formatter):
     (or the defaults and ``TRACELOG_*`` environment when there is none);
     given ``service``, ``schema``, ``redact``, ``static`` or ``rename`` it
     builds its own chain the same way ``configure()`` does. ``fmt``,
-    ``datefmt``, ``style``, ``validate`` and ``defaults`` are accepted and
-    unused: the line's shape is tracelog's. Any other option is an error, so
-    a python-json-logger option left in a config is not silently dropped.
+    ``datefmt``, ``style`` and ``validate`` are accepted and unused: the
+    line's shape is tracelog's. Any other option is an error, so a
+    python-json-logger option left in a config is not silently dropped.
+
+    As python-json-logger does: ``defaults`` fill fields a record lacks, a
+    dict logged as the message joins the line, ``json_default`` renders values
+    orjson has no rule for, ``static_fields`` is ``static``, and a subclass's
+    ``add_fields()`` and ``process_log_record()`` are called with the event
+    dict (see :mod:`tracelog._pjl_compat` and docs/stdlib.md).
     """
 
     def __init__(
@@ -407,11 +421,28 @@ class JsonFormatter(logging.Formatter):
         redact: Iterable[str] | None = None,
         static: Mapping[str, Any] | None = None,
         rename: Mapping[str, str] | None = None,
+        json_default: Callable[[Any], Any] | None = None,
+        static_fields: Mapping[str, Any] | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
             raise TypeError(_unknown_options(unknown))
+        refused = refused_hooks(type(self))
+        if refused is not None:
+            raise TypeError(refused)
         super().__init__(None, datefmt)
+        self._defaults = dict(defaults) if defaults else None
+        static = static_values(static if static is not None else static_fields)
+        extra: list[Any] = []
+        if (
+            type(self).add_fields is not JsonFormatter.add_fields
+            or type(self).process_log_record is not JsonFormatter.process_log_record
+        ):
+            extra.append(SubclassHooks(self))
+        self.json_default = json_default
+        if json_default is not None:
+            extra.append(ValueDefault(json_default))
+        self._extra = tuple(extra)
         self._own: Settings | None = None
         if service is not None or schema is not None or redact is not None or static or rename:
             try:
@@ -438,22 +469,34 @@ class JsonFormatter(logging.Formatter):
         kept = self._pipelines
         if kept is not None and (kept[0] is settings or kept[0] == settings):
             return kept[1]
+        base = settings
+        if self._extra:  # after your processors, before redaction: what they add is redacted
+            settings = settings.replace(processors=(*settings.processors, *self._extra))
         # No buffering or sampling: a formatter formats every record it is given.
         chain = _pipeline.build_chain(settings.replace(format="json"))
         pipeline = _pipeline.Pipeline(chain, _keep_line, settings.level, settings)
         pipeline.emit = _inline.compile_emit(pipeline) or pipeline.emit_plain
-        self._pipelines = (settings, pipeline)
+        self._pipelines = (base, pipeline)
         return pipeline
+
+    def add_fields(
+        self, log_record: dict[str, Any], record: logging.LogRecord | None, message_dict: Any
+    ) -> None:
+        """python-json-logger's hook: override it to add to the event dict (called per record)."""
+
+    def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
+        """python-json-logger's hook: override it to change the event dict; return it."""
+        return log_record
 
     def format(self, record: logging.LogRecord) -> str:
         pipeline = self._pipeline()
         _kept.line = None
         try:
             method_name = _pipeline.level_name(record.levelno, record.levelname)
-            message = record_message(record)
-            pipeline.emit(
-                record.name, record.created, method_name, message, record_fields(record), record
+            message, fields = merged_fields(
+                record_message(record), record_fields(record), self._defaults
             )
+            pipeline.emit(record.name, record.created, method_name, message, fields, record)
             data = _kept.line
         except Exception as error:
             data = _pipeline.fallback_line(
@@ -483,25 +526,14 @@ def _default_settings() -> Settings:
         return Settings()
 
 
-# python-json-logger's options, and what takes their place.
-_PJL_OPTIONS = {
-    "rename_fields": "rename= (it renames the line's keys: {'level': 'severity'})",
-    "static_fields": "static=",
-    "reserved_attrs": "nothing: every extra= field is kept and standard attributes never are",
-    "timestamp": "nothing: every line has its RFC 3339 UTC timestamp",
-    "json_default": "nothing: every value renders (unknown objects by repr)",
-    "json_encoder": "nothing: lines are rendered by orjson",
-}
-
-
 def _unknown_options(unknown: Mapping[str, Any]) -> str:
     """The error for options JsonFormatter does not take, naming what replaces them."""
     parts = []
     for name in unknown:
-        instead = _PJL_OPTIONS.get(name)
+        instead = PJL_OPTIONS.get(name)
         parts.append(f"{name} (use {instead})" if instead else name)
     return (
         "tracelog.stdlib.JsonFormatter does not take "
         + ", ".join(parts)
-        + "; its options are service, schema, redact, static and rename"
+        + "; its options are service, schema, redact, static, rename, defaults and json_default"
     )
