@@ -437,6 +437,14 @@ class RequestScope:
         with self._lock:
             self._rebind(_merged(self.context.fields, fields))
 
+    def refresh(self) -> None:
+        """Drop the context's cached line, so the next line is built from its fields as they are.
+
+        For the request's last line (the access line): a line built in another thread while
+        a bind() changed the fields may have cached them as they were.
+        """
+        object.__setattr__(self.context, "_line", None)
+
     def unbind(self, keys: tuple[str, ...]) -> None:
         with self._lock:
             fields = self.context.fields

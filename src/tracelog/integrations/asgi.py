@@ -111,6 +111,7 @@ class TraceMiddleware:
         logged = False
         finished = False  # the request's end told to buffering (which writes a 5xx's held lines)
         access = self._access
+        request = context.RequestScope(ctx)
 
         def write_access_line() -> None:
             nonlocal logged
@@ -120,6 +121,7 @@ class TraceMiddleware:
                 path = short_path(path)
             if not access.wants(path, status, ctx.trace_id):
                 return
+            request.refresh()
             client = scope.get("client")
             log_access(
                 _method(scope, kind),
@@ -164,7 +166,7 @@ class TraceMiddleware:
 
         activation = context.activate(ctx)
         activation.start()  # sampling follows an upstream sampled flag
-        request = context.RequestScope(ctx).open()
+        request.open()
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as error:

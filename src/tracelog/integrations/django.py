@@ -95,6 +95,7 @@ class TraceMiddleware:
         scope = context.RequestScope(ctx).open()
         try:
             response = self.get_response(request)
+            scope.refresh()  # the access line is built from the fields as they are now
             self._finish(request, response, rid_value, started, activation)
             return response
         finally:
@@ -109,6 +110,7 @@ class TraceMiddleware:
         scope = context.RequestScope(ctx).open()
         try:
             response = await self.get_response(request)
+            scope.refresh()  # the access line is built from the fields as they are now
             self._finish(request, response, rid_value, started, activation)
             return response
         finally:

@@ -184,6 +184,7 @@ class _TracedBody:
         finally:
             activation.finish(request.status)  # a 5xx writes the request's held debug lines
             if self._access_log.wants(request.path, request.status, request.ctx.trace_id):
+                request.scope.refresh()
                 log_access(
                     request.method,
                     request.path,
