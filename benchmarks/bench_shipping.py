@@ -51,7 +51,7 @@ from _receivers import (
     Rsyslog,
     tracelog_lines,
 )
-from tracelog.outputs.shipping import Elasticsearch, Loki, Syslog
+from tracelog.outputs import Elasticsearch, Loki, Syslog
 
 
 def per_call_ns(write: Callable[[bytes], Any], lines: list[bytes]) -> tuple[float, float]:
@@ -197,17 +197,17 @@ def main() -> None:
     big = args.lines * 2
     factories: dict[str, tuple[Callable[..., Any], list[bytes], str]] = {
         "Loki": (
-            lambda **kw: Loki(loki_rx.url, max_buffer=big, **kw),
+            lambda **kw: Loki(loki_rx.url, queue_size=big, **kw),
             lines,
             "strict Loki receiver",
         ),
         "Elasticsearch": (
-            lambda **kw: Elasticsearch(es_rx.url, index="logs-shop-default", max_buffer=big, **kw),
+            lambda **kw: Elasticsearch(es_rx.url, index="logs-shop-default", queue_size=big, **kw),
             lines_ecs,
             "strict bulk receiver",
         ),
         "Syslog": (
-            lambda **kw: Syslog(syslog_address, "udp", max_buffer=big, **kw),
+            lambda **kw: Syslog(syslog_address, "udp", queue_size=big, **kw),
             lines,
             syslog_target,
         ),

@@ -15,7 +15,7 @@ import pytest
 
 import tracelog
 from _receivers import tracelog_lines, wait_until
-from tracelog.outputs.shipping import Shipper
+from tracelog.outputs import Shipper
 from tracelog.outputs.shipping._batch import Outcome, RetryableError, parse_level
 from tracelog.outputs.shipping._http import auth_header, retry_after_seconds
 from tracelog.outputs.shipping._line import parse_line, rfc3339_to_ns
@@ -186,7 +186,7 @@ class TestShipper:
 
 class TestSpill:
     def test_order_holds_across_the_spill(self, made: list[Shipper], tmp_path: Path) -> None:
-        shipper = recorder(made, max_buffer=5, batch_size=5, spill_path=tmp_path / "s")
+        shipper = recorder(made, queue_size=5, batch_size=5, spill_path=tmp_path / "s")
         shipper.gate.clear()
         for line in lines(40):
             shipper.write(line)
@@ -229,7 +229,7 @@ class TestSpill:
 
     def test_an_empty_spill_file_is_removed_at_close(self, tmp_path: Path) -> None:
         spill = tmp_path / "s"
-        shipper = Recorder(spill_path=spill, max_buffer=1, batch_interval=0.01)
+        shipper = Recorder(spill_path=spill, queue_size=1, batch_interval=0.01)
         for line in lines(5):
             shipper.write(line)
         assert shipper.flush(10)
@@ -350,3 +350,45 @@ class TestThroughConfigure:
             )
             assert 0 == result.returncode, result.stderr
             assert list(range(200)) == sorted(numbers(receiver.documents()))
+
+
+class TestBatchingOptions:
+    """One option object for what every shipper shares; the old names still work, warned."""
+
+    def test_one_object_or_its_fields_as_keywords(self) -> None:
+        from tracelog.outputs import Batching, Loki
+
+        batching = Batching(batch_size=10, queue_size=50, close_timeout=2.0)
+        shipper = Loki("http://127.0.0.1:9", batching=batching, batch_size=20)
+        try:
+            assert (20, 50, 2.0) == (
+                shipper.batch_size,
+                shipper.queue_size,
+                shipper.close_timeout,
+            )
+        finally:
+            shipper.close(0)
+
+    def test_old_names_warn_and_still_apply(self) -> None:
+        from tracelog.outputs import Loki
+
+        with pytest.warns(DeprecationWarning, match="queue_size"):
+            shipper = Loki("http://127.0.0.1:9", max_buffer=7)
+        try:
+            assert 7 == shipper.queue_size == shipper.max_buffer
+        finally:
+            shipper.close(0)
+        with pytest.warns(DeprecationWarning, match="request_timeout"):
+            Loki("http://127.0.0.1:9", timeout=1.5).close(0)
+
+    def test_an_unknown_keyword_is_an_error_naming_it(self) -> None:
+        from tracelog.outputs import Elasticsearch
+
+        with pytest.raises(TypeError, match="batchsize"):
+            Elasticsearch("http://127.0.0.1:9", batchsize=10)
+
+    def test_bad_values_are_refused(self) -> None:
+        from tracelog.outputs import Batching
+
+        with pytest.raises(ValueError, match="queue_size"):
+            Batching(queue_size=0)

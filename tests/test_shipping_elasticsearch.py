@@ -255,7 +255,7 @@ class TestElasticsearch:
         self, receiver: ElasticsearchReceiver, shippers: list[Elasticsearch]
     ) -> None:
         shipper = elasticsearch(
-            shippers, receiver.url, index="logs-shop-default", batch_size=50, max_buffer=100_000
+            shippers, receiver.url, index="logs-shop-default", batch_size=50, queue_size=100_000
         )
         receiver.stop()
         end = time.monotonic() + 5
@@ -281,7 +281,7 @@ class TestElasticsearch:
             shippers,
             receiver.url,
             index="logs-shop-default",
-            max_buffer=10,
+            queue_size=10,
             batch_size=10,
             spill_path=tmp_path / "es.spill",
         )
@@ -302,7 +302,7 @@ class TestElasticsearch:
 def test_lines_are_indexed_at_normal_exit(receiver: ElasticsearchReceiver) -> None:
     script = """
         import sys
-        from tracelog.outputs.shipping import Elasticsearch
+        from tracelog.outputs import Elasticsearch
         shipper = Elasticsearch(sys.argv[1], index="logs-shop-default", batch_interval=3600)
         for n in range(300):
             shipper.write(b'{"@timestamp":"2026-11-25T07:40:34Z","message":"m","number":%d}\\n' % n)

@@ -16,7 +16,7 @@ import pytest
 
 from _disks import small_disk
 from _receivers import ElasticsearchReceiver, LokiReceiver, numbers
-from tracelog.outputs.shipping import Shipper
+from tracelog.outputs import Shipper
 from tracelog.outputs.shipping._batch import Outcome
 from tracelog.outputs.shipping.elasticsearch import Elasticsearch
 
@@ -39,14 +39,14 @@ def ecs_line(number: int, message: str | None = None) -> bytes:
 SPILL_ON_A_FULL_DISK = """
 import json
 import orjson
-from tracelog.outputs.shipping import Loki
+from tracelog.outputs import Loki
 
 def line(n):
     stamp = "2026-11-25T07:%02d:%02d.000000Z" % (n // 60 % 60, n % 60)
     return orjson.dumps({"timestamp": stamp, "level": "info", "logger": "shop",
                          "message": "event %d" % n, "service": "shop", "number": n}) + b"\\n"
 
-shipper = Loki(sys.argv[3], max_buffer=100, batch_size=50, batch_interval=0.05, backoff=0.05,
+shipper = Loki(sys.argv[3], queue_size=100, batch_size=50, batch_interval=0.05, backoff=0.05,
                max_backoff=0.2, spill_path=os.path.join(DISK, "loki.spill"))
 fill()
 for n in range(3000):

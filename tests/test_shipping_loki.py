@@ -280,7 +280,7 @@ class TestLoki:
     def test_no_line_lost_across_a_five_second_outage(
         self, receiver: LokiReceiver, shippers: list[Loki]
     ) -> None:
-        shipper = loki(shippers, receiver.url, batch_size=50, max_buffer=100_000)
+        shipper = loki(shippers, receiver.url, batch_size=50, queue_size=100_000)
         lines = tracelog_lines(1000)
         for line in lines[:100]:
             shipper.write(line)
@@ -310,7 +310,7 @@ class TestLoki:
         self, receiver: LokiReceiver, shippers: list[Loki], capfd: pytest.CaptureFixture[str]
     ) -> None:
         receiver.stop()
-        shipper = loki(shippers, receiver.url, max_buffer=5, batch_size=5)
+        shipper = loki(shippers, receiver.url, queue_size=5, batch_size=5)
         for number in range(20):
             shipper.write(line_at(number, number))
         assert shipper.stats()["dropped"] >= 10
@@ -322,7 +322,7 @@ class TestLoki:
     ) -> None:
         receiver.stop()
         spill = tmp_path / "loki.spill"
-        shipper = loki(shippers, receiver.url, max_buffer=10, batch_size=10, spill_path=spill)
+        shipper = loki(shippers, receiver.url, queue_size=10, batch_size=10, spill_path=spill)
         for number in range(100):
             shipper.write(line_at(number, number))
         stats = shipper.stats()
@@ -409,7 +409,7 @@ class TestLokiProcesses:
         result = _run(
             """
             import sys
-            from tracelog.outputs.shipping import Loki
+            from tracelog.outputs import Loki
             shipper = Loki(sys.argv[1], batch_size=1000, batch_interval=3600)
             for n in range(500):
                 shipper.write(b'{"level":"info","message":"m","number":%d}\\n' % n)
@@ -426,7 +426,7 @@ class TestLokiProcesses:
         result = _run(
             """
             import os, sys
-            from tracelog.outputs.shipping import Loki
+            from tracelog.outputs import Loki
             shipper = Loki(sys.argv[1], batch_size=1000, batch_interval=3600)
             def line(n):
                 return b'{"level":"info","message":"m","number":%d}\\n' % n
@@ -462,7 +462,7 @@ def test_lines_lost_at_exit_are_reported_within_the_close_timeout() -> None:
     # A retry notice came first: it must not hide the loss, and exit waits close_timeout only.
     script = """
         import socket, tracelog
-        from tracelog.outputs.shipping import Loki
+        from tracelog.outputs import Loki
         with socket.socket() as probe:  # a port nothing listens on
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]

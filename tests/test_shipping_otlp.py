@@ -334,7 +334,7 @@ class TestAnswers:
         self, receiver: OTLPReceiver, shippers: list[OTLP], tmp_path: os.PathLike[str]
     ) -> None:
         spill = os.path.join(tmp_path, "otlp.spill")
-        shipper = make(shippers, receiver.url, max_buffer=20, batch_size=20, spill_path=spill)
+        shipper = make(shippers, receiver.url, queue_size=20, batch_size=20, spill_path=spill)
         receiver.stop()
         for number in range(300):
             shipper.write(b'{"message":"event %d"}\n' % number)
@@ -404,7 +404,7 @@ class TestEnvironment:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         shipper = OTLP(
-            "http://127.0.0.1:9", timeout=1, compression="gzip", protocol="http/protobuf"
+            "http://127.0.0.1:9", request_timeout=1, compression="gzip", protocol="http/protobuf"
         )
         try:
             assert (1, "gzip", "http/protobuf") == (

@@ -348,7 +348,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
     capacity = 0
     if single and type(writer) is BackgroundWriter and write == writer.write:
         queue = writer._queue
-        capacity = writer.capacity
+        capacity = writer.queue_size
     # The queue holds exact copies (orjson's bytes keep ~4 KiB): rendered
     # without the newline, the copy is ``line + b"\n"``.
     options = LINE_OPTIONS & ~orjson.OPT_APPEND_NEWLINE if queue is not None else LINE_OPTIONS

@@ -39,6 +39,7 @@ from tracelog.typing import EventDict, Processor
 
 if TYPE_CHECKING:
     from tracelog.outputs.otel_sdk import OpenTelemetry
+    from tracelog.outputs.shipping._batch import Batching, Shipper
     from tracelog.outputs.shipping.elasticsearch import Elasticsearch
     from tracelog.outputs.shipping.loki import Loki
     from tracelog.outputs.shipping.otlp import OTLP
@@ -46,11 +47,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OTLP",
+    "Batching",
     "Elasticsearch",
     "File",
     "Loki",
     "OpenTelemetry",
     "Output",
+    "Shipper",
     "Stream",
     "StreamOutput",
     "Syslog",
@@ -64,6 +67,8 @@ _SHIPPERS = {
     "Syslog": "tracelog.outputs.shipping.syslog",
     "OTLP": "tracelog.outputs.shipping.otlp",
     "OpenTelemetry": "tracelog.outputs.otel_sdk",
+    "Batching": "tracelog.outputs.shipping._batch",
+    "Shipper": "tracelog.outputs.shipping._batch",
 }
 
 

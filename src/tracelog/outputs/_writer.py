@@ -67,7 +67,7 @@ class BackgroundWriter:
         if not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError(f"queue_size={queue_size!r} must be a positive integer")
         self.output = output
-        self.capacity = queue_size
+        self.queue_size = queue_size
         self.block = overflow == "block"
         self.notice = notice
         self._write_lines = getattr(output, "write_lines", None)
@@ -118,7 +118,7 @@ class BackgroundWriter:
 
     def write(self, line: bytes | str) -> None:
         queue = self._queue
-        if len(queue) < self.capacity:
+        if len(queue) < self.queue_size:
             # render.compact(), inline: orjson's bytes keep ~4 KiB each.
             queue.append(bytes(memoryview(line)) if type(line) is bytes else line)
             if self._idle:
@@ -213,11 +213,11 @@ class BackgroundWriter:
         counts.update(inner)
         counts["dropped"] = counts.get("dropped", 0) + self._dropped
         counts["queued"] = len(self._queue)
-        counts["queue_size"] = self.capacity
+        counts["queue_size"] = self.queue_size
         return counts
 
     def __repr__(self) -> str:
-        return f"<BackgroundWriter {self.output!r} queue_size={self.capacity}>"
+        return f"<BackgroundWriter {self.output!r} queue_size={self.queue_size}>"
 
     # -- caller side ---------------------------------------------------------
 
@@ -273,7 +273,7 @@ class BackgroundWriter:
             local.waiting = True
             try:
                 with waiting(self._blocked) as room:
-                    while len(self._queue) >= self.capacity and not self._sync:
+                    while len(self._queue) >= self.queue_size and not self._sync:
                         self._wake()
                         room.acquire(timeout=0.05)
                         if thread is not self._thread or not self._running:
@@ -282,7 +282,7 @@ class BackgroundWriter:
                 local.waiting = False
             self._enqueue(line)
             return
-        if self._starved(thread, local) and len(self._queue) < self.capacity:
+        if self._starved(thread, local) and len(self._queue) < self.queue_size:
             self._enqueue(line)
             return
         self._count_drop()
@@ -410,7 +410,7 @@ class BackgroundWriter:
         self._last_notice = moment
         _faults.report(
             "dropped",
-            f"{dropped} line(s) dropped by {self.output!r}: its queue of {self.capacity} "
+            f"{dropped} line(s) dropped by {self.output!r}: its queue of {self.queue_size} "
             "was full; see tracelog.stats()",
         )
         if self.notice is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-_NAMES = frozenset(("Elasticsearch", "Loki", "Shipper", "Syslog"))
+_NAMES = frozenset(("Elasticsearch", "Loki", "Shipper", "Syslog", "OTLP", "Batching"))
 
 
 def __getattr__(name: str) -> Any:

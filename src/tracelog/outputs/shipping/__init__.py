@@ -28,7 +28,7 @@ each rendered line to. The protocol (duck-typed)::
   good), ``batches``, ``spilled`` and ``queued``.
 
 Common options (all shippers): ``batch_size`` lines or ``batch_interval``
-seconds, whichever comes first; ``max_buffer`` lines held in memory;
+seconds, whichever comes first; ``queue_size`` lines held in memory;
 ``spill_path`` a file taking lines the buffer cannot hold, sent in order
 once the server catches up, and picked up by the next process if this one
 exits first; ``backoff``/``max_backoff`` for retries (exponential, with
@@ -39,35 +39,11 @@ At interpreter exit every open shipper is flushed (for up to its
 buffer and its own spill file (``<spill_path>.<pid>``): nothing is shipped
 twice.
 
-The classes are imported lazily so that ``import tracelog`` stays light::
-
-    from tracelog.outputs.shipping import Loki, Elasticsearch, Syslog
+Import them from :mod:`tracelog.outputs` (``tracelog.outputs.Loki``,
+``tracelog.outputs.Batching``); they load only when asked for, so that
+``import tracelog`` stays light.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from tracelog.outputs.shipping._batch import Shipper
-    from tracelog.outputs.shipping.elasticsearch import Elasticsearch
-    from tracelog.outputs.shipping.loki import Loki
-    from tracelog.outputs.shipping.syslog import Syslog
-
-__all__ = ["Elasticsearch", "Loki", "Shipper", "Syslog"]
-
-_WHERE = {
-    "Loki": "tracelog.outputs.shipping.loki",
-    "Elasticsearch": "tracelog.outputs.shipping.elasticsearch",
-    "Syslog": "tracelog.outputs.shipping.syslog",
-    "Shipper": "tracelog.outputs.shipping._batch",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tracelog.outputs.shipping' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__all__: list[str] = []  # the shippers' one home is tracelog.outputs

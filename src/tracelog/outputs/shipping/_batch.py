@@ -28,11 +28,14 @@ parent had buffered is shipped twice.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import http.client
 import os
 import random
 import threading
 import time
+import warnings
+from typing import Any
 
 from tracelog import _faults
 from tracelog.outputs._stream import parse_level
@@ -48,13 +51,91 @@ from tracelog.outputs.shipping._outcome import (
 from tracelog.outputs.shipping._spill import Spill
 from tracelog.render import compact
 
-__all__ = ["Outcome", "RetryableError", "Shipper", "parse_level", "split"]
+__all__ = [
+    "Batching",
+    "Outcome",
+    "RetryableError",
+    "Shipper",
+    "parse_level",
+    "split",
+    "take_renamed",
+    "take_renamed_value",
+]
 
 
 def _as_bytes(line: object) -> bytes:
     if isinstance(line, (bytearray, memoryview)):
         return bytes(line)
     return str(line).encode("utf-8", "replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """What every shipper shares: how lines are batched, held, spilled, retried and closed.
+
+    - ``batch_size`` lines or ``batch_interval`` seconds, whichever comes first;
+    - ``queue_size`` lines held in memory (the same name as ``configure(queue_size=)``);
+    - ``spill_path``: a file taking the lines the queue cannot hold;
+    - ``backoff``/``max_backoff``: retries, exponential with jitter (or ``Retry-After``);
+    - ``close_timeout``: how long closing (at exit, or a new configure()) may ship.
+
+    Give it as ``batching=Batching(...)``, or any of its fields as a keyword of the
+    shipper (``Loki(url, batch_size=100)``); a keyword wins over ``batching=``.
+    """
+
+    batch_size: int = 500
+    batch_interval: float = 1.0
+    queue_size: int = 10_000
+    spill_path: str | os.PathLike[str] | None = None
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    close_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.queue_size < 1:
+            raise ValueError("batch_size and queue_size must be at least 1")
+        if min(self.batch_interval, self.backoff, self.max_backoff, self.close_timeout) < 0:
+            raise ValueError("batch_interval, backoff, max_backoff and close_timeout must be >= 0")
+
+    @classmethod
+    def of(cls, batching: Batching | None, options: dict[str, Any], owner: str) -> Batching:
+        """``batching`` with the fields given as keywords; refuses any other keyword."""
+        take_renamed(options, "max_buffer", "queue_size", owner)
+        unknown = sorted(set(options) - _BATCHING_FIELDS)
+        if unknown:
+            raise TypeError(f"{owner}() got unexpected keyword argument(s): {', '.join(unknown)}")
+        base = batching if batching is not None else cls()
+        return dataclasses.replace(base, **options) if options else base
+
+
+_BATCHING_FIELDS = frozenset(field.name for field in dataclasses.fields(Batching))
+
+
+def take_renamed(options: dict[str, Any], old: str, new: str, owner: str) -> None:
+    """An option given by its old name moves to its new one, with a DeprecationWarning."""
+    if old not in options:
+        return
+    warnings.warn(
+        f"{owner}({old}=...) is now {owner}({new}=...); {old} goes in a later release",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    value = options.pop(old)
+    if new in options:
+        raise TypeError(f"{owner}() got both {old}= and its new name {new}=")
+    options[new] = value
+
+
+def take_renamed_value(options: dict[str, Any], old: str, new: str, value: Any, owner: str) -> Any:
+    """``value`` (option ``new``), unless given by its old name ``old``: warned, then taken."""
+    if old not in options:
+        return value
+    warnings.warn(
+        f"{owner}({old}=...) is now {owner}({new}=...); {old} goes in a later release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return options.pop(old)
 
 
 class Shipper:
@@ -85,26 +166,20 @@ class Shipper:
         *,
         level: int | str | None = None,
         schema: str | None = None,
-        batch_size: int = 500,
-        batch_interval: float = 1.0,
-        max_buffer: int = 10_000,
-        spill_path: str | os.PathLike[str] | None = None,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        close_timeout: float = 10.0,
+        batching: Batching | None = None,
+        **options: Any,
     ) -> None:
-        if batch_size < 1 or max_buffer < 1:
-            raise ValueError("batch_size and max_buffer must be at least 1")
-        if batch_interval < 0 or backoff < 0 or max_backoff < 0 or close_timeout < 0:
-            raise ValueError("batch_interval, backoff, max_backoff and close_timeout must be >= 0")
+        settings = Batching.of(batching, options, type(self).__name__)
+        self.batching = settings
         self.level = parse_level(level)
         self.schema = schema
-        self.batch_size = batch_size
-        self.batch_interval = batch_interval
-        self.max_buffer = max_buffer
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.close_timeout = close_timeout
+        self.batch_size = settings.batch_size
+        self.batch_interval = settings.batch_interval
+        self.queue_size = settings.queue_size
+        self.backoff = settings.backoff
+        self.max_backoff = settings.max_backoff
+        self.close_timeout = settings.close_timeout
+        spill_path = settings.spill_path
         self.spill_path = os.fspath(spill_path) if spill_path is not None else None
         self._fresh_state()
         _live.register(self)
@@ -116,6 +191,11 @@ class Shipper:
         elif self._spill is not None and self._spill.last_error is not None:
             error = self._spill.last_error
             _faults.report("shipping", f"{self.name}: spill file unreadable: {error}")
+
+    @property
+    def max_buffer(self) -> int:
+        """``queue_size``'s old name."""
+        return self.queue_size
 
     def _fresh_state(self) -> None:
         self._lock = threading.Lock()
@@ -144,7 +224,7 @@ class Shipper:
         try:
             line = compact(line) if type(line) is bytes else _as_bytes(line)
             with self._lock:
-                if not self._spilling and len(self._buffer) < self.max_buffer:
+                if not self._spilling and len(self._buffer) < self.queue_size:
                     self._buffer.append(line)
                     self._accepted += 1
                     if (
@@ -202,7 +282,7 @@ class Shipper:
     def _report_lost(self, why: str) -> None:
         _faults.report(
             LOST,
-            f"{self.name}: buffer full ({self.max_buffer} lines), dropping lines "
+            f"{self.name}: buffer full ({self.queue_size} lines), dropping lines "
             "(set spill_path= to keep them on disk instead)",
         )
 

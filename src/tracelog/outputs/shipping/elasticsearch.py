@@ -34,7 +34,14 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.outputs.shipping._batch import Outcome, RetryableError, Shipper, split
+from tracelog.outputs.shipping._batch import (
+    Batching,
+    Outcome,
+    RetryableError,
+    Shipper,
+    split,
+    take_renamed_value,
+)
 from tracelog.outputs.shipping._http import HttpClient, auth_header
 from tracelog.outputs.shipping._line import now_ns, parse_line
 from tracelog.outputs.shipping._outcome import LOST
@@ -71,7 +78,7 @@ class Elasticsearch(Shipper):
       position in the stream, so that a request retried after a timeout (which
       the cluster may have carried out) cannot index a line twice; a ``409``
       for such a document means it is already there and counts as shipped.
-    - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
+    - ``batching=`` (or its fields as keywords): see :class:`tracelog.outputs.Batching`.
     """
 
     name = "elasticsearch"
@@ -87,18 +94,16 @@ class Elasticsearch(Shipper):
         pipeline: str | None = None,
         compress: bool = False,
         idempotent: bool = True,
-        timeout: float = 10.0,
+        request_timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         level: int | str | None = None,
         schema: str | None = "ecs",
-        batch_size: int = 500,
-        batch_interval: float = 1.0,
-        max_buffer: int = 10_000,
-        spill_path: str | os.PathLike[str] | None = None,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        close_timeout: float = 10.0,
+        batching: Batching | None = None,
+        **options: Any,
     ) -> None:
+        timeout = take_renamed_value(
+            options, "timeout", "request_timeout", request_timeout, "Elasticsearch"
+        )
         if index is not None and (not index or index != index.lower() or index[0] in "-_+."):
             raise ValueError(
                 f"index={index!r} must be lowercase and not start with '-', '_', '+' or '.'"
@@ -126,13 +131,8 @@ class Elasticsearch(Shipper):
         super().__init__(
             level=level,
             schema=schema,
-            batch_size=batch_size,
-            batch_interval=batch_interval,
-            max_buffer=max_buffer,
-            spill_path=spill_path,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            close_timeout=close_timeout,
+            batching=batching,
+            **options,
         )
 
     def _action(self, index: str, line: bytes) -> bytes:

@@ -13,7 +13,6 @@ parsing. Entries are sorted by timestamp within each stream, as Loki asks.
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import ssl
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,14 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.outputs.shipping._batch import Outcome, RetryableError, Shipper, split
+from tracelog.outputs.shipping._batch import (
+    Batching,
+    Outcome,
+    RetryableError,
+    Shipper,
+    split,
+    take_renamed_value,
+)
 from tracelog.outputs.shipping._http import HttpClient, auth_header
 from tracelog.outputs.shipping._line import field_paths, now_ns, parse_line
 from tracelog.outputs.shipping._outcome import LOST
@@ -66,7 +72,7 @@ class Loki(Shipper):
     - ``auth``: ``(user, password)`` for basic auth, or a bearer token string.
     - ``structured_metadata``: attach ``trace_id``/``span_id`` as structured
       metadata (Loki 2.9+ with it allowed, the default since 3.0).
-    - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
+    - ``batching=`` (or its fields as keywords): see :class:`tracelog.outputs.Batching`.
     """
 
     name = "loki"
@@ -81,19 +87,15 @@ class Loki(Shipper):
         auth: tuple[str, str] | str | None = None,
         headers: Mapping[str, str] | None = None,
         structured_metadata: bool = True,
-        timeout: float = 5.0,
+        request_timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         compresslevel: int = 5,
         level: int | str | None = None,
         schema: str | None = None,
-        batch_size: int = 500,
-        batch_interval: float = 1.0,
-        max_buffer: int = 10_000,
-        spill_path: str | os.PathLike[str] | None = None,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        close_timeout: float = 10.0,
+        batching: Batching | None = None,
+        **options: Any,
     ) -> None:
+        timeout = take_renamed_value(options, "timeout", "request_timeout", request_timeout, "Loki")
         static = dict(labels or {})
         for name, value in static.items():
             if not isinstance(name, str) or not _LABEL_NAME.match(name) or name.startswith("__"):
@@ -137,13 +139,8 @@ class Loki(Shipper):
         super().__init__(
             level=level,
             schema=schema,
-            batch_size=batch_size,
-            batch_interval=batch_interval,
-            max_buffer=max_buffer,
-            spill_path=spill_path,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            close_timeout=close_timeout,
+            batching=batching,
+            **options,
         )
 
     def _labels_of(self, fields: Any) -> tuple[tuple[str, str], ...]:

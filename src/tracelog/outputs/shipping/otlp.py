@@ -34,7 +34,14 @@ from typing import Any
 import orjson
 
 from tracelog import _faults
-from tracelog.outputs.shipping._batch import Outcome, RetryableError, Shipper, split
+from tracelog.outputs.shipping._batch import (
+    Batching,
+    Outcome,
+    RetryableError,
+    Shipper,
+    split,
+    take_renamed_value,
+)
 from tracelog.outputs.shipping._http import HttpClient, Response
 from tracelog.outputs.shipping._logrecord import (
     UNKNOWN_SERVICE,
@@ -91,7 +98,7 @@ class OTLP(Shipper):
       ``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``"http/protobuf"``.
     - ``headers``: added to each request, over ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` /
       ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value,...``, percent-encoded).
-    - ``timeout``: seconds per request. None: ``OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`` /
+    - ``request_timeout``: seconds per request. None: ``OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`` /
       ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds, as OTel specifies), else 10 s.
     - ``compression``: ``"gzip"`` or ``"none"``. None: ``OTEL_EXPORTER_OTLP_LOGS_COMPRESSION``
       / ``OTEL_EXPORTER_OTLP_COMPRESSION``, else ``"gzip"``.
@@ -99,7 +106,7 @@ class OTLP(Shipper):
       ``deployment.environment.name``; ``resource``: more resource attributes. They add
       to ``OTEL_RESOURCE_ATTRIBUTES``; ``service.name`` is the configured service
       (``configure(service=...)``, ``OTEL_SERVICE_NAME``).
-    - batching, buffer, spill, retries: see :class:`tracelog.outputs.shipping.Shipper`.
+    - ``batching=`` (or its fields as keywords): see :class:`tracelog.outputs.Batching`.
     """
 
     name = "otlp"
@@ -110,7 +117,7 @@ class OTLP(Shipper):
         *,
         protocol: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        request_timeout: float | None = None,
         compression: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
@@ -118,14 +125,10 @@ class OTLP(Shipper):
         ssl_context: ssl.SSLContext | None = None,
         compresslevel: int = 5,
         level: int | str | None = None,
-        batch_size: int = 500,
-        batch_interval: float = 1.0,
-        max_buffer: int = 10_000,
-        spill_path: str | os.PathLike[str] | None = None,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        close_timeout: float = 10.0,
+        batching: Batching | None = None,
+        **options: Any,
     ) -> None:
+        timeout = take_renamed_value(options, "timeout", "request_timeout", request_timeout, "OTLP")
         env = os.environ
         protocol = protocol or _env(env, "PROTOCOL") or "http/protobuf"
         if protocol not in PROTOCOLS:
@@ -184,13 +187,8 @@ class OTLP(Shipper):
         super().__init__(
             level=level,
             schema="default",  # laid out as otel in the sender thread, nested values kept
-            batch_size=batch_size,
-            batch_interval=batch_interval,
-            max_buffer=max_buffer,
-            spill_path=spill_path,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            close_timeout=close_timeout,
+            batching=batching,
+            **options,
         )
 
     def __repr__(self) -> str:

@@ -29,9 +29,10 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 from tracelog import _faults
-from tracelog.outputs.shipping._batch import Outcome, Shipper
+from tracelog.outputs.shipping._batch import Batching, Outcome, Shipper, take_renamed_value
 from tracelog.outputs.shipping._line import parse_line
 from tracelog.outputs.shipping._outcome import LOST
 
@@ -118,17 +119,17 @@ class Syslog(Shipper):
         hostname: str | None = None,
         sd_id: str = "trace@32473",
         bom: bool = False,
-        timeout: float = 5.0,
+        request_timeout: float = 5.0,
         level: int | str | None = None,
         schema: str | None = None,
-        batch_size: int = 100,
-        batch_interval: float = 0.2,
-        max_buffer: int = 10_000,
-        spill_path: str | os.PathLike[str] | None = None,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        close_timeout: float = 10.0,
+        batching: Batching | None = None,
+        **options: Any,
     ) -> None:
+        timeout = take_renamed_value(
+            options, "timeout", "request_timeout", request_timeout, "Syslog"
+        )
+        if batching is None:  # syslog's own defaults: small batches, sent soon
+            batching = Batching(batch_size=100, batch_interval=0.2)
         if protocol is None:
             protocol = "unix" if isinstance(address, str) else "udp"
         if protocol not in ("udp", "tcp", "unix"):
@@ -159,13 +160,8 @@ class Syslog(Shipper):
         super().__init__(
             level=level,
             schema=schema,
-            batch_size=batch_size,
-            batch_interval=batch_interval,
-            max_buffer=max_buffer,
-            spill_path=spill_path,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            close_timeout=close_timeout,
+            batching=batching,
+            **options,
         )
 
     def message(self, line: bytes) -> bytes:
