@@ -30,7 +30,7 @@ from tracelog.schema import SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 if TYPE_CHECKING:
-    from tracelog.buffering import RateLimit, Sampling, TraceBuffer
+    from tracelog._buffer_options import RateLimit, Sampling, TraceBuffer
 
 __all__ = ["BUFFERED", "COUNTERS", "ERROR", "Gate"]
 

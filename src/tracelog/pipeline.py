@@ -25,7 +25,7 @@ from tracelog.render import (
     with_microseconds,
 )
 from tracelog.schema import Projection
-from tracelog.schema._placing import _free
+from tracelog.schema._placing import free as free_name
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
@@ -323,7 +323,7 @@ def fallback_line(
     line = fields if laid_out else _default_fallback(logger, level, fields, redactor, service)
     error_key = "logging_error"
     if error_key in line:  # a field of yours of that name keeps its value, as logging_error_
-        line[_free(line, error_key)] = line.pop(error_key)
+        line[free_name(line, error_key)] = line.pop(error_key)
     line[error_key] = safe_repr(error)
     out: Any = line
     if projection is not None and not laid_out and not projection.is_identity:
@@ -398,7 +398,7 @@ def _default_fallback(
                     continue
             except Exception:
                 pass
-            key = _free(line, key)  # a field named like a pipeline key: kept, as <name>_
+            key = free_name(line, key)  # a field named like a pipeline key: kept, as <name>_
         line[key] = value
     return line
 

@@ -559,7 +559,7 @@ class Shipper:
     def _forked(self) -> None:
         """In a forked child: forget the parent's connections (never close them)."""
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         if self.spill_path is not None:
             self.spill_path = f"{self.spill_path}.{os.getpid()}"
         self._fresh_state()

@@ -6,21 +6,31 @@ import atexit
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tracelog import _faults
 
-if TYPE_CHECKING:
-    from tracelog.outputs.shipping._batch import Shipper
+__all__ = ["Live", "register", "unregister"]
 
-__all__ = ["register", "unregister"]
+
+class Live(Protocol):
+    """What this registry needs of a shipper (``Live`` is one)."""
+
+    close_timeout: float
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+    def after_fork_in_child(self) -> None: ...
+
 
 _registry_lock = threading.Lock()
-_live: weakref.WeakSet[Shipper] = weakref.WeakSet()
+_live: weakref.WeakSet[Live] = weakref.WeakSet()
 _hooks_installed = False
 
 
-def register(shipper: Shipper) -> None:
+def register(shipper: Live) -> None:
     global _hooks_installed
     with _registry_lock:
         _live.add(shipper)
@@ -31,7 +41,7 @@ def register(shipper: Shipper) -> None:
             _hooks_installed = True
 
 
-def unregister(shipper: Shipper) -> None:
+def unregister(shipper: Live) -> None:
     with _registry_lock:
         _live.discard(shipper)
 
@@ -57,6 +67,6 @@ def _reset_in_child() -> None:
     _registry_lock = threading.Lock()
     for shipper in list(_live):
         try:
-            shipper._after_fork_in_child()
+            shipper.after_fork_in_child()
         except Exception as error:
             _faults.report("shipping", error)
