@@ -296,7 +296,11 @@ class Projection:
         for key, value in event.items():
             if key in _ECS_SKIP:
                 continue
-            if key == DURATION_MS and type(value) in (int, float) and math.isfinite(value):
+            if (
+                key == DURATION_MS
+                and type(value) in (int, float)
+                and math.isfinite(value * 1_000_000)
+            ):
                 self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
             elif key == CLIENT and (client := client_parts(value)) is not None:
                 host, port, ip = client

@@ -21,6 +21,7 @@ import orjson
 __all__ = ["make_indexable"]
 
 _OBJECT = "object"
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1
 _MISSING: Any = object()  # moved away whole
 _EMPTIED: Any = object()  # an object whose every field moved away: no field left here
 #: Characters an ECS label key may not hold (Elastic's agents replace them).
@@ -36,6 +37,8 @@ def make_indexable(out: dict[str, Any], namespace: str) -> dict[str, Any]:
     labels = out.get("labels")
     if isinstance(labels, Mapping):
         out["labels"] = _flat_labels(labels, moved)
+    elif labels is not None:  # an array of them, say: not pairs
+        moved.append((("labels",), out.pop("labels")))
     custom = out.get(namespace, _MISSING)
     if custom is not _MISSING and not isinstance(custom, Mapping):
         del out[namespace]  # a value of yours under the namespace's own name
@@ -94,9 +97,9 @@ def _bad_name(key: Any) -> bool:
 def _leaf_kind(value: Any) -> str:
     if value is True or value is False:
         return "boolean"
-    if type(value) is int or type(value) is float:
+    if type(value) is float or (type(value) is int and _INT_MIN <= value <= _UINT_MAX):
         return "number"
-    return "keyword"
+    return "keyword"  # an int beyond 64 bits is rendered as text
 
 
 def _fits(kind: str, value: Any) -> bool:
@@ -104,7 +107,7 @@ def _fits(kind: str, value: Any) -> bool:
     if value is None or kind == "keyword":
         return True
     if kind == "number":  # digits in text would pass a long field, not a float one
-        return type(value) in (int, float)
+        return _leaf_kind(value) == "number"
     return type(value) is bool or value in ("true", "false")
 
 
@@ -175,8 +178,8 @@ def _take(
             if len(objects) == len(value) and all(a is b for a, b in zip(kept, value, strict=True)):
                 return value
             return [item for item in kept if item is not _EMPTIED]
-        if not values:
-            return value  # empty, or only nulls: no field
+        if not values:  # empty, or only nulls: no field, but its parents are objects
+            return _take_null(paths, path, value, moved)
         kind = _leaf_kind(values[0])
         if not all(_fits(kind, item) for item in values):
             value = as_text(value)
@@ -187,12 +190,28 @@ def _take(
         _mark(paths, path, kind)
         return value
     if value is None:
-        return value
+        return _take_null(paths, path, value, moved)
     kind = _leaf_kind(value)
     if not _room(paths, path, kind, [value], repeat):
         moved.append((path, value))
         return _MISSING
     _mark(paths, path, kind)
+    return value
+
+
+def _take_null(
+    paths: dict[tuple[str, ...], str],
+    path: tuple[str, ...],
+    value: Any,
+    moved: list[tuple[tuple[str, ...], Any]],
+) -> Any:
+    """A null (no field of its own): its parents must be, and become, objects."""
+    for cut in range(1, len(path)):
+        if paths.get(path[:cut], _OBJECT) != _OBJECT:
+            moved.append((path, value))
+            return _MISSING
+    for cut in range(1, len(path)):
+        paths[path[:cut]] = _OBJECT
     return value
 
 
