@@ -7,18 +7,20 @@ notices a file that is truncated, rewritten or replaced (rotated) and carries on
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from typing import IO, Protocol
 
 from tracelog._cli.longline import LongLineBuilder
 
 __all__ = [
     "CHUNK",
     "MAX_LINE",
+    "ByteFilter",
     "Follower",
     "LineSplitter",
     "Skipped",
@@ -26,6 +28,9 @@ __all__ = [
     "read_batches",
     "scan",
 ]
+
+#: The lines of ``buffer[start:end]`` that scan() keeps: (buffer, start, end, skipped, keep_whole).
+_Hits = Callable[[bytearray, int, int, "Skipped", bool], Iterator[bytes]]
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20
@@ -186,22 +191,38 @@ def read_batches(
         yield splitter.finish()
 
 
+class ByteFilter(Protocol):
+    """A search of raw bytes for the lines that could match (``--where``'s prefilter)."""
+
+    def spans(self, buffer: bytes | bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """``(first, newline)`` of the lines kept in ``buffer[start:end]``, which ends a line."""
+        ...
+
+    def keeps(self, line: bytes) -> bool: ...
+
+
 def scan(
-    paths: Sequence[str], needle: bytes, skipped: Skipped, keep_whole: bool = False
+    paths: Sequence[str], needle: bytes | ByteFilter, skipped: Skipped, keep_whole: bool = False
 ) -> Iterator[bytes]:
-    """Only the lines that contain ``needle``, found with a byte search over large chunks.
+    """Only the lines that contain ``needle`` (or that a :class:`ByteFilter` keeps), found with a
+    byte search over large chunks.
 
     Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast. A line
-    over ``MAX_LINE`` is kept when its stand-in (see :mod:`tracelog._cli.longline`) has ``needle``.
+    over ``MAX_LINE`` is kept when its stand-in (see :mod:`tracelog._cli.longline`) is.
     """
     if not needle:
         raise ValueError("scan() needs something to look for")
+    if isinstance(needle, bytes):
+        keeps: Callable[[bytes], bool] = _Needle(needle)
+        hits: _Hits = functools.partial(_hits, needle=needle)
+    else:
+        keeps, hits = needle.keeps, functools.partial(_kept, wanted=needle)
     size = 4 * CHUNK
     buffer = bytearray(size)
     view = memoryview(buffer)
     for path, stream in _sources(paths, skipped):
         if isinstance(stream, gzip.GzipFile):  # a truncated one keeps what it has, as read_batches
-            yield from _scan_lines(path, stream, needle, skipped, keep_whole)
+            yield from _scan_lines(path, stream, keeps, skipped, keep_whole)
             continue
         have = 0
         long: LongLineBuilder | None = None
@@ -228,13 +249,13 @@ def scan(
                     long.add(view[: start - 1])
                     skipped.too_long += 1
                     line, long = long.finish(), None
-                    if line.find(needle) >= 0:
+                    if keeps(line):
                         yield line
                 if not end and have == size:
                     long = LongLineBuilder(bytes(buffer[:have]), keep_whole)
                     have = 0
                     continue
-                yield from _hits(buffer, needle, start, end, skipped, keep_whole)
+                yield from hits(buffer, start, end, skipped, keep_whole)
                 rest = have - end
                 buffer[:rest] = buffer[end:have]
                 have = rest
@@ -244,30 +265,40 @@ def scan(
             long.add(view[:have])
             skipped.too_long += 1
             line = long.finish()
-            if line.find(needle) >= 0:
+            if keeps(line):
                 yield line
         elif have > MAX_LINE:
-            yield from _hits(buffer + b"\n", needle, 0, have + 1, skipped, keep_whole)
-        elif have and buffer.find(needle, 0, have) >= 0:
+            yield from hits(buffer + b"\n", 0, have + 1, skipped, keep_whole)
+        elif have and keeps(bytes(buffer[:have])):
             yield bytes(buffer[:have])
 
 
+class _Needle:
+    __slots__ = ("needle",)
+
+    def __init__(self, needle: bytes) -> None:
+        self.needle = needle
+
+    def __call__(self, line: bytes) -> bool:
+        return self.needle in line
+
+
 def _scan_lines(
-    path: str, stream: IO[bytes], needle: bytes, skipped: Skipped, keep_whole: bool
+    path: str, stream: IO[bytes], keeps: Callable[[bytes], bool], skipped: Skipped, keep_whole: bool
 ) -> Iterator[bytes]:
     """scan() for a gzip file: line by line, so what was read before damage is kept."""
     splitter = LineSplitter(skipped, keep_whole)
     read = getattr(stream, "read1", stream.read)
     try:
         while data := read(CHUNK):
-            yield from (line for line in splitter.feed(data) if needle in line)
+            yield from (line for line in splitter.feed(data) if keeps(line))
     except (OSError, EOFError) as error:
         skipped.error(f"{path}: stopped reading: {error}")
-    yield from (line for line in splitter.finish() if needle in line)
+    yield from (line for line in splitter.finish() if keeps(line))
 
 
 def _hits(
-    buffer: bytearray, needle: bytes, start: int, end: int, skipped: Skipped, keep_whole: bool
+    buffer: bytearray, start: int, end: int, skipped: Skipped, keep_whole: bool, needle: bytes
 ) -> Iterator[bytes]:
     pos = buffer.find(needle, start, end)
     while pos >= 0:
@@ -283,6 +314,19 @@ def _hits(
         else:
             yield bytes(buffer[line_start : line_end - 1])
         pos = buffer.find(needle, line_end, end)
+
+
+def _kept(
+    buffer: bytearray, start: int, end: int, skipped: Skipped, keep_whole: bool, wanted: ByteFilter
+) -> Iterator[bytes]:
+    for first, newline in wanted.spans(buffer, start, end):
+        if newline - first > MAX_LINE:
+            skipped.too_long += 1
+            line = LongLineBuilder(bytes(buffer[first:newline]), keep_whole).finish()
+            if wanted.keeps(line):
+                yield line
+        else:
+            yield bytes(buffer[first:newline])
 
 
 def follow(

@@ -14,7 +14,7 @@ from tracelog._cli.pretty import Style, colour_wanted, escape_json_text, json_fo
 from tracelog._cli.reader import Skipped, follow, read_batches, scan
 from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
 from tracelog._cli.times import parse_when
-from tracelog._cli.where import Condition, parse_condition
+from tracelog._cli.where import Condition, Prefilter, parse_condition
 
 __all__ = ["Filters", "add_filter_arguments", "parse_when", "run"]
 
@@ -133,21 +133,13 @@ class Filters:
             if c.needs_field and "." not in c.key and c.key not in _COLUMNS and c.op != "exists"
         ]
 
-    def needle(self) -> bytes | None:
-        """Bytes every matching line contains, for a byte search before any parsing."""
+    def needle(self) -> bytes | Prefilter | None:
+        """What every matching line contains, for a byte search before any parsing: the trace
+        id, else a ``--where`` field (with a value that can pass, for a comparison)."""
         if self.trace and self.trace.isalnum():
             return self.trace.encode()
-        for condition in self.where:
-            name = condition.key.rsplit(".", 1)[-1]
-            if (
-                condition.needs_field
-                and condition.key not in _COLUMNS
-                and name.isascii()
-                and name.isprintable()
-                and not any(c in name for c in '"\\')
-            ):
-                return b'"' + name.encode() + b'"'
-        return None
+        found = [p for c in self.where if (p := c.prefilter(_COLUMNS)) is not None]
+        return max(found, key=lambda p: p.number is not None, default=None)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,19 +4,23 @@
 numbers, or times when the value is a time (``timestamp>=2026-11-25T08:00:00+01:00``);
 ``key~regex`` and ``key!~regex`` search with a regular expression; ``key`` alone keeps lines
 that have the field and ``!key`` those that do not.
+
+A condition that only a line with the field can pass also has a :class:`Prefilter`: a search
+of the raw bytes that skips, without decoding them, the lines that cannot pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tracelog._cli.times import parse_time, parse_when
 
-__all__ = ["OPERATORS", "Condition", "as_text", "parse_condition"]
+__all__ = ["OPERATORS", "Condition", "Prefilter", "as_text", "parse_condition"]
 
 #: Longest first, so that ``>=`` is not read as ``>`` followed by ``=value``.
 OPERATORS = (">=", "<=", "!=", "!~", "=", ">", "<", "~")
@@ -27,6 +31,94 @@ _ORDER: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+
+
+# What may follow a key as JSON writes it: the colon, then a number (captured), or a string,
+# Infinity, NaN or -Infinity (the standard library reads those), whose number only the full
+# decode can tell.
+_COLON = rb"[ \t\r\n]*:[ \t\r\n]*"
+_ANY_NUMBER = rb'(?:(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|["IN]|-I)'
+_LARGEST_EXACT = 2.0**52
+
+
+def _at_least(number: float) -> bytes:
+    """A pattern for the JSON values that can read as more than ``number`` (0 <= it < 2**52):
+    an integer part one below its own or more (a value that close may round up past it), a
+    string, Infinity, an exponent, or -0."""
+    digits = str(max(math.floor(number) - 1, 0))
+    size = len(digits)
+    bigger = [rb"[1-9]\d{%d}" % size]
+    for i, digit in enumerate(digits):
+        if digit != "9":
+            bigger.append(f"{digits[:i]}[{int(digit) + 1}-9]{'[0-9]' * (size - i - 1)}".encode())
+    bigger.append(digits.encode())
+    return rb'(?:["I]|-0|-?\d+(?:\.\d+)?[eE]|' + b"|".join(bigger) + rb")"
+
+
+class Prefilter:
+    """Where in raw bytes a condition on a field could hold, found without decoding a line.
+
+    A line is kept when it has the key as JSON writes it (``"duration_ms":``; for a dotted key
+    ``a.b``, ``b":`` ends both ``"a.b":`` and ``{"b":``) and, for a comparison with a number,
+    a value there that passes it, or a string there (``"700"`` is read as a number). A line with
+    an escape that could spell the key (``"duration\u005fms"``) is kept too: the full decode,
+    which runs on every kept line, decides. So the prefilter only drops lines that cannot match.
+    """
+
+    __slots__ = ("compare", "escapes", "key", "number", "search")
+
+    def __init__(self, name: str, dotted: bool, op: str, number: float | None) -> None:
+        self.key = (b"" if dotted else b'"') + name.encode() + b'"'
+        key = re.escape(self.key)
+        self.number = number
+        self.compare: Callable[[float, float], bool] | None = None
+        if number is None:
+            self.search = re.compile(key + _COLON)
+        elif op in (">", ">=") and 0 <= number < _LARGEST_EXACT:
+            self.search = re.compile(key + _COLON + _at_least(number))  # no number to compare
+        else:
+            self.search = re.compile(key + _COLON + _ANY_NUMBER)
+            self.compare = _ORDER[op]
+        # \uXXXX can spell any character of a key; \/ also spells a slash.
+        self.escapes = (b"\\u", b"\\/") if "/" in name else (b"\\u",)
+
+    def spans(self, buffer: bytes | bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """``(first, newline)`` of each line in ``buffer[start:end]`` that could match;
+        ``end`` is just past a newline."""
+        key, match, compare, number = self.key, self.search.match, self.compare, self.number
+        escape = buffer.find(b"\\", start, end)
+        # A byte search finds the key far faster than the regex would; the regex reads the value.
+        at = buffer.find(key, start, end)
+        while at >= 0 or escape >= 0:
+            if escape >= 0 and (at < 0 or escape < at):
+                first = buffer.rfind(b"\n", start, escape) + 1 or start
+                newline = buffer.find(b"\n", escape, end)
+                if newline < 0:
+                    return
+                if not any(buffer.find(e, first, newline) >= 0 for e in self.escapes):
+                    escape = buffer.find(b"\\", newline + 1, end)
+                    continue
+            else:
+                found = match(buffer, at)
+                if found is None or (
+                    compare is not None
+                    and (text := found.group(1)) is not None  # None: a string, Infinity or NaN
+                    and not compare(float(text), number)  # type: ignore[arg-type]
+                ):
+                    at = buffer.find(key, at + 1, end)
+                    continue
+                first = buffer.rfind(b"\n", start, at) + 1 or start
+                newline = buffer.find(b"\n", at, end)
+                if newline < 0:
+                    return
+            yield first, newline
+            at = buffer.find(key, newline + 1, end)
+            if escape >= 0:
+                escape = buffer.find(b"\\", newline + 1, end)
+
+    def keeps(self, line: bytes) -> bool:
+        """Whether one line could match."""
+        return next(self.spans(line + b"\n", 0, len(line) + 1), None) is not None
 
 
 def as_text(value: Any) -> str:
@@ -82,6 +174,23 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"Condition({self.key!r}, {self.op!r}, {self.value!r})"
+
+    def prefilter(self, columns: frozenset[str] = frozenset()) -> Prefilter | None:
+        """The byte search that drops lines this condition cannot pass; None when there is none.
+
+        ``columns`` are names a line may spell another way (``service.name`` for ``service``).
+        """
+        name = self.key.rsplit(".", 1)[-1]
+        if (
+            not self.needs_field
+            or self.key in columns
+            or not name
+            or not name.isascii()
+            or not name.isprintable()
+            or any(c in name for c in '"\\')
+        ):
+            return None
+        return Prefilter(name, "." in self.key, self.op, self.number)
 
     @property
     def needs_field(self) -> bool:
