@@ -30,6 +30,8 @@ _NOT_IN_LABEL_KEYS = frozenset('.*"')
 
 def make_indexable(out: dict[str, Any], namespace: str) -> dict[str, Any]:
     """``out``, with every part Elasticsearch would refuse moved under ``namespace``."""
+    if _plain_document(out, namespace):
+        return out  # the usual case, checked in one quick pass
     moved: list[tuple[tuple[str, ...], Any]] = []
     message = out.get("message")
     if message is not None and type(message) is not str:
@@ -58,6 +60,80 @@ def make_indexable(out: dict[str, Any], namespace: str) -> dict[str, Any]:
     for path, value in moved:
         _place(out, paths, (namespace, *path), value)
     return out
+
+
+_SCALARS = (str, int, float, bool, type(None))
+#: The dotted names the layout writes at the top level (ecs-logging), and their parent's child.
+_FLAT = {"log.level": ("log", "level"), "ecs.version": ("ecs", "version")}
+
+
+def _plain_document(out: dict[str, Any], namespace: str) -> bool:
+    """Whether nothing in ``out`` can clash: no dotted or blank name (but the two flat ones),
+    no array but of one kind of value, ``message`` text, ``labels`` flat, ``namespace`` an
+    object. Then every path is a tree's own, and Elasticsearch indexes it as it is."""
+    message = out.get("message")
+    if message is not None and type(message) is not str:
+        return False
+    custom = out.get(namespace)
+    if custom is not None and not isinstance(custom, Mapping):
+        return False
+    labels = out.get("labels")
+    if labels is not None:
+        if not isinstance(labels, Mapping):
+            return False
+        for key, value in labels.items():
+            if type(value) is not str or not _plain_name(key) or "*" in key or '"' in key:
+                return False
+    for key, value in out.items():
+        if key in _FLAT:
+            parent, child = _FLAT[key]
+            node = out.get(parent)
+            if node is not None and (not isinstance(node, Mapping) or child in node):
+                return False
+        elif not _plain_name(key):
+            return False
+        if not _plain_value(value, 0):
+            return False
+    return True
+
+
+def _plain_name(key: Any) -> bool:
+    return type(key) is str and "." not in key and bool(key.strip())
+
+
+def _plain_value(value: Any, depth: int) -> bool:
+    """Whether a value has no dotted or blank name and no mixed array, to any depth."""
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None:
+        return True
+    if kind is int:
+        return _INT_MIN <= value <= _UINT_MAX
+    if isinstance(value, (dict, Mapping)):
+        if depth > 32:
+            return False
+        for key, child in value.items():
+            if type(key) is not str or "." in key or not key.strip():
+                return False
+            kind = type(child)
+            if kind is str or kind is float or kind is bool or child is None:
+                continue
+            if not _plain_value(child, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        first = None
+        for item in value:
+            if item is None:
+                continue
+            if type(item) not in _SCALARS or not _plain_value(item, depth):
+                return False
+            item_kind = _leaf_kind(item)
+            if first is None:
+                first = item_kind
+            elif item_kind != first:
+                return False
+        return True
+    return True  # rendered by the encoder as a value
 
 
 def as_text(value: Any) -> str:
