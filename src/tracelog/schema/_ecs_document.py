@@ -107,7 +107,7 @@ def _plain_value(value: Any, depth: int) -> bool:
     if kind is str or kind is float or kind is bool or value is None:
         return True
     if kind is int:
-        return _INT_MIN <= value <= _UINT_MAX
+        return bool(_INT_MIN <= value <= _UINT_MAX)
     if isinstance(value, (dict, Mapping)):
         if depth > 32:
             return False
