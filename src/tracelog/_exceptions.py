@@ -16,8 +16,8 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from tracelog._callsite import first_outside
+from tracelog.fields import EXCEPTION, STACK
 from tracelog.render import safe_repr, safe_str
-from tracelog.schema import EXCEPTION, STACK
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [

@@ -31,6 +31,16 @@ import orjson
 from tracelog import context
 from tracelog import pipeline as _pipeline
 from tracelog._levels import LEVELS, STD_NAMES
+from tracelog.fields import (
+    DURATION_MS,
+    LEVEL,
+    LOGGER,
+    MESSAGE,
+    PARENT_SPAN_ID,
+    SPAN_ID,
+    TIMESTAMP,
+    TRACE_ID,
+)
 from tracelog.outputs._writer import BackgroundWriter
 from tracelog.processors import (
     LINE_OPTIONS,
@@ -42,17 +52,7 @@ from tracelog.processors import (
 )
 from tracelog.redaction import CACHE_LIMIT, LEAF_TYPES
 from tracelog.render import JsonRenderer, dumps, render_json, with_microseconds
-from tracelog.schema import (
-    DURATION_MS,
-    LEVEL,
-    LOGGER,
-    MESSAGE,
-    PARENT_SPAN_ID,
-    SPAN_ID,
-    TIMESTAMP,
-    TRACE_ID,
-    Projection,
-)
+from tracelog.schema import Projection
 from tracelog.schema._ecs import ecs_value_fits
 
 if TYPE_CHECKING:

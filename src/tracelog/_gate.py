@@ -25,8 +25,8 @@ from structlog import DropEvent
 from tracelog import _faults, context
 from tracelog import pipeline as _pipeline
 from tracelog._ratelimit import Limiter
+from tracelog.fields import SPAN_ID, TRACE_ID
 from tracelog.render import compact
-from tracelog.schema import SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict, Processor, WrappedLogger
 
 if TYPE_CHECKING:

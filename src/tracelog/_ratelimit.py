@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelog import pipeline as _pipeline
+from tracelog.fields import LOGGER, MESSAGE
 from tracelog.render import safe_str
-from tracelog.schema import LOGGER, MESSAGE
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = ["Limiter"]

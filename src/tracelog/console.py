@@ -22,7 +22,7 @@ from tracelog._terminal import (
     escape_control,
 )
 from tracelog._values import format_exception_text
-from tracelog.schema import (
+from tracelog.fields import (
     EXCEPTION,
     LEVEL,
     LOGGER,

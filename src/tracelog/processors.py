@@ -21,13 +21,7 @@ from tracelog._exceptions import (
     exception_to_structure,
     structure_exception,
 )
-from tracelog.redaction import (
-    CACHE_LIMIT,
-    LEAF_TYPES,
-    Redactor,
-)
-from tracelog.render import OPTIONS, with_microseconds
-from tracelog.schema import (
+from tracelog.fields import (
     EXCEPTION,
     LEVEL,
     LOGGER,
@@ -42,6 +36,12 @@ from tracelog.schema import (
     TRACE_ID,
     TRACE_SAMPLED,
 )
+from tracelog.redaction import (
+    CACHE_LIMIT,
+    LEAF_TYPES,
+    Redactor,
+)
+from tracelog.render import OPTIONS, with_microseconds
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [

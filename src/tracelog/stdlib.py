@@ -38,10 +38,10 @@ from tracelog._pjl_compat import (
     static_values,
 )
 from tracelog._settings import Settings
+from tracelog.fields import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.propagation import REQUEST_ID_FIELD
 from tracelog.redaction import Redactor
 from tracelog.render import safe_repr, safe_str
-from tracelog.schema import PARENT_SPAN_ID, SPAN_ID, TRACE_ID
 from tracelog.typing import EventDict
 
 __all__ = [

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from tracelog import _faults
 from tracelog import pipeline as _pipeline
 from tracelog.console import ConsoleRenderer
+from tracelog.fields import LEVEL
 from tracelog.outputs import _lifecycle, _writer
 from tracelog.outputs._files import File
 from tracelog.outputs._stream import Stream, StreamOutput, parse_level
 from tracelog.pipeline import fallback_line, write_one
 from tracelog.render import JsonRenderer, with_microseconds
-from tracelog.schema import LEVEL, Projection
+from tracelog.schema import Projection
 from tracelog.typing import EventDict, Processor
 
 if TYPE_CHECKING:

@@ -16,16 +16,8 @@ from typing import Any
 
 import orjson
 
-from tracelog.schema import (
-    LEVEL,
-    LOGGER,
-    SCHEMAS,
-    SERVICE,
-    SPAN_ID,
-    TIMESTAMP,
-    TRACE_ID,
-    Projection,
-)
+from tracelog.fields import LEVEL, LOGGER, SERVICE, SPAN_ID, TIMESTAMP, TRACE_ID
+from tracelog.schema import SCHEMAS, Projection
 
 __all__ = ["Fields", "parse_line", "rfc3339_to_ns"]
 

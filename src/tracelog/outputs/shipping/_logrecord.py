@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from tracelog.fields import LEVEL
 from tracelog.outputs.shipping._line import rfc3339_to_ns
-from tracelog.schema import LEVEL, Projection
+from tracelog.schema import Projection
 
 __all__ = [
     "EVENT_NAME",
