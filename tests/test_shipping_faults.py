@@ -6,6 +6,7 @@ spill_pending + queued``, and what the receiver holds is what ``written`` says.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from _disks import small_disk
 from _receivers import ElasticsearchReceiver, LokiReceiver, numbers
-from tracelog.outputs import Shipper
+from tracelog.outputs import Loki, Shipper
 from tracelog.outputs.shipping._batch import Outcome
 from tracelog.outputs.shipping.elasticsearch import Elasticsearch
 
@@ -90,6 +91,33 @@ class TestSpillOnAFullDisk:
             assert set(range(3000, 3200)) <= set(shipped)  # after recovery, nothing is lost
             assert "could not keep" in err
         finally:
+            receiver.stop()
+
+
+class TestSpillThatCannotBeWritten:
+    def test_lines_it_cannot_keep_are_dropped_and_memory_carries_on(self, tmp_path: Path) -> None:
+        receiver = LokiReceiver()
+        receiver.stop()
+        folder = tmp_path / "gone"
+        folder.mkdir()
+        shipper = Loki(
+            receiver.url, queue_size=10, batch_size=10, backoff=0.05, spill_path=folder / "s"
+        )
+        try:
+            shutil.rmtree(folder)  # the spill file can no longer be opened (as on EIO, EACCES)
+            for number in range(500):
+                shipper.write(b'{"message":"m","number":%d}\n' % number)
+            during = shipper.stats()
+            assert during["dropped"] > 0  # whole chunks the file refused; the last is in memory
+            assert balanced(during)
+            receiver.start()
+            assert shipper.flush(30)
+            after = shipper.stats()
+            assert balanced(after)
+            assert after["written"] == len(numbers(receiver.documents())) > 0
+            assert 500 == after["written"] + after["dropped"]
+        finally:
+            shipper.close(1)
             receiver.stop()
 
 
