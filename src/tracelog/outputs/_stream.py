@@ -223,6 +223,22 @@ class _WholeWrites:
         return len(data)
 
 
+class _FreshLine:
+    """A stream's write for the line after one it took only part of: that line starts with a
+    newline, so the cut one never runs into it. Then the plain write is put back."""
+
+    __slots__ = ("_output", "_write")
+
+    def __init__(self, output: Stream, write: Any) -> None:
+        self._output = output
+        self._write = write
+
+    def __call__(self, data: Any) -> Any:
+        result = self._write((b"\n" if isinstance(data, bytes) else "\n") + data)
+        self._output._write = self._write
+        return result
+
+
 class Stream:
     """Write each line to a stream and flush it, so a crash loses nothing already logged.
 
@@ -351,9 +367,17 @@ class Stream:
             self._write(data)
             flush = self._flush
             if flush is not None:
-                flush()
+                try:
+                    flush()
+                except BlockingIOError:  # a full non-blocking stream: it has the line buffered
+                    pass
             self.written += 1
         except OutputFull as error:
+            self.dropped += 1
+            _faults.report(FULL, error)
+        except BlockingIOError as error:  # its buffer full too: the line is dropped
+            if getattr(error, "characters_written", 0):
+                self._write = _FreshLine(self, self._write)
             self.dropped += 1
             _faults.report(FULL, error)
         except Exception as error:
@@ -411,6 +435,8 @@ class Stream:
             if self._flush is not None:
                 self._flush()
             return True
+        except BlockingIOError:  # a full non-blocking stream keeps what it has buffered
+            return False
         except Exception as error:
             _faults.report("output", error)
             return False
