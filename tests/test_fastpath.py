@@ -267,3 +267,115 @@ class TestWhereTheFastPathIsBuilt:
         # The first call builds the context's line and learns the keys; the rest are fast.
         assert len(calls) <= 2
         assert len(stream.getvalue().splitlines()) == 5
+
+
+# The usual fields, with values of the types their layouts keep (and any leaf for your own).
+usual_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "user_id": st.integers(0, 2**31),
+        "path": st.text(max_size=12),
+        "status": st.integers(100, 599),
+        "duration_ms": st.floats(0, 1e6, allow_nan=False),
+        "method": st.sampled_from(["GET", "POST"]),
+        "order": leaves,
+        "note": leaves,
+    },
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    schema=st.sampled_from(["default", "ecs"]),
+    outputs=st.integers(1, 2),
+    bound=st.booleans(),
+    contextvars=st.booleans(),
+    call_list=st.lists(
+        st.fixed_dictionaries(
+            {
+                "fields": usual_fields,
+                "stdlib": st.booleans(),
+                "level": st.sampled_from(["info", "warning"]),
+                "exception": st.just(False),
+                "stack": st.just(False),
+                "dict_event": st.just(False),
+            }
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_the_usual_calls_take_the_fast_paths_and_write_the_same(
+    schema: str, outputs: int, bound: bool, contextvars: bool, call_list: list[dict[str, Any]]
+) -> None:
+    """The calls the fast paths are for (plain keys and values), drawn densely."""
+    conf = {
+        "schema": schema,
+        "format": "json",
+        "outputs": outputs,
+        "rename": False,
+        "static": False,
+        "redact": False,
+        "processor": False,
+        "gate": None,
+        "contextvars": contextvars,
+        "otel_span": False,
+        "bound": bound,
+    }
+    streams = configure(conf if outputs == 1 or schema == "default" else {**conf, "outputs": 1})
+    try:
+        if contextvars:
+            structlog.contextvars.bind_contextvars(tenant="acme")
+        with tracelog.trace(**({"customer": "c-9"} if bound else {})):
+            for call in call_list * 3:  # the first learns the keys; the next ones are fast
+                written: dict[str, list[bytes]] = {}
+                for mode in ("fast", "plain"):
+                    if mode == "plain":
+                        plain_only()
+                    try:
+                        starts = [s.tell() for s in streams]
+                        make_call(call, "none")
+                        written[mode] = [normalised(s, n) for s, n in zip(streams, starts)]
+                    finally:
+                        if mode == "plain":
+                            fast_again()
+                assert written["plain"] == written["fast"]
+    finally:
+        structlog.contextvars.clear_contextvars()
+        tracelog.reset()
+
+
+@pytest.mark.parametrize(
+    "duration", [12.5, 0, 1e300, 2**70, float("inf"), float("nan"), -(2**63)], ids=repr
+)
+def test_any_duration_is_laid_out_alike_on_both_paths(duration: Any) -> None:
+    """event.duration is nanoseconds in a long: any other number is placed as the plain chain
+    places it, never a fault line."""
+    streams = configure(
+        {
+            **dict.fromkeys(["rename", "static", "redact", "processor", "contextvars"], False),
+            **{"schema": "ecs", "format": "json", "outputs": 1, "gate": None},
+            **{"otel_span": False, "bound": False},
+        }
+    )
+    call = {"fields": {"duration_ms": duration, "status": 200}, "stdlib": False, "level": "info"}
+    call.update(exception=False, stack=False, dict_event=False)
+    with tracelog.trace():
+        written: dict[str, list[bytes]] = {}
+        for _ in range(3):
+            for mode in ("fast", "plain"):
+                if mode == "plain":
+                    plain_only()
+                try:
+                    starts = [s.tell() for s in streams]
+                    make_call(call, "none")
+                    written[mode] = [normalised(s, n) for s, n in zip(streams, starts)]
+                finally:
+                    if mode == "plain":
+                        fast_again()
+            assert written["plain"] == written["fast"]
+            assert b"logging_error" not in written["fast"][0]

@@ -17,10 +17,8 @@ from werkzeug.datastructures import Headers, MultiDict
 
 from tracelog import redaction
 from tracelog.redaction import (
-    CACHE_LIMIT,
     DEFAULT_PLAIN_KEYS,
     DEFAULT_REDACT_KEYS,
-    LEAF_TYPES,
     REDACTED,
     Redactor,
     is_mutable_container,
@@ -489,12 +487,6 @@ class TestIsMutableContainer:
 
 
 class TestPublicNames:
-    def test_old_private_names_still_work(self) -> None:
-        assert CACHE_LIMIT == redaction._CACHE_LIMIT
-        assert LEAF_TYPES is redaction._LEAF_TYPES
-        assert Redactor._redact_nested is Redactor.redact_nested
-        assert Redactor._scrub is Redactor.scrub
-
     def test_redact_nested_says_whether_it_changed_anything(self) -> None:
         redactor = Redactor()
         fields: dict[str, Any] = {"a": {"token": SECRET}, "b": 1}

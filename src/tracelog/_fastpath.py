@@ -20,7 +20,7 @@ The tables of a record's standard attributes are here too: both paths read them.
 from __future__ import annotations
 
 import logging
-import math
+import threading
 import types
 from collections.abc import Callable
 from itertools import islice
@@ -52,7 +52,7 @@ from tracelog.processors import (
 )
 from tracelog.redaction import CACHE_LIMIT, LEAF_TYPES
 from tracelog.render import JsonRenderer, dumps, render_json, with_microseconds
-from tracelog.schema import Projection
+from tracelog.schema import Projection, duration_ns
 from tracelog.schema._ecs import ecs_value_fits
 
 if TYPE_CHECKING:
@@ -193,23 +193,23 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
 
 
 class EcsLine:
-    """The ``ecs`` line for one call, from a layout of the context's part made once.
+    """The ``ecs`` line for one call, from a recipe made from the plain layout of its shape.
 
-    The projection of a line's fixed part (the pipeline's keys and the bound
-    fields, for one context and logger name) is kept; a call whose own
-    fields are keys the layout only places (see :meth:`Projection.ecs_place`)
-    with plain values that fit their ECS types is that layout with the
-    call's time, level, message and fields put in. Anything else is None:
-    the caller runs the plain chain.
+    A shape is a context's line, a logger name and the call's keys. The
+    first call of a shape is laid out by the plain projection; the result,
+    its containers copied, is kept (one per thread) with the place each of
+    the call's values took. A later call of the shape whose values are of
+    the types that keep those places (plain values that fit their ECS types)
+    puts its values there and renders. Anything else is None: the caller
+    runs the plain chain.
     """
 
-    __slots__ = ("_layouts", "_places", "merger", "projection")
+    __slots__ = ("_local", "_places", "merger", "projection")
 
     def __init__(self, merger: TraceMerger, projection: Projection, plain: Emit) -> None:
         self.merger = merger
         self.projection = projection
-        # (template, logger name) -> the laid-out fixed part, or None where it has no fast form
-        self._layouts: dict[tuple[int, Any], tuple[dict[str, Any], Any, Any] | None] = {}
+        self._local = threading.local()  # .recipes: shape -> Recipe, or None (no fast form)
         # a key of yours -> where the layout puts it (names, ECS type), or None: not placed
         self._places: dict[str, tuple[tuple[str, ...], str | None] | None] = {}
 
@@ -230,101 +230,141 @@ class EcsLine:
             template = merger._bare
         if STRUCTLOG_VARS and with_structlog_context({}, template):
             return None
-        key = (id(template), name)
-        layouts = self._layouts
-        if key in layouts:
-            layout = layouts[key]
-            if layout is not None and layout[1] is not template:  # a template gone, its id reused
-                layout = self._lay_out(key, template, name)
-        else:
-            layout = self._lay_out(key, template, name)
-        if layout is None:
+        try:
+            recipes = self._local.recipes
+        except AttributeError:
+            recipes = self._local.recipes = {}
+        shape = (id(template), name, *fields)
+        recipe = recipes.get(shape, _MISSING)
+        if recipe is _MISSING or (recipe is not None and recipe[0] is not template):
+            recipe = self._recipe(recipes, shape, template, name, method, fields)
+        if recipe is None:
             return None
-        shell, _, dataset = layout
-        out = shell.copy()
+        _, out, slots = recipe
+        for container, leaf, key, kinds, fits in slots:
+            value = fields[key]
+            if type(value) not in kinds:
+                return None
+            if fits is not None:
+                value = fits(value)
+                if value is _MISSING:
+                    return None
+            container[leaf] = value
         stamp = line_now() if created is None else line_time(created)
         out["@timestamp"] = stamp if stamp.microsecond else with_microseconds(stamp)
         out["log.level"] = method
         out["message"] = message
-        if fields:
-            if dataset is not _MISSING:
-                del out["event"]
-            if not self._place_all(out, fields):
-                return None
-            if dataset is not _MISSING:
-                event = out.get("event", _MISSING)
-                if event is _MISSING:
-                    out["event"] = dataset
-                elif type(event) is dict and "dataset" not in event:  # one this call made
-                    event["dataset"] = dataset["dataset"]
-                else:
-                    return None
         try:
             return dumps(out, option=LINE_OPTIONS)
         except Exception:
             return None
 
-    def _place_all(self, out: dict[str, Any], fields: Any) -> bool:
-        """Put the call's fields where the layout puts them; False for anything else."""
-        places = self._places
-        plain = self.merger._plain
-        made: list[dict[str, Any]] = []  # the dicts this call made (the layout's are shared)
-        for key, value in fields.items():
-            if type(value) not in LEAF_TYPES or key not in plain:
-                return False
-            place: Any = places.get(key, _MISSING)
-            if place is _MISSING:
-                place = self.projection.ecs_place(key)
-                if len(places) < CACHE_LIMIT:
-                    places[key] = place
-            if place is None:
-                return False
-            path, kind = place
-            if key == DURATION_MS:
-                if type(value) not in (int, float) or not math.isfinite(value):
-                    return False
-                value = int(value * 1_000_000)
-            elif kind is not None and not ecs_value_fits(kind, value):
-                return False
-            node = out
-            for part in path[:-1]:
-                child = node.get(part, _MISSING)
-                if child is _MISSING:
-                    child = node[part] = {}
-                    made.append(child)
-                elif not any(child is mine for mine in made):
-                    return False
-                node = child
-            if path[-1] in node:
-                return False
-            node[path[-1]] = value
-        return True
+    def _recipe(
+        self,
+        recipes: dict[Any, Any],
+        shape: tuple[Any, ...],
+        template: dict[str, Any],
+        name: Any,
+        method: str,
+        fields: Any,
+    ) -> tuple[dict[str, Any], dict[str, Any], list[Any]] | None:
+        """The recipe for a shape, made from the plain layout of this call (None: no fast form)."""
+        recipe = None
+        try:
+            recipe = self._make_recipe(template, name, method, fields)
+        except Exception:
+            recipe = None
+        if len(recipes) >= 1000:
+            recipes.clear()
+        recipes[shape] = recipe
+        return recipe
 
-    def _lay_out(
-        self, key: tuple[int, Any], template: dict[str, Any], name: Any
-    ) -> tuple[dict[str, Any], Any, Any] | None:
+    def _make_recipe(
+        self, template: dict[str, Any], name: Any, method: str, fields: Any
+    ) -> tuple[dict[str, Any], dict[str, Any], list[Any]] | None:
+        plain = self.merger._plain
+        for key, value in fields.items():
+            if key not in plain or type(value) not in LEAF_TYPES:
+                return None
         event = template.copy()
+        event.update(fields)
+        event[TIMESTAMP] = None
+        event[LEVEL] = method
         event[LOGGER] = name
-        event[LEVEL] = "info"
         event[MESSAGE] = ""
-        shell: dict[str, Any] | None = dict(self.projection(None, "info", event))
-        dataset: Any = _MISSING
-        if shell is not None:
-            names = list(shell)
-            if names[:3] != ["@timestamp", "log.level", "message"]:
-                shell = None
-            elif "event" in shell:
-                value = shell["event"]
-                last = names[-1] == "event" and isinstance(value, dict)
-                if not last or list(value) != ["dataset"]:
-                    shell = None
-                else:
-                    dataset = value
-        layout = None if shell is None else (shell, template, dataset)
-        if len(self._layouts) >= 1000:
-            self._layouts.clear()
-        self._layouts[key] = layout
-        return layout
+        laid_out = self.projection(None, method, event)
+        if list(laid_out)[:3] != ["@timestamp", "log.level", "message"]:
+            return None
+        out = _copy_containers(laid_out)
+        slots: list[Any] = []
+        for key, value in fields.items():
+            place = self._place(key)
+            if place is None:
+                return None
+            path, kind = place
+            container: Any = out
+            for part in path[:-1]:
+                container = container.get(part)
+                if type(container) is not dict:
+                    return None
+            leaf = path[-1]
+            if key == DURATION_MS:
+                if type(value) not in (int, float) or container.get(leaf) != _nanoseconds(value):
+                    return None
+                slots.append((container, leaf, key, _NUMBERS, _nanoseconds))
+                continue
+            if leaf not in container or container[leaf] is not value:
+                return None  # the layout put it elsewhere (a name taken, a value coerced)
+            if kind is None:
+                slots.append((container, leaf, key, LEAF_TYPES, None))
+            else:
+                kinds, fits = _ecs_check(kind, value)
+                if kinds is None:
+                    return None
+                slots.append((container, leaf, key, kinds, fits))
+        return template, out, slots
+
+    def _place(self, key: str) -> tuple[tuple[str, ...], str | None] | None:
+        places = self._places
+        place: Any = places.get(key, _MISSING)
+        if place is _MISSING:
+            place = self.projection.ecs_place(key)
+            if len(places) < CACHE_LIMIT:
+                places[key] = place
+        return place  # type: ignore[no-any-return]
+
+
+_NUMBERS = frozenset((int, float))
+_TEXT = frozenset((str,))
+
+
+def _nanoseconds(value: Any) -> Any:
+    """``duration_ms`` as the ecs layout writes ``event.duration``; _MISSING when it would not."""
+    nanoseconds = duration_ns(value)
+    if nanoseconds is None or not ecs_value_fits("long", nanoseconds):
+        return _MISSING
+    return nanoseconds
+
+
+def _copy_containers(value: Any) -> Any:
+    """``value`` with every dict copied (as plain dicts), the leaves shared."""
+    if isinstance(value, dict):
+        return {key: _copy_containers(item) for key, item in value.items()}
+    return value
+
+
+def _ecs_check(kind: str, value: Any) -> tuple[frozenset[type] | None, Any]:
+    """The value types that keep an ECS field's place without coercion, and a check for
+    the rest of what the type needs (the range of a long); None when not covered."""
+    if type(value) is str and ecs_value_fits(kind, value) and not ecs_value_fits(kind, 0):
+        return _TEXT, None  # keyword and the other text types: any str
+
+    def fits(candidate: Any) -> Any:
+        return candidate if ecs_value_fits(kind, candidate) else _MISSING
+
+    if ecs_value_fits(kind, value):
+        return frozenset((type(value),)), fits
+    return None, None
 
 
 def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | None:

@@ -13,6 +13,7 @@ from structlog import DropEvent
 
 from tracelog import _faults, context
 from tracelog._exceptions import exc_info_tuple, structure_exception
+from tracelog._levels import LEVELS, STD_NAMES, level_name, parse_level
 from tracelog._settings import Settings
 from tracelog.console import ConsoleRenderer
 from tracelog.processors import TraceMerger, require_event_dict
@@ -40,7 +41,6 @@ __all__ = [
     "parse_level",
 ]
 
-from tracelog._levels import LEVELS, STD_NAMES, level_name, parse_level
 
 Write = Callable[[Any], None]
 #: ``emit(name, created, method_name, message, fields, logger)``: one call, into bytes for

@@ -393,11 +393,3 @@ class Redactor:
         if any(a is not b for a, b in zip(new_items, items, strict=True)):
             return new_items
         return value
-
-    # The names other modules used before these were public.
-    _redact_nested = redact_nested
-    _scrub = scrub
-
-
-_CACHE_LIMIT = CACHE_LIMIT
-_LEAF_TYPES = LEAF_TYPES

@@ -8,7 +8,6 @@ Cloud Logging). No other module spells a field name of a schema.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -276,12 +275,8 @@ class Projection:
         for key, value in event.items():
             if key in _ECS_SKIP:
                 continue
-            if (
-                key == DURATION_MS
-                and type(value) in (int, float)
-                and math.isfinite(value * 1_000_000)
-            ):
-                self._ecs_place(out, "event.duration", int(value * 1_000_000), key)
+            if key == DURATION_MS and (nanoseconds := duration_ns(value)) is not None:
+                self._ecs_place(out, "event.duration", nanoseconds, key)
             elif key == CLIENT and (client := client_parts(value)) is not None:
                 host, port, ip = client
                 self._ecs_place(out, "client.address", host, key)
@@ -412,6 +407,17 @@ class Projection:
         if labels:
             claim(out, _GCP_LABELS, labels)
         return renamed(out, self.rename, _GCP_OWNED) if self.rename else out
+
+
+def duration_ns(value: Any) -> int | None:
+    """``duration_ms`` in nanoseconds, as the ``ecs`` layout's ``event.duration``; None for a
+    value that is not a finite number (whether it fits a long is the placing's to check)."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        return int(value * 1_000_000)
+    except (OverflowError, ValueError):  # inf, nan
+        return None
 
 
 def _ecs_custom(out: dict[str, Any], key: str, value: Any) -> None:
