@@ -48,7 +48,6 @@ from tracelog.processors import (
     TraceMerger,
     line_now,
     line_time,
-    with_structlog_context,
 )
 from tracelog.redaction import CACHE_LIMIT, LEAF_TYPES
 from tracelog.render import JsonRenderer, dumps, render_json, with_microseconds
@@ -228,8 +227,10 @@ class EcsLine:
             return None
         else:
             template = merger._bare
-        if STRUCTLOG_VARS and with_structlog_context({}, template):
-            return None
+        if STRUCTLOG_VARS:
+            template = merger.with_structlog(template)
+            if template is None:
+                return None
         try:
             recipes = self._local.recipes
         except AttributeError:
@@ -395,6 +396,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
     plain = merger._plain
     redactor = merger.redactor
     bare = merger._bare
+    with_structlog = merger.with_structlog
     get_context = _get_context
     otel_imported = _otel_imported
     level_names = STD_NAMES
@@ -417,13 +419,11 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
         try:
             # The record's attributes read from its dict: cheaper than attribute lookups.
             attrs = record.__dict__
-            event = template.copy()
             if STRUCTLOG_VARS:
-                bound = with_structlog_context({}, template)
-                if bound:
-                    if not plain.issuperset(bound):
-                        return general(record)
-                    event.update(bound)
+                template = with_structlog(template)
+                if template is None:
+                    return general(record)
+            event = template.copy()
             if len(attrs) != N_PLAIN:
                 for key in islice(attrs, N_PLAIN, None):
                     if key not in known:

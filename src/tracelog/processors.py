@@ -140,7 +140,15 @@ class TraceMerger:
     :class:`Redactor` after them too, so fields they add are redacted.
     """
 
-    __slots__ = ("_bare", "_no_special", "_plain", "owned", "redactor", "service")
+    __slots__ = (
+        "_bare",
+        "_no_special",
+        "_plain",
+        "_structlog_lines",
+        "owned",
+        "redactor",
+        "service",
+    )
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
         self.service = service
@@ -153,6 +161,8 @@ class TraceMerger:
         # Keys seen that are neither secrets nor the pipeline's: fields with
         # only these need no work beyond a look for nested mappings.
         self._plain: set[Any] = set()
+        # (template, structlog's values) -> the template with them, redacted
+        self._structlog_lines: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         try:
@@ -192,7 +202,11 @@ class TraceMerger:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
         if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
-            fields = with_structlog_context(fields, template)
+            combined = self.with_structlog(template)
+            if combined is None:  # a bound container: merged (and searched) on every call
+                fields = with_structlog_context(fields, template)
+            else:
+                template = combined
         if type(message) is not str and message is not None and self.redactor is not None:
             message = self.redactor.scrub(message)  # a dict event, say: searched as fields are
         if fields:
@@ -219,6 +233,38 @@ class TraceMerger:
         out[LOGGER] = name
         out[MESSAGE] = message
         return out
+
+    def with_structlog(self, template: dict[str, Any]) -> dict[str, Any] | None:
+        """``template`` with what ``bind_contextvars()`` bound in this context, redacted.
+
+        Kept per (template, values): a call whose bound values are the same as
+        an earlier one's reuses its line. None when a bound value is not a
+        plain value (a container can change after it was bound): the caller
+        merges those per call, with :func:`with_structlog_context`.
+        """
+        keys, values = structlog_values()
+        if not _STRUCTLOG_LEAVES.issuperset(map(type, values)):
+            return None
+        if values.count(Ellipsis) == len(values):
+            return template
+        lines = self._structlog_lines
+        key = (id(template), *values)
+        entry = lines.get(key)
+        if entry is not None and entry[0] is template:
+            return entry[1]
+        bound: EventDict = {}
+        for name, value in zip(keys, values, strict=True):
+            if value is not Ellipsis:
+                while name in template or name in bound:
+                    name += "_"
+                bound[name] = value
+        if self.redactor is not None:
+            bound = self.redactor.redact(bound)
+        combined = {**template, **bound}
+        if len(lines) >= 1000:
+            lines.clear()
+        lines[key] = (template, combined)
+        return combined
 
     def _unusual(self, fields: EventDict) -> EventDict:
         """Fields with a key not seen before, a secret, or one the pipeline owns.
@@ -279,6 +325,35 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
 #: key each adds, and how many the registry held when the list was made.
 _structlog_pairs: tuple[tuple[Any, str], ...] = ()
 _structlog_seen = 0
+#: A reader generated for the variables the registry holds: (how many, keys, read()).
+_structlog_reader: tuple[int, tuple[str, ...], Callable[[], tuple[Any, ...]]] = (
+    0,
+    (),
+    tuple,
+)
+_STRUCTLOG_LEAVES = LEAF_TYPES | {type(Ellipsis)}
+
+
+def structlog_values() -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The keys ``bind_contextvars()`` has made in this process, and their values here
+    (Ellipsis for a key not bound in this context)."""
+    global _structlog_reader
+    seen, keys, read = _structlog_reader
+    if len(_STRUCTLOG_VARS) != seen:
+        _structlog_reader = seen, keys, read = _compile_structlog_reader()
+    return keys, read()
+
+
+def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[[], tuple[Any, ...]]]:
+    """A function reading every structlog variable in one go: one ``get`` each, no loop."""
+    items = tuple(_STRUCTLOG_VARS.items())
+    names = [f"get{i}" for i in range(len(items))]
+    namespace: dict[str, Any] = {name: var.get for name, (_, var) in zip(names, items, strict=True)}
+    arguments = "".join(f"{name}={name}, " for name in names)
+    values = "".join(f"{name}(E), " for name in names)
+    exec(f"def read({arguments}E=...):\n    return ({values})\n", namespace)
+    keys = tuple(name[_STRUCTLOG_PREFIX:] for name, _ in items)
+    return len(items), keys, namespace["read"]
 
 
 def with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDict:
