@@ -57,14 +57,12 @@ def _file(folder: str, name: str) -> object:
 
 def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
     # --- tracelog (native and stdlib entry), configured first -----------------
-    # Two setups: lines written in the caller's thread, and through the
-    # background writer (nonblocking=True). Each contender installs its own.
+    # Setups: lines written in the caller's thread (default, ecs, two outputs), and
+    # through the background writer (nonblocking=True). Each contender installs its own.
+    # The nonblocking one is configured last: a later configure() closes the outputs of
+    # the one before, and a closed background writer writes in the caller's thread.
     tracelog.configure(level="INFO", format="json", service="shop", stream=_file(folder, "tl.log"))
     sync_pipeline = _pipeline.active()
-    tracelog.configure(
-        level="INFO", service="shop", stream=_file(folder, "tl-nb.log"), nonblocking=True
-    )
-    nonblocking_pipeline = _pipeline.active()
     tracelog.configure(
         level="INFO", service="shop", stream=_file(folder, "tl-ecs.log"), schema="ecs"
     )
@@ -78,6 +76,10 @@ def build(folder: str) -> dict[str, dict[str, Callable[[], None]]]:
         ],
     )
     two_pipeline = _pipeline.active()
+    tracelog.configure(
+        level="INFO", service="shop", stream=_file(folder, "tl-nb.log"), nonblocking=True
+    )
+    nonblocking_pipeline = _pipeline.active()
     tl_log = tracelog.get_logger("bench")
     tl_std = logging.getLogger("bench.stdlib")
 

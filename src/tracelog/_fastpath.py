@@ -84,10 +84,11 @@ def default_line(
 ) -> bytes:
     """The line the plain chain (merger, JSON renderer) writes for one call, in one go.
 
-    The values are searched for nested secrets only when the line shows a
-    container: a mapping, a sequence or an object with fields anywhere in an
-    event renders as a JSON object or array, so a line with neither past its
-    first byte holds nothing nested to redact.
+    The values are searched for nested secrets only when the line shows an
+    object past its first byte: whatever has keys (a mapping, a dataclass)
+    renders as one when orjson renders it, and anything else orjson cannot
+    render (a NamedTuple, an object of yours) takes the full renderer after a
+    search. A line with no ``{`` past its first byte holds no key to redact.
     """
     event = merger.merge(name, created, method, message, fields, False, True)
     redactor = merger.redactor
@@ -97,7 +98,7 @@ def default_line(
         if redactor is not None:
             redactor.redact_nested(event, ())
         return render_json(event)
-    if redactor is None or (line.find(b"{", 1) == -1 and line.find(b"[") == -1):
+    if redactor is None or line.find(b"{", 1) == -1:
         return line
     if redactor.redact_nested(event, ()):  # rendered again only when a secret was found
         return render_json(event)
@@ -148,7 +149,7 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                     return
                 if (
                     redactor is not None
-                    and (line.find(b"{", 1) != -1 or line.find(b"[") != -1)
+                    and line.find(b"{", 1) != -1
                     and redactor.redact_nested(event, ())
                 ):
                     line = render_json(event)
@@ -337,14 +338,23 @@ class EcsLine:
 
 _NUMBERS = frozenset((int, float))
 _TEXT = frozenset((str,))
+_INTEGERS = frozenset((int,))
+
+
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def _nanoseconds(value: Any) -> Any:
-    """``duration_ms`` as the ecs layout writes ``event.duration``; _MISSING when it would not."""
+    """``duration_ms`` as the ecs layout writes ``event.duration``; _MISSING when it would not
+    (what :func:`tracelog.schema.duration_ns` and a long's range say)."""
     nanoseconds = duration_ns(value)
-    if nanoseconds is None or not ecs_value_fits("long", nanoseconds):
+    if nanoseconds is None or not _LONG_MIN <= nanoseconds <= _LONG_MAX:
         return _MISSING
     return nanoseconds
+
+
+def _in_long_range(value: Any) -> Any:
+    return value if _LONG_MIN <= value <= _LONG_MAX else _MISSING
 
 
 def _copy_containers(value: Any) -> Any:
@@ -357,15 +367,21 @@ def _copy_containers(value: Any) -> Any:
 def _ecs_check(kind: str, value: Any) -> tuple[frozenset[type] | None, Any]:
     """The value types that keep an ECS field's place without coercion, and a check for
     the rest of what the type needs (the range of a long); None when not covered."""
-    if type(value) is str and ecs_value_fits(kind, value) and not ecs_value_fits(kind, 0):
+    if not ecs_value_fits(kind, value):
+        return None, None
+    # What the kind takes of a str, an int, a float and a bool.
+    takes = tuple(ecs_value_fits(kind, probe) for probe in ("x", 1, 1.5, True))
+    if takes == (True, False, False, False):
         return _TEXT, None  # keyword and the other text types: any str
+    if takes == (False, True, False, False) and type(value) is int:
+        return _INTEGERS, _in_long_range  # long, integer...: an int in a long's range
+    if takes == (False, True, True, False) and type(value) in _NUMBERS:
+        return _NUMBERS, None  # float, double...: any int or float
 
     def fits(candidate: Any) -> Any:
         return candidate if ecs_value_fits(kind, candidate) else _MISSING
 
-    if ecs_value_fits(kind, value):
-        return frozenset((type(value),)), fits
-    return None, None
+    return frozenset((type(value),)), fits
 
 
 def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | None:
@@ -449,11 +465,10 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             event[MESSAGE] = message
             line = dumps(event, option=options)
             full = None
-            # A container anywhere renders as a JSON object or array: only then can a
-            # secret be nested.
+            # Whatever has keys renders as a JSON object: only then can a secret be nested.
             if (
                 redactor is not None
-                and (line.find(b"{", 1) != -1 or line.find(b"[") != -1)
+                and line.find(b"{", 1) != -1
                 and redactor.redact_nested(event, ())
             ):
                 full = render_json(event)
