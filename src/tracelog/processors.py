@@ -11,6 +11,7 @@ import functools
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from operator import is_
 from typing import Any
 
 from tracelog import context
@@ -144,6 +145,7 @@ class TraceMerger:
         "_bare",
         "_no_special",
         "_plain",
+        "_structlog_last",
         "_structlog_lines",
         "owned",
         "redactor",
@@ -163,6 +165,8 @@ class TraceMerger:
         self._plain: set[Any] = set()
         # (template, structlog's values) -> the template with them, redacted
         self._structlog_lines: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+        # the last (template, values, line): a request's calls see the same objects bound
+        self._structlog_last: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         try:
@@ -243,14 +247,19 @@ class TraceMerger:
         merges those per call, with :func:`with_structlog_context`.
         """
         keys, values = structlog_values()
+        last = self._structlog_last
+        if last is not None and last[0] is template and all(map(is_, values, last[1])):
+            return last[2]  # the very objects of the last call: plain values, already merged
         if not _STRUCTLOG_LEAVES.issuperset(map(type, values)):
             return None
         if values.count(Ellipsis) == len(values):
+            self._structlog_last = (template, values, template)
             return template
         lines = self._structlog_lines
         key = (id(template), *values)
         entry = lines.get(key)
         if entry is not None and entry[0] is template:
+            self._structlog_last = (template, values, entry[1])
             return entry[1]
         bound: EventDict = {}
         for name, value in zip(keys, values, strict=True):
@@ -264,6 +273,7 @@ class TraceMerger:
         if len(lines) >= 1000:
             lines.clear()
         lines[key] = (template, combined)
+        self._structlog_last = (template, values, combined)
         return combined
 
     def _unusual(self, fields: EventDict) -> EventDict:
