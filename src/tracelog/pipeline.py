@@ -64,6 +64,7 @@ class Pipeline:
 
     __slots__ = (
         "after_merger",
+        "compiled",
         "emit",
         "groups",
         "level",
@@ -101,6 +102,7 @@ class Pipeline:
             self.steps = self.after_merger[:start]
             self.groups = ((level, self.after_merger[start:], ((level, write),)),)
         self.emit: Emit = self.emit_plain
+        self.compiled: Emit | None = None  # the generated emit, once made (tracelog._fastpath)
 
     def emit_plain(
         self,
