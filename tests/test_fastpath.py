@@ -268,6 +268,29 @@ class TestWhereTheFastPathIsBuilt:
         assert len(calls) <= 2
         assert len(stream.getvalue().splitlines()) == 5
 
+    def test_the_ecs_fast_path_serves_every_request_of_a_shape(self) -> None:
+        stream = io.BytesIO()
+        calls: list[Any] = []
+        original = _pipeline.Pipeline.emit_plain
+
+        def counting(self: Any, *args: Any) -> None:
+            calls.append(args)
+            original(self, *args)
+
+        _pipeline.Pipeline.emit_plain = counting  # type: ignore[method-assign]
+        try:
+            tracelog.configure(stream=stream, schema="ecs", service="shop")
+            log = tracelog.get_logger("app")
+            for request in range(5):
+                with tracelog.trace(customer=f"c-{request}"):
+                    for _ in range(5):
+                        log.info("paid", order=7, status=200, duration_ms=1.5)
+        finally:
+            _pipeline.Pipeline.emit_plain = original  # type: ignore[method-assign]
+        # Each request's first line builds its context's line; the recipe is the shape's.
+        assert len(calls) <= 6
+        assert len(stream.getvalue().splitlines()) == 25
+
 
 # The usual fields, with values of the types their layouts keep (and any leaf for your own).
 usual_fields = st.fixed_dictionaries(
