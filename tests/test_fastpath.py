@@ -159,6 +159,24 @@ def normalised(stream: io.BytesIO, start: int) -> bytes:
     return LINE_TIME.sub(rb"\1T\2", stream.getvalue()[start:])
 
 
+def fast_and_plain(streams: list[io.BytesIO], call: dict[str, Any], secret: str) -> list[bytes]:
+    """Make the call once through the fast paths and once through the plain chain only (from
+    one call site: the same stack); assert both wrote the same bytes, and return them."""
+    written: dict[str, list[bytes]] = {}
+    for mode in ("fast", "plain"):
+        if mode == "plain":
+            plain_only()
+        try:
+            starts = [s.tell() for s in streams]
+            make_call(call, secret)
+            written[mode] = [normalised(s, n) for s, n in zip(streams, starts)]
+        finally:
+            if mode == "plain":
+                fast_again()
+    assert written["plain"] == written["fast"]
+    return written["fast"]
+
+
 @settings(
     max_examples=120,
     deadline=None,
@@ -181,21 +199,7 @@ def test_fast_paths_write_what_the_plain_chain_writes(
                     for secret in ("none", "top", "nested"):
                         # twice each: the second call finds caches (templates, layouts) warm
                         for _ in range(2):
-                            written: dict[str, list[bytes]] = {}
-                            for mode in ("fast", "plain"):  # one call site: the same stack
-                                if mode == "plain":
-                                    plain_only()
-                                try:
-                                    starts = [s.tell() for s in streams]
-                                    make_call(call, secret)
-                                    written[mode] = [
-                                        normalised(s, n) for s, n in zip(streams, starts)
-                                    ]
-                                finally:
-                                    if mode == "plain":
-                                        fast_again()
-                            assert written["plain"] == written["fast"]
-                            for out in written["fast"]:
+                            for out in fast_and_plain(streams, call, secret):
                                 assert SECRET.encode() not in out
         finally:
             if span is not None:
@@ -355,18 +359,7 @@ def test_the_usual_calls_take_the_fast_paths_and_write_the_same(
             structlog.contextvars.bind_contextvars(tenant="acme")
         with tracelog.trace(**({"customer": "c-9"} if bound else {})):
             for call in call_list * 3:  # the first learns the keys; the next ones are fast
-                written: dict[str, list[bytes]] = {}
-                for mode in ("fast", "plain"):
-                    if mode == "plain":
-                        plain_only()
-                    try:
-                        starts = [s.tell() for s in streams]
-                        make_call(call, "none")
-                        written[mode] = [normalised(s, n) for s, n in zip(streams, starts)]
-                    finally:
-                        if mode == "plain":
-                            fast_again()
-                assert written["plain"] == written["fast"]
+                fast_and_plain(streams, call, "none")
     finally:
         structlog.contextvars.clear_contextvars()
         tracelog.reset()
@@ -388,17 +381,6 @@ def test_any_duration_is_laid_out_alike_on_both_paths(duration: Any) -> None:
     call = {"fields": {"duration_ms": duration, "status": 200}, "stdlib": False, "level": "info"}
     call.update(exception=False, stack=False, dict_event=False)
     with tracelog.trace():
-        written: dict[str, list[bytes]] = {}
         for _ in range(3):
-            for mode in ("fast", "plain"):
-                if mode == "plain":
-                    plain_only()
-                try:
-                    starts = [s.tell() for s in streams]
-                    make_call(call, "none")
-                    written[mode] = [normalised(s, n) for s, n in zip(streams, starts)]
-                finally:
-                    if mode == "plain":
-                        fast_again()
-            assert written["plain"] == written["fast"]
-            assert b"logging_error" not in written["fast"][0]
+            (line,) = fast_and_plain(streams, call, "none")
+            assert b"logging_error" not in line
