@@ -77,6 +77,7 @@ LEFT_OUT = frozenset(("color_message",))
 NOT_EXTRA = STANDARD_ATTRS | STAMPED | LEFT_OUT
 _NEWLINE = b"\n"
 _MISSING = object()
+_NO_LINES: dict[Any, Any] = {}
 Handle = Callable[[logging.LogRecord], bool]
 _get_context = context.current_var.get
 _otel_imported = context.otel_imported
@@ -161,10 +162,27 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
             return emit_default
         ecs = EcsLine(merger, tail[0], plain)
         ecs_line = ecs.line
+        local = ecs.local
+        bare = merger._bare
 
         def emit_ecs(
             name: Any, created: Any, method: str, message: Any, fields: Any, logger: Any = None
         ) -> None:
+            # EcsLine.line() for a context whose line this thread has built, inlined.
+            ctx = _get_context()
+            template = ctx._line if ctx is not None else (None if _otel_imported() else bare)
+            if (
+                template is not None
+                and type(message) is str
+                and (ctx is None or ctx._line_owner is merger)
+                and not STRUCTLOG_VARS
+            ):
+                entry = getattr(local, "lines", _NO_LINES).get((id(template), name, *fields))
+                if entry is not None and entry[0] is template:
+                    line = entry[2](entry[1], fields, created, method, message)
+                    if line is not None:
+                        write(line)
+                        return
             line = ecs_line(name, created, method, message, fields)
             if line is not None:
                 write(line)
@@ -209,13 +227,13 @@ class EcsLine:
     plain chain.
     """
 
-    __slots__ = ("_local", "_places", "_recipes", "merger", "projection")
+    __slots__ = ("_places", "_recipes", "local", "merger", "projection")
 
     def __init__(self, merger: TraceMerger, projection: Projection, plain: Emit) -> None:
         self.merger = merger
         self.projection = projection
         self._recipes: dict[tuple[Any, ...], Recipe | None] = {}  # shape -> recipe, or None
-        self._local = threading.local()  # .lines: (template, name, keys) -> (template, out, fill)
+        self.local = threading.local()  # .lines: (template, name, keys) -> (template, out, fill)
         # a key of yours -> where the layout puts it (names, ECS type), or None: not placed
         self._places: dict[str, tuple[tuple[str, ...], str | None] | None] = {}
 
@@ -239,9 +257,9 @@ class EcsLine:
             if template is None:
                 return None
         try:
-            lines = self._local.lines
+            lines = self.local.lines
         except AttributeError:
-            lines = self._local.lines = {}
+            lines = self.local.lines = {}
         key = (id(template), name, *fields)
         entry = lines.get(key)
         if entry is None or entry[0] is not template:
@@ -439,6 +457,8 @@ def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
         "with_microseconds": with_microseconds,
         "dumps": dumps,
         "OPTIONS": LINE_OPTIONS,
+        "LONG_MIN": _LONG_MIN,
+        "LONG_MAX": _LONG_MAX,
     }
     body: list[str] = []
     for number, (key, path, kinds, fits) in enumerate(slots):
@@ -448,7 +468,17 @@ def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
             names[f"p{number}_{depth}"] = part
         body.append(f"    v = fields[k{number}]")
         body.append(f"    if type(v) not in t{number}: return None")
-        if fits is not None:
+        if fits is _in_long_range:  # inlined: the checks a long and a duration need
+            body.append("    if not LONG_MIN <= v <= LONG_MAX: return None")
+        elif fits is _nanoseconds:
+            body += [
+                "    try:",
+                "        v = int(v * 1000000)",
+                "    except (OverflowError, ValueError):",
+                "        return None",
+                "    if not LONG_MIN <= v <= LONG_MAX: return None",
+            ]
+        elif fits is not None:
             names[f"f{number}"] = fits
             body += [f"    v = f{number}(v)", "    if v is MISSING: return None"]
         target = "out" + "".join(f"[p{number}_{depth}]" for depth in range(len(path)))
