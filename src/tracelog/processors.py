@@ -11,7 +11,6 @@ import functools
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from operator import is_
 from typing import Any
 
 from tracelog import context
@@ -246,10 +245,17 @@ class TraceMerger:
         plain value (a container can change after it was bound): the caller
         merges those per call, with :func:`with_structlog_context`.
         """
-        keys, values = structlog_values()
+        global _structlog_reader
+        seen, keys, read = _structlog_reader
+        if len(_STRUCTLOG_VARS) != seen:
+            _structlog_reader = seen, keys, read = _compile_structlog_reader()
         last = self._structlog_last
-        if last is not None and last[0] is template and all(map(is_, values, last[1])):
-            return last[2]  # the very objects of the last call: plain values, already merged
+        if last is None:
+            values = read()
+        else:
+            values = read(last[1])  # the very tuple back when every value is the same object
+            if values is last[1] and last[0] is template:
+                return last[2]  # the last call's values: plain, already merged
         if not _STRUCTLOG_LEAVES.issuperset(map(type, values)):
             return None
         if values.count(Ellipsis) == len(values):
@@ -336,10 +342,10 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
 _structlog_pairs: tuple[tuple[Any, str], ...] = ()
 _structlog_seen = 0
 #: A reader generated for the variables the registry holds: (how many, keys, read()).
-_structlog_reader: tuple[int, tuple[str, ...], Callable[[], tuple[Any, ...]]] = (
+_structlog_reader: tuple[int, tuple[str, ...], Callable[..., tuple[Any, ...]]] = (
     0,
     (),
-    tuple,
+    lambda last=None: (),
 )
 _STRUCTLOG_LEAVES = LEAF_TYPES | {type(Ellipsis)}
 
@@ -354,14 +360,25 @@ def structlog_values() -> tuple[tuple[str, ...], tuple[Any, ...]]:
     return keys, read()
 
 
-def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[[], tuple[Any, ...]]]:
-    """A function reading every structlog variable in one go: one ``get`` each, no loop."""
+def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[..., tuple[Any, ...]]]:
+    """A function reading every structlog variable in one go: one ``get`` each, no loop.
+
+    ``read(last)`` returns ``last`` itself when every value is the very object
+    it holds (a request's calls see the same objects bound), else a new tuple.
+    """
     items = tuple(_STRUCTLOG_VARS.items())
     names = [f"get{i}" for i in range(len(items))]
     namespace: dict[str, Any] = {name: var.get for name, (_, var) in zip(names, items, strict=True)}
     arguments = "".join(f"{name}={name}, " for name in names)
-    values = "".join(f"{name}(E), " for name in names)
-    exec(f"def read({arguments}E=...):\n    return ({values})\n", namespace)
+    reads = "".join(f"    v{i} = {name}(E)\n" for i, name in enumerate(names))
+    same = "".join(f" and last[{i}] is v{i}" for i in range(len(names)))
+    values = "".join(f"v{i}, " for i in range(len(names)))
+    source = (
+        f"def read(last=None, {arguments}E=...):\n{reads}"
+        f"    if last is not None{same}:\n        return last\n"
+        f"    return ({values})\n"
+    )
+    exec(source, namespace)
     keys = tuple(name[_STRUCTLOG_PREFIX:] for name, _ in items)
     return len(items), keys, namespace["read"]
 
