@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["LEVELS", "STD_NAMES", "level_name", "parse_level"]
+__all__ = ["LEVELS", "METHOD_LEVELS", "STD_NAMES", "level_name", "parse_level"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 ALIASES = {"warn": "warning", "fatal": "critical"}
 STD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+#: A bound logger's level methods, and the level each logs at.
+METHOD_LEVELS = (
+    ("debug", "debug"),
+    ("info", "info"),
+    ("msg", "info"),
+    ("warning", "warning"),
+    ("warn", "warning"),
+    ("error", "error"),
+    ("critical", "critical"),
+    ("fatal", "critical"),
+)
 
 
 def parse_level(value: int | str, source: str) -> int:

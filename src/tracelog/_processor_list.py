@@ -20,22 +20,14 @@ import structlog
 from structlog import DropEvent
 
 from tracelog import pipeline as _pipeline
+from tracelog._levels import METHOD_LEVELS
 from tracelog.logger import BoundLogger
 from tracelog.render import safe_repr, safe_str
 from tracelog.typing import Processor
 
 __all__ = ["ProcessorList"]
 
-_LEVEL_METHODS = (
-    ("debug", "debug"),
-    ("info", "info"),
-    ("msg", "info"),
-    ("warning", "warning"),
-    ("warn", "warning"),
-    ("error", "error"),
-    ("critical", "critical"),
-    ("fatal", "critical"),
-)
+_LEVEL_METHODS = METHOD_LEVELS
 
 
 class ProcessorList(list[Processor]):

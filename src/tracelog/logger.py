@@ -19,6 +19,7 @@ from structlog import BoundLoggerBase, DropEvent
 from tracelog import pipeline as _pipeline
 from tracelog._callsite import awaited_from
 from tracelog._exceptions import caller_stack
+from tracelog._levels import METHOD_LEVELS
 from tracelog.render import safe_repr, safe_str
 
 __all__ = ["BoundLogger", "LoggerName", "get_logger"]
@@ -147,17 +148,7 @@ class BoundLogger(BoundLoggerBase):
 
 
 _LEVEL_METHODS = {
-    name: (_pipeline.LEVELS[level], getattr(BoundLogger, name))
-    for name, level in (
-        ("debug", "debug"),
-        ("info", "info"),
-        ("msg", "info"),
-        ("warning", "warning"),
-        ("warn", "warning"),
-        ("error", "error"),
-        ("critical", "critical"),
-        ("fatal", "critical"),
-    )
+    name: (_pipeline.LEVELS[level], getattr(BoundLogger, name)) for name, level in METHOD_LEVELS
 }
 
 
