@@ -58,7 +58,6 @@ except ImportError:  # pragma: no cover - a structlog without it: use merge_cont
     _structlog_registry = {}
 #: structlog's registry of contextvars: non-empty once bind_contextvars() was used here.
 STRUCTLOG_VARS: dict[str, Any] = _structlog_registry
-_STRUCTLOG_VARS = STRUCTLOG_VARS
 _STRUCTLOG_PREFIX = len("structlog_")
 
 UTC = timezone.utc
@@ -204,7 +203,7 @@ class TraceMerger:
         else:
             fallback = _otel_context()
             template = self._bare if fallback is None else _line_template(fallback, self)
-        if _STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
+        if STRUCTLOG_VARS:  # structlog.contextvars.bind_contextvars() was used in this process
             combined = self.with_structlog(template)
             if combined is None:  # a bound container: merged (and searched) on every call
                 fields = with_structlog_context(fields, template)
@@ -245,10 +244,7 @@ class TraceMerger:
         plain value (a container can change after it was bound): the caller
         merges those per call, with :func:`with_structlog_context`.
         """
-        global _structlog_reader
-        seen, keys, read = _structlog_reader
-        if len(_STRUCTLOG_VARS) != seen:
-            _structlog_reader = seen, keys, read = _compile_structlog_reader()
+        keys, read = _current_structlog_reader()
         last = self._structlog_last
         if last is None:
             values = read()
@@ -267,12 +263,7 @@ class TraceMerger:
         if entry is not None and entry[0] is template:
             self._structlog_last = (template, values, entry[1])
             return entry[1]
-        bound: EventDict = {}
-        for name, value in zip(keys, values, strict=True):
-            if value is not Ellipsis:
-                while name in template or name in bound:
-                    name += "_"
-                bound[name] = value
+        bound = _bound_fields(keys, values, template)
         if self.redactor is not None:
             bound = self.redactor.redact(bound)
         combined = {**template, **bound}
@@ -337,10 +328,6 @@ def _line_template(ctx: context.TraceContext, merger: TraceMerger) -> dict[str, 
     return line
 
 
-#: structlog's context variables (one per key bound with bind_contextvars()), with the
-#: key each adds, and how many the registry held when the list was made.
-_structlog_pairs: tuple[tuple[Any, str], ...] = ()
-_structlog_seen = 0
 #: A reader generated for the variables the registry holds: (how many, keys, read()).
 _structlog_reader: tuple[int, tuple[str, ...], Callable[..., tuple[Any, ...]]] = (
     0,
@@ -353,11 +340,30 @@ _STRUCTLOG_LEAVES = LEAF_TYPES | {type(Ellipsis)}
 def structlog_values() -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """The keys ``bind_contextvars()`` has made in this process, and their values here
     (Ellipsis for a key not bound in this context)."""
+    keys, read = _current_structlog_reader()
+    return keys, read()
+
+
+def _current_structlog_reader() -> tuple[tuple[str, ...], Callable[..., tuple[Any, ...]]]:
+    """The reader for the variables the registry holds now (made again when it grew)."""
     global _structlog_reader
     seen, keys, read = _structlog_reader
-    if len(_STRUCTLOG_VARS) != seen:
+    if len(STRUCTLOG_VARS) != seen:
         _structlog_reader = seen, keys, read = _compile_structlog_reader()
-    return keys, read()
+    return keys, read
+
+
+def _bound_fields(
+    keys: tuple[str, ...], values: tuple[Any, ...], line: dict[str, Any]
+) -> EventDict:
+    """The bound values as fields; a key the line has already is kept beside it as ``<name>_``."""
+    bound: EventDict = {}
+    for name, value in zip(keys, values, strict=True):
+        if value is not Ellipsis:
+            while name in line or name in bound:
+                name += "_"
+            bound[name] = value
+    return bound
 
 
 def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[..., tuple[Any, ...]]]:
@@ -366,7 +372,7 @@ def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[..., tup
     ``read(last)`` returns ``last`` itself when every value is the very object
     it holds (a request's calls see the same objects bound), else a new tuple.
     """
-    items = tuple(_STRUCTLOG_VARS.items())
+    items = tuple(STRUCTLOG_VARS.items())
     names = [f"get{i}" for i in range(len(items))]
     namespace: dict[str, Any] = {name: var.get for name, (_, var) in zip(names, items, strict=True)}
     arguments = "".join(f"{name}={name}, " for name in names)
@@ -391,21 +397,8 @@ def with_structlog_context(fields: EventDict, line: dict[str, Any]) -> EventDict
     the line has already (bound with ``tracelog.bind()``, or the
     pipeline's) is kept beside it as ``<name>_``.
     """
-    global _structlog_pairs, _structlog_seen
-    if len(_STRUCTLOG_VARS) != _structlog_seen:
-        items = tuple(_STRUCTLOG_VARS.items())
-        _structlog_pairs = tuple((var, name[_STRUCTLOG_PREFIX:]) for name, var in items)
-        _structlog_seen = len(items)
-    bound: EventDict | None = None
-    for var, key in _structlog_pairs:
-        value = var.get(Ellipsis)
-        if value is not Ellipsis:
-            if bound is None:
-                bound = {}
-            while key in line or key in bound:
-                key += "_"
-            bound[key] = value
-    if bound is None:
+    bound = _bound_fields(*structlog_values(), line)
+    if not bound:
         return fields
     bound.update(fields)
     return bound
