@@ -209,6 +209,20 @@ def test_fast_paths_write_what_the_plain_chain_writes(
         tracelog.reset()
 
 
+@pytest.fixture
+def plain_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The calls that took the plain chain (Pipeline.emit_plain) during the test."""
+    calls: list[Any] = []
+    original = _pipeline.Pipeline.emit_plain
+
+    def counting(self: Any, *args: Any) -> None:
+        calls.append(args)
+        original(self, *args)
+
+    monkeypatch.setattr(_pipeline.Pipeline, "emit_plain", counting)
+    return calls
+
+
 class TestWhereTheFastPathIsBuilt:
     """The configurations the benchmark's rows measure get a generated emit."""
 
@@ -249,48 +263,29 @@ class TestWhereTheFastPathIsBuilt:
         pipeline = _pipeline.active()
         assert pipeline.emit == pipeline.emit_plain
 
-    def test_the_ecs_fast_path_is_taken_for_the_usual_call(self) -> None:
+    def test_the_ecs_fast_path_is_taken_for_the_usual_call(self, plain_calls: list[Any]) -> None:
+        calls = plain_calls
         stream = io.BytesIO()
         tracelog.configure(stream=stream, schema="ecs", service="shop")
         log = tracelog.get_logger("app")
-        calls: list[Any] = []
-        original = _pipeline.Pipeline.emit_plain
-
-        def counting(self: Any, *args: Any) -> None:
-            calls.append(args)
-            original(self, *args)
-
-        _pipeline.Pipeline.emit_plain = counting  # type: ignore[method-assign]
-        try:
-            tracelog.configure(stream=stream, schema="ecs", service="shop")
-            with tracelog.trace(customer="c-1"):
-                for _ in range(5):
-                    log.info("paid", order=7, amount=12.5)
-        finally:
-            _pipeline.Pipeline.emit_plain = original  # type: ignore[method-assign]
+        with tracelog.trace(customer="c-1"):
+            for _ in range(5):
+                log.info("paid", order=7, amount=12.5)
         # The first call builds the context's line and learns the keys; the rest are fast.
         assert len(calls) <= 2
         assert len(stream.getvalue().splitlines()) == 5
 
-    def test_the_ecs_fast_path_serves_every_request_of_a_shape(self) -> None:
+    def test_the_ecs_fast_path_serves_every_request_of_a_shape(
+        self, plain_calls: list[Any]
+    ) -> None:
+        calls = plain_calls
         stream = io.BytesIO()
-        calls: list[Any] = []
-        original = _pipeline.Pipeline.emit_plain
-
-        def counting(self: Any, *args: Any) -> None:
-            calls.append(args)
-            original(self, *args)
-
-        _pipeline.Pipeline.emit_plain = counting  # type: ignore[method-assign]
-        try:
-            tracelog.configure(stream=stream, schema="ecs", service="shop")
-            log = tracelog.get_logger("app")
-            for request in range(5):
-                with tracelog.trace(customer=f"c-{request}"):
-                    for _ in range(5):
-                        log.info("paid", order=7, status=200, duration_ms=1.5)
-        finally:
-            _pipeline.Pipeline.emit_plain = original  # type: ignore[method-assign]
+        tracelog.configure(stream=stream, schema="ecs", service="shop")
+        log = tracelog.get_logger("app")
+        for request in range(5):
+            with tracelog.trace(customer=f"c-{request}"):
+                for _ in range(5):
+                    log.info("paid", order=7, status=200, duration_ms=1.5)
         # Each request's first line builds its context's line; the recipe is the shape's.
         assert len(calls) <= 6
         assert len(stream.getvalue().splitlines()) == 25
