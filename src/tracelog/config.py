@@ -17,7 +17,7 @@ from typing import IO, Any
 import structlog
 
 from tracelog import buffering, context, stdlib
-from tracelog import logger as _native
+from tracelog import logger as _logger
 from tracelog import outputs as _outputs
 from tracelog import pipeline as _pipeline
 from tracelog._environment_objects import objects_from_environment
@@ -32,57 +32,6 @@ __all__ = ["FORMATS", "configure", "flush", "reset", "stats"]
 
 _lock = threading.RLock()
 _configured = False
-
-
-def build_processors(
-    *,
-    service: str | None = None,
-    schema: str | None = None,
-    redact: Iterable[str] | bool | None = None,
-    static: Mapping[str, Any] | None = None,
-    rename: Mapping[str, str] | None = None,
-    processors: Sequence[Processor] = (),
-    format: str = "json",
-    stream: Any = None,
-    gate: Processor | None = None,
-    render: bool = True,
-) -> tuple[Processor, ...]:
-    """The chain configure() would build for these options (see :func:`pipeline.build_chain`)."""
-    settings = Settings.resolve(
-        service=service,
-        schema=schema,
-        redact=redact,
-        static=static,
-        rename=rename,
-        processors=processors,
-        format=format,
-        stream=stream,
-    )
-    return build_chain(settings, gate=gate, render=render)
-
-
-_json_cache: tuple[Settings | None, tuple[Processor, ...]] | None = None
-
-
-def json_processors() -> tuple[Processor, ...]:
-    """The JSON chain for JsonFormatter: the configured settings, else the defaults.
-
-    Built from configure()'s settings (service, redaction, schema, your
-    processors), not taken from the pipeline: with several outputs the
-    pipeline has no single renderer, and a formatter formats every record it
-    is given, so no buffering or sampling step belongs in it.
-    """
-    global _json_cache
-    settings = _pipeline.installed.settings
-    if not _configured or settings is None or settings.capture:
-        settings = None
-    cached = _json_cache
-    if cached is not None and cached[0] is settings:
-        return cached[1]
-    resolved = settings.replace(format="json") if settings is not None else Settings.resolve()
-    chain = build_chain(resolved.replace(format="json"))
-    _json_cache = (settings, chain)
-    return chain
 
 
 def configure(
@@ -193,8 +142,8 @@ def configure(
         routed.install()
         structlog.configure(
             processors=ProcessorList(chain),  # capture_logs() swaps its contents: watched
-            wrapper_class=_native.BoundLogger,
-            logger_factory=_native.LoggerNameFactory(),
+            wrapper_class=_logger.BoundLogger,
+            logger_factory=_logger.LoggerNameFactory(),
             cache_logger_on_first_use=False,
         )
         _configured = True
@@ -226,7 +175,7 @@ _pipeline.default_setup = ensure_configured
 
 def reset() -> None:
     """Undo configure(): restore the root logger, warnings and structlog's defaults."""
-    global _configured, _json_cache
+    global _configured
     with _lock:
         stdlib.install_root_handler(None)
         stdlib.capture_warnings(False)
@@ -236,7 +185,6 @@ def reset() -> None:
         _pipeline.install(_pipeline.Pipeline((), _pipeline.discard, logging.INFO))
         _outputs.uninstall()
         _configured = False
-        _json_cache = None
         _forget_env_trace()
 
 

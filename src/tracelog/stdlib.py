@@ -24,8 +24,7 @@ from typing import Any
 
 from structlog import DropEvent
 
-from tracelog import _fastpath as _inline
-from tracelog import context
+from tracelog import _fastpath, context
 from tracelog import pipeline as _pipeline
 from tracelog._errors import ConfigurationError
 from tracelog._fastpath import LEFT_OUT, N_PLAIN, NOT_EXTRA, SET_LATE, STAMPED, STANDARD_ATTRS
@@ -159,7 +158,7 @@ class TracelogHandler(logging.Handler):
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         _handlers.add(self)
-        _inline_for(self, _pipeline.installed)
+        _use_fast_handle(self, _pipeline.installed)
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock: the pipeline is thread-safe and outputs write whole lines.
@@ -193,9 +192,9 @@ class TracelogHandler(logging.Handler):
 _handlers: weakref.WeakSet[TracelogHandler] = weakref.WeakSet()
 
 
-def _inline_for(handler: TracelogHandler, pipeline: _pipeline.Pipeline) -> None:
+def _use_fast_handle(handler: TracelogHandler, pipeline: _pipeline.Pipeline) -> None:
     """Give ``handler`` the inlined ``handle`` for ``pipeline``, or its class's general one."""
-    handle = _inline.record_handler(handler, pipeline)
+    handle = _fastpath.record_handler(handler, pipeline)
     if handle is not None:
         handler.handle = handle  # type: ignore[method-assign,assignment]
     else:
@@ -204,7 +203,7 @@ def _inline_for(handler: TracelogHandler, pipeline: _pipeline.Pipeline) -> None:
 
 def _on_install(pipeline: _pipeline.Pipeline) -> None:
     for handler in list(_handlers):
-        _inline_for(handler, pipeline)
+        _use_fast_handle(handler, pipeline)
 
 
 _pipeline.on_install.append(_on_install)
@@ -475,7 +474,7 @@ class JsonFormatter(logging.Formatter):
         # No buffering or sampling: a formatter formats every record it is given.
         chain = _pipeline.build_chain(settings.replace(format="json"))
         pipeline = _pipeline.Pipeline(chain, _keep_line, settings.level, settings)
-        pipeline.emit = _inline.compile_emit(pipeline) or pipeline.emit_plain
+        pipeline.emit = _fastpath.compile_emit(pipeline) or pipeline.emit_plain
         self._pipelines = (base, pipeline)
         return pipeline
 
