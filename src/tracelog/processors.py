@@ -244,7 +244,10 @@ class TraceMerger:
         plain value (a container can change after it was bound): the caller
         merges those per call, with :func:`with_structlog_context`.
         """
-        keys, read = _current_structlog_reader()
+        global _structlog_reader
+        seen, keys, read = _structlog_reader  # _current_structlog_reader(), inlined: hot path
+        if len(STRUCTLOG_VARS) != seen:
+            _structlog_reader = seen, keys, read = _compile_structlog_reader()
         last = self._structlog_last
         if last is None:
             values = read()
