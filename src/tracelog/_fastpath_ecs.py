@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from tracelog import context
 from tracelog.fields import (
     DURATION_MS,
@@ -192,7 +194,8 @@ class EcsLine:
         # Every other place holds a constant: a value that came from elsewhere (coerced) would not.
         if not claimed.union(_ECS_CONSTANT_PATHS).issuperset(leaves):
             return None
-        return Recipe(skeleton, context_slots, _compile_fill(call_slots))
+        written = frozenset(path[0] for _, path, _, _ in call_slots) | _EVERY_CALL
+        return Recipe(skeleton, context_slots, _compile_fill(call_slots), written)
 
     def _check(self, key: str, value: Any) -> tuple[frozenset[type], Any] | None:
         """The types (and check) that keep a bound field of yours where the layout put it."""
@@ -218,14 +221,19 @@ class EcsLine:
 class Recipe:
     """A shape's layout: where each value goes, and the function that puts a call's in."""
 
-    __slots__ = ("context_slots", "fill", "skeleton")
+    __slots__ = ("context_slots", "fill", "skeleton", "written")
 
     def __init__(
-        self, skeleton: dict[str, Any], context_slots: list[Any], fill: Callable[..., Any]
+        self,
+        skeleton: dict[str, Any],
+        context_slots: list[Any],
+        fill: Callable[..., Any],
+        written: frozenset[str],
     ) -> None:
         self.skeleton = skeleton
         self.context_slots = context_slots
         self.fill = fill
+        self.written = written  # the line's top keys a call writes to
 
     def out_for(self, template: dict[str, Any]) -> dict[str, Any] | None:
         """The shape's line for this context, its values in place; None when one of them is
@@ -239,9 +247,46 @@ class Recipe:
                 return None
             for path in paths:
                 _put_at(out, path, value)
+        return _rendered_runs(out, self.written)
+
+
+def _rendered_runs(out: dict[str, Any], written: frozenset[str]) -> dict[str, Any]:
+    """``out`` with each run of top keys that no call writes to rendered once.
+
+    The run's first key keeps its place and holds the rest of the run as an
+    ``orjson.Fragment`` (JSON that orjson writes as it is): its value, then
+    ``,"key":value`` for each key after it, which are left out of the dict.
+    The line renders to the same bytes, with less left to render per call.
+    """
+    if _Fragment is None:
+        return out
+    try:
+        result: dict[str, Any] = {}
+        run: list[bytes] = []
+        first = ""
+        for key, value in out.items():
+            if key in written:
+                if run:
+                    result[first] = _Fragment(b",".join(run))
+                    run = []
+                result[key] = value
+            elif run:
+                run.append(dumps({key: value}, option=_PART_OPTIONS)[1:-1])
+            else:
+                first = key
+                result[first] = None  # its place in the line's order
+                run.append(dumps(value, option=_PART_OPTIONS))
+        if run:
+            result[first] = _Fragment(b",".join(run))
+        return result
+    except Exception:  # a value orjson renders only with help: rendered per call, as it is
         return out
 
 
+# The top keys every call writes to.
+_EVERY_CALL = frozenset(("@timestamp", "log.level", "message"))
+_Fragment: Any = getattr(orjson, "Fragment", None)  # orjson 3.9.0 and later
+_PART_OPTIONS = LINE_OPTIONS & ~orjson.OPT_APPEND_NEWLINE
 # The pipeline's own values in the context's part: text (or the sampled flag), placed as they are.
 _PIPELINE_VALUES = frozenset((TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SPAN_NAME, SERVICE, TRACE_SAMPLED))
 # Places of the ecs line that hold no value of the event's, or one every call sets.
@@ -274,7 +319,11 @@ def _put_at(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
     """A function that puts a call's values in a context's line and renders it, generated
     for the shape's slots (one check and one store a value, no loop); None for a value
-    whose type or range would take another place."""
+    whose type or range would take another place.
+
+    Keys and places are literals in its code and the rest are its globals: a
+    function called with defaults for them copies every one of them per call.
+    """
     names: dict[str, Any] = {
         "MISSING": _MISSING,
         "line_now": line_now,
@@ -287,12 +336,8 @@ def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
     }
     body: list[str] = []
     for number, (key, path, kinds, fits) in enumerate(slots):
-        names[f"k{number}"] = key
-        names[f"t{number}"] = kinds
-        for depth, part in enumerate(path):
-            names[f"p{number}_{depth}"] = part
-        body.append(f"    v = fields[k{number}]")
-        body.append(f"    if type(v) not in t{number}: return None")
+        body.append(f"    v = fields[{key!r}]")
+        body.append(f"    {_type_test(kinds, number, names)}: return None")
         if fits is _in_long_range:  # inlined: the checks a long and a duration need
             body.append("    if not LONG_MIN <= v <= LONG_MAX: return None")
         elif fits is _nanoseconds:
@@ -306,12 +351,11 @@ def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
         elif fits is not None:
             names[f"f{number}"] = fits
             body += [f"    v = f{number}(v)", "    if v is MISSING: return None"]
-        target = "out" + "".join(f"[p{number}_{depth}]" for depth in range(len(path)))
+        target = "out" + "".join(f"[{part!r}]" for part in path)
         body.append(f"    {target} = v")
-    defaults = "".join(f", {name}={name}" for name in names)
     source = "\n".join(
         [
-            f"def fill(out, fields, created, method, message{defaults}):",
+            "def fill(out, fields, created, method, message):",
             *body,
             "    stamp = line_now() if created is None else line_time(created)",
             "    out['@timestamp'] = stamp if stamp.microsecond else with_microseconds(stamp)",
@@ -327,6 +371,27 @@ def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
     exec(source, namespace)
     fill: Callable[..., bytes | None] = namespace["fill"]
     return fill
+
+
+def _type_test(kinds: frozenset[type], number: int, names: dict[str, Any]) -> str:
+    """The generated test that ``v``'s type is not one of ``kinds``: ``is not`` for a few
+    of the builtin types (their names are the fill's globals), a set lookup otherwise."""
+    if len(kinds) <= 2 and all(kind in _BUILTIN_NAMES for kind in kinds):
+        for kind in kinds:
+            names[_BUILTIN_NAMES[kind]] = kind
+        tests = " and ".join(f"t is not {_BUILTIN_NAMES[kind]}" for kind in sorted(kinds, key=str))
+        return f"t = type(v)\n    if {tests}"
+    names[f"t{number}"] = kinds
+    return f"if type(v) not in t{number}"
+
+
+_BUILTIN_NAMES: dict[type, str] = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    type(None): "NoneType",
+}
 
 
 _NUMBERS = frozenset((int, float))
