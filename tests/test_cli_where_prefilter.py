@@ -94,7 +94,7 @@ def conditions(draw: st.DrawFn) -> Condition:
     if op.endswith("~"):
         return parse_condition(key + op + draw(st.sampled_from(("^7", "0$", "/api", "."))))
     if op in ("=", "!="):
-        return parse_condition(key + op + draw(st.sampled_from(("700", "500", "true", ""))))
+        return parse_condition(key + op + draw(st.sampled_from(("700", "500", "true", "", "null"))))
     return parse_condition(key + op + draw(st.sampled_from(THRESHOLDS)))
 
 
@@ -111,7 +111,7 @@ class TestPrefilter:
         prefilter = condition.prefilter(_COLUMNS)
         expected = [line for line in batch if matches(condition, line)]
         if prefilter is None:
-            assert condition.op in ("!=", "!~", "!") or condition.key in _COLUMNS
+            assert not condition.needs_field or condition.key in _COLUMNS
             return
         buffer = b"\n".join(batch) + b"\n"
         starts = {0}
@@ -147,7 +147,9 @@ class TestPrefilter:
         assert prefilter is not None
         assert kept == prefilter.keeps(line)
 
-    @pytest.mark.parametrize("where", ["!duration_ms", "duration_ms!=5", "a!~x", "service>3"])
+    @pytest.mark.parametrize(
+        "where", ["!duration_ms", "duration_ms!=5", "a!~x", "service>3", "duration_ms=null"]
+    )
     def test_none_where_a_line_without_the_field_can_match(self, where: str) -> None:
         assert None is parse_condition(where).prefilter(_COLUMNS)
 
@@ -170,6 +172,23 @@ class TestScanWithPrefilter:
         expected = [line for line in batch if matches(condition, line)]
         printed = out.buffer.getvalue()  # type: ignore[attr-defined]
         assert expected == printed.split(b"\n")[:-1]
+
+    def test_null_is_a_missing_field_with_or_without_another_filter(
+        self, tmp_path: pathlib.Path
+    ) -> None:
+        path = tmp_path / "app.log"
+        lines = [
+            b'{"trace_id":"ab12","a":1}',
+            b'{"trace_id":"ab12","duration_ms":null}',
+            b'{"trace_id":"ab12","duration_ms":5}',
+        ]
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        for extra in ([], ["--trace", "ab12"]):
+            out = io.TextIOWrapper(io.BytesIO())
+            with contextlib.redirect_stdout(out):
+                main(["view", str(path), "--where", "duration_ms=null", "--json", *extra])
+                out.flush()
+            assert lines[:2] == out.buffer.getvalue().split(b"\n")[:-1]  # type: ignore[attr-defined]
 
     def test_a_line_longer_than_the_buffer(self, tmp_path: pathlib.Path) -> None:
         long = b'{"duration_ms":900,"message":"' + b"x" * (5 << 20) + b'"}'

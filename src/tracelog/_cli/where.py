@@ -194,8 +194,11 @@ class Condition:
 
     @property
     def needs_field(self) -> bool:
-        """Whether only a line that has the field can match (a cheap byte search first)."""
-        return self.op not in ("!=", "!~", "!")
+        """Whether only a line that has the field can match (a cheap byte search first).
+
+        A line without the field is tested as None, as a null is: ``key=null`` keeps it.
+        """
+        return not self.test(None)
 
     def test(self, actual: Any) -> bool:
         op = self.op
