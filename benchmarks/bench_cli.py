@@ -208,7 +208,7 @@ def file_set(args: argparse.Namespace) -> None:
         print(f"  show / grep -c                  {ratio(results, show, grep):>8}  (<= 2x)")
         print(f"  jq / view --trace --json        {ratio(results, jq, trace):>8}  (>= 10x)")
         print(f"  --trace --where / --trace       {ratio(results, both, trace):>8}  (<= 1.5x)")
-        print(f"  --where alone / --trace         {ratio(results, alone, trace):>8}")
+        print(f"  --where alone / --trace         {ratio(results, alone, trace):>8}  (<= 1.5x)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -39,6 +39,10 @@ _ORDER: dict[str, Callable[[float, float], bool]] = {
 _COLON = rb"[ \t\r\n]*:[ \t\r\n]*"
 _ANY_NUMBER = rb'(?:(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|["IN]|-I)'
 _LARGEST_EXACT = 2.0**52
+# The regex engine steps byte by byte to its pattern's first byte; starting the pattern at a
+# byte of the key rarer than one in _RARE (in the first _SAMPLE bytes searched) beats the byte
+# search, which stops at every key and calls the regex there.
+_SAMPLE, _RARE = 1 << 16, 64
 
 
 def _at_least(number: float) -> bytes:
@@ -52,7 +56,9 @@ def _at_least(number: float) -> bytes:
         if digit != "9":
             bigger.append(f"{digits[:i]}[{int(digit) + 1}-9]{'[0-9]' * (size - i - 1)}".encode())
     bigger.append(digits.encode())
-    return rb'(?:["I]|-0|-?\d+(?:\.\d+)?[eE]|' + b"|".join(bigger) + rb")"
+    # The exponent last, and as a class that takes the number in one pass (no backtracking
+    # between its parts): most values are read only to be dropped.
+    return rb'(?:["I]|-0|' + b"|".join(bigger) + rb"|-?[\d.]+[eE])"
 
 
 class Prefilter:
@@ -61,60 +67,117 @@ class Prefilter:
     A line is kept when it has the key as JSON writes it (``"duration_ms":``; for a dotted key
     ``a.b``, ``b":`` ends both ``"a.b":`` and ``{"b":``) and, for a comparison with a number,
     a value there that passes it, or a string there (``"700"`` is read as a number). A line with
-    an escape that could spell the key (``"duration\u005fms"``) is kept too: the full decode,
-    which runs on every kept line, decides. So the prefilter only drops lines that cannot match.
+    an escape that could spell a character of the key (``"duration\u005fms"``) is kept too: the
+    full decode, which runs on every kept line, decides. So the prefilter only drops lines that
+    cannot match.
     """
 
-    __slots__ = ("compare", "escapes", "key", "number", "search")
+    __slots__ = ("compare", "escapes", "key", "led", "needle", "number", "rest", "skip", "value")
 
     def __init__(self, name: str, dotted: bool, op: str, number: float | None) -> None:
         self.key = (b"" if dotted else b'"') + name.encode() + b'"'
-        key = re.escape(self.key)
+        # The closing quote is JSON's commonest byte: a search that ends on it skips less far.
+        # A short name keeps it, or the search would stop at every key that starts the same.
+        self.needle = self.key[:-1] if len(name) >= 4 else self.key
+        tail = re.escape(self.key[len(self.needle) :])
         self.number = number
         self.compare: Callable[[float, float], bool] | None = None
         if number is None:
-            self.search = re.compile(key + _COLON)
+            value = b""
         elif op in (">", ">=") and 0 <= number < _LARGEST_EXACT:
-            self.search = re.compile(key + _COLON + _at_least(number))  # no number to compare
+            value = _at_least(number)  # no number to compare
         else:
-            self.search = re.compile(key + _COLON + _ANY_NUMBER)
+            value = _ANY_NUMBER
             self.compare = _ORDER[op]
-        # \uXXXX can spell any character of a key; \/ also spells a slash.
-        self.escapes = (b"\\u", b"\\/") if "/" in name else (b"\\u",)
+        self.value = _COLON + value
+        self.rest = re.compile(tail + self.value)
+        #: Where in the key the regex search starts (None: the byte search; -1: not chosen yet).
+        self.skip: int | None = -1
+        self.led: re.Pattern[bytes] | None = None
+        # The name is printable ASCII, which only \u00XX spells; \/ also spells a slash.
+        self.escapes = (b"\\u00", b"\\/") if "/" in name else (b"\\u00",)
 
     def spans(self, buffer: bytes | bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
         """``(first, newline)`` of each line in ``buffer[start:end]`` that could match;
         ``end`` is just past a newline."""
-        key, match, compare, number = self.key, self.search.match, self.compare, self.number
-        escape = buffer.find(b"\\", start, end)
-        # A byte search finds the key far faster than the regex would; the regex reads the value.
-        at = buffer.find(key, start, end)
-        while at >= 0 or escape >= 0:
-            if escape >= 0 and (at < 0 or escape < at):
-                first = buffer.rfind(b"\n", start, escape) + 1 or start
-                newline = buffer.find(b"\n", escape, end)
-                if newline < 0:
-                    return
-                if not any(buffer.find(e, first, newline) >= 0 for e in self.escapes):
-                    escape = buffer.find(b"\\", newline + 1, end)
-                    continue
-            else:
-                found = match(buffer, at)
-                if found is None or (
-                    compare is not None
-                    and (text := found.group(1)) is not None  # None: a string, Infinity or NaN
-                    and not compare(float(text), number)  # type: ignore[arg-type]
-                ):
-                    at = buffer.find(key, at + 1, end)
-                    continue
-                first = buffer.rfind(b"\n", start, at) + 1 or start
-                newline = buffer.find(b"\n", at, end)
-                if newline < 0:
-                    return
+        # Where each escape that could spell a character of the key is next (-1: nowhere).
+        spelled = [-1] * len(self.escapes)
+        if buffer.find(b"\\", start, end) >= 0:  # one memchr: most text has no escapes
+            spelled = [buffer.find(e, start, end) for e in self.escapes]
+        while (at := min((p for p in spelled if p >= 0), default=-1)) >= 0:
+            first = buffer.rfind(b"\n", start, at) + 1 or start
+            newline = buffer.find(b"\n", at, end)
+            yield from self._found(buffer, start, first)
             yield first, newline
-            at = buffer.find(key, newline + 1, end)
-            if escape >= 0:
-                escape = buffer.find(b"\\", newline + 1, end)
+            start = newline + 1
+            spelled = [
+                p if p < 0 or p >= start else buffer.find(e, start, end)
+                for p, e in zip(spelled, self.escapes, strict=True)
+            ]
+        yield from self._found(buffer, start, end)
+
+    def lead_at(self, skip: int | None) -> None:
+        """Search with a regex from the key's byte ``skip`` on; None: with the byte search."""
+        self.skip = skip
+        self.led = None if skip is None else re.compile(re.escape(self.key[skip:]) + self.value)
+
+    def _choose(self, buffer: bytes | bytearray, start: int, end: int) -> None:
+        """The regex search from the key's rarest byte in these lines, if it is rare enough."""
+        stop = min(end, start + _SAMPLE)
+        counts = [buffer.count(self.key[i : i + 1], start, stop) for i in range(len(self.key))]
+        rarest = counts.index(min(counts))
+        self.lead_at(rarest if counts[rarest] * _RARE <= stop - start else None)
+
+    def _found(self, buffer: bytes | bytearray, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """spans() of a part of ``buffer`` without an escape that could spell the key."""
+        if self.skip == -1 and end - start >= _SAMPLE:
+            self._choose(buffer, start, end)
+        if self.led is not None:
+            yield from self._led(self.led, buffer, start, end)
+            return
+        needle, size, rest = self.needle, len(self.needle), self.rest.match
+        compare, number = self.compare, self.number
+        find = buffer.find
+        # A byte search finds the key far faster than the regex would; the regex reads the value.
+        at = find(needle, start, end)
+        while at >= 0:
+            found = rest(buffer, at + size, end)
+            if found is None or (
+                compare is not None
+                and (text := found.group(1)) is not None  # None: a string, Infinity or NaN
+                and not compare(float(text), number)  # type: ignore[arg-type]
+            ):
+                at = find(needle, at + 1, end)
+                continue
+            newline = find(b"\n", at, end)
+            yield buffer.rfind(b"\n", start, at) + 1 or start, newline
+            at = find(needle, newline + 1, end)
+
+    def _led(
+        self, led: re.Pattern[bytes], buffer: bytes | bytearray, start: int, end: int
+    ) -> Iterator[tuple[int, int]]:
+        """_found() with the regex search: the key from byte ``skip`` on and the value, then
+        the key's first bytes checked where it was found."""
+        assert self.skip is not None
+        skip, head, search = self.skip, self.key[: self.skip], led.search
+        compare, number = self.compare, self.number
+        found = search(buffer, start, end)
+        while found is not None:
+            at = found.start() - skip
+            if (
+                at < start
+                or not buffer.startswith(head, at)
+                or (
+                    compare is not None
+                    and (text := found.group(1)) is not None
+                    and not compare(float(text), number)  # type: ignore[arg-type]
+                )
+            ):
+                found = search(buffer, found.start() + 1, end)
+                continue
+            newline = buffer.find(b"\n", at, end)
+            yield buffer.rfind(b"\n", start, at) + 1 or start, newline
+            found = search(buffer, newline + 1, end)
 
     def keeps(self, line: bytes) -> bool:
         """Whether one line could match."""
