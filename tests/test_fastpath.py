@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import tracelog
 from tracelog import _fastpath, stdlib
+from tracelog import logger as _logger
 from tracelog import pipeline as _pipeline
 
 LINE_TIME = re.compile(
@@ -112,6 +113,7 @@ def plain_only() -> None:
     """Take every fast path away: the pipeline's emit and the handlers' inlined handle."""
     pipeline = _pipeline.active()
     pipeline.emit = pipeline.emit_plain
+    _logger._apply_level(pipeline)  # the general level methods: the emit is not generated
     for handler in list(stdlib._handlers):
         handler.__dict__.pop("handle", None)
 
@@ -119,6 +121,7 @@ def plain_only() -> None:
 def fast_again() -> None:
     pipeline = _pipeline.active()
     _fastpath._install(pipeline)
+    _logger._apply_level(pipeline)
     stdlib._on_install(pipeline)
 
 

@@ -122,8 +122,17 @@ class TestWhenInlined:
             lambda: record(extra={"password": "hunter2"}),
             lambda: record(extra={"level": "mine"}),
             lambda: record(level=25),
+            lambda: record({"password": "hunter2"}, extra=dict(EXTRA)),
         ],
-        ids=["exc_info", "stack_info", "bad-format", "secret", "owned-key", "custom-level"],
+        ids=[
+            "exc_info",
+            "stack_info",
+            "bad-format",
+            "secret",
+            "owned-key",
+            "custom-level",
+            "mapping-message",
+        ],
     )
     def test_unusual_records_take_the_general_path(
         self, general_calls: list[logging.LogRecord], make: Any
@@ -169,6 +178,15 @@ class TestSameLine:
         for line in lines:
             assert {"name": "ann", "password": "[REDACTED]"} == line["form"]
             assert line["timestamp"].endswith("Z")
+
+    def test_a_mapping_message_is_kept_whole_and_redacted_every_time(self) -> None:
+        lines = Lines()
+        with tracelog.trace(TRACE_ID):
+            for _ in range(3):  # the keys are known plain after the first
+                logging.getLogger("x").info({"user": "ann", "password": "hunter2"}, extra=EXTRA)
+        assert 3 * [{"user": "ann", "password": "[REDACTED]"}] == [
+            line["message"] for line in lines()
+        ]
 
     def test_a_record_on_a_whole_second_keeps_its_microseconds(self) -> None:
         lines = Lines()

@@ -19,8 +19,10 @@ The tables of a record's standard attributes are here too: both paths read them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import types
+import weakref
 from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,7 @@ from tracelog.processors import (
     LINE_OPTIONS,
     STRUCTLOG_VARS,
     TraceMerger,
+    line_now,
     line_time,
 )
 from tracelog.redaction import CACHE_LIMIT
@@ -54,7 +57,7 @@ from tracelog.schema import Projection
 if TYPE_CHECKING:
     from tracelog.pipeline import Emit, Pipeline
 
-__all__ = ["compile_emit", "default_line", "record_handler"]
+__all__ = ["compile_emit", "default_line", "level_method", "record_handler"]
 
 # Attributes every LogRecord has, in the order LogRecord.__init__ sets them;
 # makeRecord adds ``extra=`` after them, so anything past them came from ``extra=``.
@@ -73,6 +76,8 @@ _NEWLINE = b"\n"
 _MISSING = object()
 _NO_LINES: dict[Any, Any] = {}
 Handle = Callable[[logging.LogRecord], bool]
+Method = Callable[..., None]
+_ECS_LINES: weakref.WeakKeyDictionary[Any, EcsLine] = weakref.WeakKeyDictionary()
 _get_context = context.current_var.get
 _otel_imported = context.otel_imported
 
@@ -118,6 +123,18 @@ def _layout(tail: tuple[Any, ...]) -> str | None:
     return None
 
 
+def _single_output(pipeline: Pipeline) -> tuple[str, tuple[Any, ...], Any] | None:
+    """``(layout, tail, write)`` of a chain of nothing but the merger and one JSON output in
+    the ``default`` or ``ecs`` layout; None for any other chain."""
+    if pipeline.merger is None or pipeline.steps or len(pipeline.groups) != 1:
+        return None
+    _, tail, pairs = pipeline.groups[0]
+    kind = _layout(tail)
+    if kind is None or len(pairs) != 1:
+        return None
+    return kind, tail, pairs[0][1]
+
+
 def compile_emit(pipeline: Pipeline) -> Emit | None:
     """A fast ``emit`` for ``pipeline``, or None when its chain is not one this module covers."""
     merger = pipeline.merger
@@ -127,8 +144,9 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
     if any(kind is None for kind, _, _ in layouts):
         return None
     plain = pipeline.emit_plain
-    if len(layouts) == 1 and len(layouts[0][2]) == 1:
-        kind, tail, ((_, write),) = layouts[0]
+    single = _single_output(pipeline)
+    if single is not None:
+        kind, tail, write = single
         if kind == "default":
             merge = merger.merge
             redactor = merger.redactor
@@ -154,7 +172,7 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                 write(line)
 
             return emit_default
-        ecs = EcsLine(merger, tail[0])
+        ecs = _ecs_lines(pipeline, merger, tail[0])
         ecs_line = ecs.line
         local = ecs.local
         bare = merger._bare
@@ -205,6 +223,123 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                     pipeline.output_failed(error)
 
     return emit_fanout
+
+
+def _ecs_lines(pipeline: Pipeline, merger: TraceMerger, projection: Projection) -> EcsLine:
+    """The pipeline's one EcsLine: its emit and its level methods share the lines it keeps."""
+    ecs = _ECS_LINES.get(pipeline)
+    if ecs is None:
+        ecs = _ECS_LINES[pipeline] = EcsLine(merger, projection)
+    return ecs
+
+
+def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Method:
+    """The native logger's level method ``method_name`` under ``pipeline``.
+
+    ``general`` is the logger's own method, which hands the call to
+    ``pipeline.emit``. Where that emit is the one this module generated for a
+    chain with one output, the method returned does the emit's common case in
+    the call itself (the context's line, the call's fields, the render and
+    the write, with no call in between: Python calls cost more than the work
+    inside them here) and hands every other call to ``general``, before
+    anything is written. So its bytes are the emit's.
+    """
+    single = _single_output(pipeline)
+    if single is None or pipeline.emit is not pipeline.compiled:
+        return general
+    kind, tail, write = single
+    merger: TraceMerger = pipeline.merger  # type: ignore[assignment]
+    fail = pipeline.fail
+    get_context = _get_context
+    structlog_vars = STRUCTLOG_VARS
+    with_structlog = merger.with_structlog
+    if kind == "default":
+        plain_keys = merger._plain
+        redactor = merger.redactor
+        now = line_now
+
+        def default_method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
+            # emit_default() with merge() inlined, for a call inside a context whose line is
+            # cached, with a str message, no %-args and only keys known to be plain.
+            ctx = get_context()
+            if ctx is not None and type(event) is str and not args:
+                template = ctx._line
+                if template is not None and ctx._line_owner is merger and structlog_vars:
+                    template = with_structlog(template)  # None: a bound container
+                bound = self._context
+                fields = {**bound, **kw} if bound else kw
+                if (
+                    template is not None
+                    and ctx._line_owner is merger
+                    and plain_keys.issuperset(fields)
+                ):
+                    stamp = now()
+                    try:
+                        name = self._logger.name
+                        if not stamp.microsecond:  # a whole second: merge() writes .000000
+                            raise LookupError
+                        out = {**template, **fields}
+                        out[TIMESTAMP] = stamp
+                        out[LEVEL] = method_name
+                        out[LOGGER] = name
+                        out[MESSAGE] = event
+                        line = dumps(out, option=LINE_OPTIONS)
+                        if (
+                            redactor is not None
+                            and line.find(b"{", 1) != -1
+                            and redactor.redact_nested(out, ())
+                        ):
+                            line = render_json(out)
+                    except Exception:  # nothing written yet: the general method decides
+                        return general(self, event, **kw)
+                    try:
+                        write(line)
+                    except Exception as error:
+                        fail(self._logger, method_name, {**bound, **kw, "event": event}, error)
+                    return None
+            return general(self, event, *args, **kw)
+
+        return functools.update_wrapper(default_method, general)
+
+    lines_of = _ecs_lines(pipeline, merger, tail[0]).local
+    bare = merger._bare
+    otel_imported = _otel_imported
+
+    def ecs_method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
+        # emit_ecs()'s cached line, for a call with a str message and no %-args.
+        ctx = get_context()
+        template = ctx._line if ctx is not None else (None if otel_imported() else bare)
+        if (
+            template is not None
+            and type(event) is str
+            and not args
+            and (ctx is None or ctx._line_owner is merger)
+        ):
+            if structlog_vars:
+                template = with_structlog(template)
+                if template is None:  # a bound container: merged on every call
+                    return general(self, event, **kw)
+            bound = self._context
+            fields = {**bound, **kw} if bound else kw
+            try:
+                name = self._logger.name
+                entry = getattr(lines_of, "lines", _NO_LINES).get((id(template), name, *fields))
+                line = (
+                    entry[2](entry[1], fields, None, method_name, event)
+                    if entry is not None and entry[0] is template
+                    else None
+                )
+            except Exception:  # nothing written yet: the general method decides
+                line = None
+            if line is not None:
+                try:
+                    write(line)
+                except Exception as error:
+                    fail(self._logger, method_name, {**bound, **kw, "event": event}, error)
+                return None
+        return general(self, event, *args, **kw)
+
+    return functools.update_wrapper(ecs_method, general)
 
 
 def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | None:
@@ -275,9 +410,9 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             if attrs["exc_info"] or attrs["stack_info"]:
                 return general(record)
             msg = attrs["msg"]
-            message = msg if type(msg) is str and not attrs["args"] else record.getMessage()
-            if type(message) is not str:
+            if type(msg) is not str:  # a mapping is the message, searched for secrets
                 return general(record)
+            message = record.getMessage() if attrs["args"] else msg
             levelno = attrs["levelno"]
             event[LEVEL] = level_names[levelno]
             stamp = line_time(attrs["created"])
@@ -331,5 +466,6 @@ def _install(pipeline: Pipeline) -> None:
     pipeline.emit = pipeline.compiled
 
 
-_pipeline.on_install.append(_install)
+# First: the native logger's listener makes its level methods from the emit set here.
+_pipeline.on_install.insert(0, _install)
 _install(_pipeline.installed)

@@ -16,6 +16,7 @@ from typing import Any
 
 from structlog import BoundLoggerBase, DropEvent
 
+from tracelog import _fastpath
 from tracelog import pipeline as _pipeline
 from tracelog._callsite import awaited_from
 from tracelog._exceptions import caller_stack
@@ -148,13 +149,22 @@ class BoundLogger(BoundLoggerBase):
 
 
 _LEVEL_METHODS = {
-    name: (_pipeline.LEVELS[level], getattr(BoundLogger, name)) for name, level in METHOD_LEVELS
+    name: (_pipeline.LEVELS[level], level, getattr(BoundLogger, name))
+    for name, level in METHOD_LEVELS
 }
 
 
 def _apply_level(pipeline: _pipeline.Pipeline) -> None:
-    for name, (levelno, method) in _LEVEL_METHODS.items():
-        setattr(BoundLogger, name, method if levelno >= pipeline.level else _filtered)
+    """The level methods for ``pipeline``: a no-op below its level, else the method the fast
+    path generated for its chain (the general one where there is none)."""
+    made: dict[str, Any] = {}  # warn is warning, fatal is critical, msg is info
+    for name, (levelno, level, method) in _LEVEL_METHODS.items():
+        if levelno < pipeline.level:
+            setattr(BoundLogger, name, _filtered)
+            continue
+        if level not in made:
+            made[level] = _fastpath.level_method(pipeline, level, method)
+        setattr(BoundLogger, name, made[level])
 
 
 _pipeline.on_install.append(_apply_level)

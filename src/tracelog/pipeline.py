@@ -63,6 +63,7 @@ class Pipeline:
     """
 
     __slots__ = (
+        "__weakref__",
         "after_merger",
         "compiled",
         "emit",

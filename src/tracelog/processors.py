@@ -377,13 +377,13 @@ def _compile_structlog_reader() -> tuple[int, tuple[str, ...], Callable[..., tup
     """
     items = tuple(STRUCTLOG_VARS.items())
     names = [f"get{i}" for i in range(len(items))]
+    # The gets are the function's globals: defaults would be copied on every call.
     namespace: dict[str, Any] = {name: var.get for name, (_, var) in zip(names, items, strict=True)}
-    arguments = "".join(f"{name}={name}, " for name in names)
-    reads = "".join(f"    v{i} = {name}(E)\n" for i, name in enumerate(names))
+    reads = "".join(f"    v{i} = {name}(...)\n" for i, name in enumerate(names))
     same = "".join(f" and last[{i}] is v{i}" for i in range(len(names)))
     values = "".join(f"v{i}, " for i in range(len(names)))
     source = (
-        f"def read(last=None, {arguments}E=...):\n{reads}"
+        f"def read(last=None):\n{reads}"
         f"    if last is not None{same}:\n        return last\n"
         f"    return ({values})\n"
     )
