@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import re
 from typing import Any
@@ -382,3 +383,77 @@ def test_any_duration_is_laid_out_alike_on_both_paths(duration: Any) -> None:
         for _ in range(3):
             (line,) = fast_and_plain(streams, call, "none")
             assert b"logging_error" not in line
+
+
+class TestTheWriteInTheMethod:
+    """With one Stream to a regular file, the generated level method writes the line itself
+    (what Stream.write does for it), after the Stream's first write has bound the file."""
+
+    @pytest.mark.parametrize("schema", ["default", "ecs"])
+    def test_lines_keep_their_order_with_other_writes_and_are_counted(
+        self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, schema: str
+    ) -> None:
+        calls: list[bytes] = []
+        write = tracelog.outputs.Stream.write
+
+        def counted(self: Any, data: Any) -> None:
+            calls.append(data)
+            write(self, data)
+
+        monkeypatch.setattr(tracelog.outputs.Stream, "write", counted)
+        path = tmp_path / "app.log"
+        with open(path, "ab") as file:
+            tracelog.configure(stream=file, service="shop", schema=schema)
+            log = tracelog.get_logger("t")
+            with tracelog.trace(TRACE_ID):
+                for i in range(5):
+                    log.info("line", i=i)
+                    file.write(b"other %d\n" % i)  # buffered in the file object, unflushed
+            tracelog.flush()
+            counts = tracelog.stats()[f"stream:{file.name}"]
+        lines = path.read_bytes().splitlines()
+        expected = [part for i in range(5) for part in (b"line", b"other %d" % i)]
+        assert expected == [
+            line if line.startswith(b"other") else orjson_message(line) for line in lines
+        ]
+        assert 5 == counts["written"]
+        # The first calls build the context's line (and bind the file) on the general path.
+        assert len(calls) <= 3
+
+    def test_a_short_write_is_finished(
+        self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from tracelog.outputs import _stream
+
+        def three_bytes(target: Any) -> Any:
+            return lambda data: target.raw.write(data[:3])  # the kernel takes 3 bytes
+
+        monkeypatch.setattr(_stream, "_unbuffered_write", three_bytes)
+        path = tmp_path / "app.log"
+        with open(path, "ab") as file:
+            tracelog.configure(stream=file, service="shop")
+            with tracelog.trace(TRACE_ID):
+                for i in range(3):
+                    tracelog.get_logger("t").info("line", i=i)
+        assert [0, 1, 2] == [json.loads(line)["i"] for line in path.read_bytes().splitlines()]
+
+    def test_a_closed_file_is_counted_and_never_raises(self, tmp_path: Any) -> None:
+        path = tmp_path / "app.log"
+        file = open(path, "ab")
+        tracelog.configure(stream=file, service="shop")
+        log = tracelog.get_logger("t")
+        with tracelog.trace(TRACE_ID):
+            log.info("one", i=1)
+            log.info("two", i=2)
+            file.close()
+            log.info("three", i=3)
+        counts = tracelog.stats()[f"stream:{path}"]
+        assert (2, 1) == (counts["written"], counts["failed"])
+        assert 2 == len(path.read_bytes().splitlines())
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def orjson_message(line: bytes) -> bytes:
+    return str(json.loads(line)["message"]).encode()

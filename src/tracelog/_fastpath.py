@@ -42,6 +42,7 @@ from tracelog.fields import (
     TIMESTAMP,
     TRACE_ID,
 )
+from tracelog.outputs._stream import Stream
 from tracelog.outputs._writer import BackgroundWriter
 from tracelog.processors import (
     LINE_OPTIONS,
@@ -239,10 +240,10 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
     ``general`` is the logger's own method, which hands the call to
     ``pipeline.emit``. Where that emit is the one this module generated for a
     chain with one output, the method returned does the emit's common case in
-    the call itself (the context's line, the call's fields, the render and
-    the write, with no call in between: Python calls cost more than the work
-    inside them here) and hands every other call to ``general``, before
-    anything is written. So its bytes are the emit's.
+    the call itself (the context's line, the call's fields, the render and,
+    for a Stream to a regular file, the write, with no call in between: Python
+    calls cost more than the work inside them here) and hands every other
+    call to ``general``, before anything is written. So its bytes are the emit's.
     """
     single = _single_output(pipeline)
     if single is None or pipeline.emit is not pipeline.compiled:
@@ -253,93 +254,94 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
     get_context = _get_context
     structlog_vars = STRUCTLOG_VARS
     with_structlog = merger.with_structlog
-    if kind == "default":
-        plain_keys = merger._plain
-        redactor = merger.redactor
-        now = line_now
+    # A Stream to a regular file: its write's common case is done in the method too, once
+    # the Stream's first write has bound it (asked after a write, until it is known).
+    output: Any = getattr(write, "__self__", None)
+    ask = type(output) is Stream and write == output.write
+    target: Any = None
+    flush_stream: Any = None
+    raw: Any = None
 
-        def default_method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
-            # emit_default() with merge() inlined, for a call inside a context whose line is
-            # cached, with a str message, no %-args and only keys known to be plain.
-            ctx = get_context()
-            if ctx is not None and type(event) is str and not args:
-                template = ctx._line
-                if template is not None and ctx._line_owner is merger and structlog_vars:
-                    template = with_structlog(template)  # None: a bound container
-                bound = self._context
-                fields = {**bound, **kw} if bound else kw
-                if (
-                    template is not None
-                    and ctx._line_owner is merger
-                    and plain_keys.issuperset(fields)
-                ):
-                    stamp = now()
-                    try:
-                        name = self._logger.name
-                        if not stamp.microsecond:  # a whole second: merge() writes .000000
-                            raise LookupError
-                        out = {**template, **fields}
-                        out[TIMESTAMP] = stamp
-                        out[LEVEL] = method_name
-                        out[LOGGER] = name
-                        out[MESSAGE] = event
-                        line = dumps(out, option=LINE_OPTIONS)
-                        if (
-                            redactor is not None
-                            and line.find(b"{", 1) != -1
-                            and redactor.redact_nested(out, ())
-                        ):
-                            line = render_json(out)
-                    except Exception:  # nothing written yet: the general method decides
-                        return general(self, event, **kw)
-                    try:
-                        write(line)
-                    except Exception as error:
-                        fail(self._logger, method_name, {**bound, **kw, "event": event}, error)
-                    return None
-            return general(self, event, *args, **kw)
+    def ask_stream() -> None:
+        """After the method's first write through the Stream: its direct parts, if any."""
+        nonlocal ask, target, flush_stream, raw
+        ask = False
+        parts = output.direct()
+        if parts is not None:
+            target, flush_stream, raw = parts
 
-        return functools.update_wrapper(default_method, general)
-
-    lines_of = _ecs_lines(pipeline, merger, tail[0]).local
+    ecs = kind == "ecs"
+    plain_keys = merger._plain
+    redactor = merger.redactor
+    now = line_now
+    lines_of = _ecs_lines(pipeline, merger, tail[0]).local if ecs else None
     bare = merger._bare
     otel_imported = _otel_imported
 
-    def ecs_method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
-        # emit_ecs()'s cached line, for a call with a str message and no %-args.
+    def method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
         ctx = get_context()
-        template = ctx._line if ctx is not None else (None if otel_imported() else bare)
-        if (
-            template is not None
-            and type(event) is str
-            and not args
-            and (ctx is None or ctx._line_owner is merger)
-        ):
-            if structlog_vars:
-                template = with_structlog(template)
-                if template is None:  # a bound container: merged on every call
-                    return general(self, event, **kw)
+        line = None
+        if type(event) is str and not args:
             bound = self._context
             fields = {**bound, **kw} if bound else kw
+            if ecs:  # emit_ecs()'s line for this context, logger and keys, if it has one
+                template = ctx._line if ctx is not None else (None if otel_imported() else bare)
+                if template is not None and (ctx is None or ctx._line_owner is merger):
+                    if structlog_vars:
+                        template = with_structlog(template)  # None: a bound container
+                    try:
+                        name = self._logger.name
+                        entry = getattr(lines_of, "lines", _NO_LINES).get(
+                            (id(template), name, *fields)
+                        )
+                        if entry is not None and entry[0] is template:
+                            line = entry[2](entry[1], fields, None, method_name, event)
+                    except Exception:  # nothing written yet: the general method decides
+                        line = None
+            elif ctx is not None:  # emit_default() with merge() inlined: a cached context line
+                template = ctx._line
+                if template is not None and ctx._line_owner is merger:
+                    if structlog_vars:
+                        template = with_structlog(template)
+                    stamp = now()  # on a whole second merge() writes .000000: not here
+                    if template is not None and stamp.microsecond and plain_keys.issuperset(fields):
+                        try:
+                            out = {**template, **fields}
+                            out[TIMESTAMP] = stamp
+                            out[LEVEL] = method_name
+                            out[LOGGER] = self._logger.name
+                            out[MESSAGE] = event
+                            line = dumps(out, option=LINE_OPTIONS)
+                            if (
+                                redactor is not None
+                                and line.find(b"{", 1) != -1
+                                and redactor.redact_nested(out, ())
+                            ):
+                                line = render_json(out)
+                        except Exception:
+                            line = None
+        if line is None:
+            return general(self, event, *args, **kw)
+        if raw is not None and output.stream is target:  # Stream.write's common case
             try:
-                name = self._logger.name
-                entry = getattr(lines_of, "lines", _NO_LINES).get((id(template), name, *fields))
-                line = (
-                    entry[2](entry[1], fields, None, method_name, event)
-                    if entry is not None and entry[0] is template
-                    else None
-                )
-            except Exception:  # nothing written yet: the general method decides
-                line = None
-            if line is not None:
-                try:
-                    write(line)
-                except Exception as error:
-                    fail(self._logger, method_name, {**bound, **kw, "event": event}, error)
+                flush_stream()
+                done = raw(line)
+            except Exception:  # the output's write counts and reports it
+                done = 0
+            if done == len(line):
+                output.written += 1
                 return None
-        return general(self, event, *args, **kw)
+            if done:
+                line = line[done:]  # a short write: the rest the usual way
+        try:
+            write(line)
+        except Exception as error:
+            fail(self._logger, method_name, {**bound, **kw, "event": event}, error)
+        if ask:
+            ask_stream()
+        return None
 
-    return functools.update_wrapper(ecs_method, general)
+    return functools.update_wrapper(method, general)
 
 
 def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | None:

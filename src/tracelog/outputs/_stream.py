@@ -340,6 +340,23 @@ class Stream:
             return None
         return self._room()
 
+    def direct(self) -> tuple[Any, Callable[[], Any], Callable[[bytes], Any]] | None:
+        """``(stream, flush, write)`` when each line goes to a regular binary file in one
+        ``write(2)``: for a line, :meth:`write` then does ``flush()`` (what others wrote to
+        the stream first) and ``write(line)``, as long as ``self.stream is stream``.
+
+        For a generated fast path (:mod:`tracelog._fastpath`), which does that itself, counts
+        a whole write in ``written`` and hands anything else (a short write, an error) to
+        :meth:`write`. None for every other stream (stdout included: it is looked up at
+        each write), and before the first write.
+        """
+        stream = self.stream
+        if stream is None or stream is not self._last:
+            return None  # not written to yet: its first write binds it
+        if not self._binary or self._direct is None or self._flush is None:
+            return None
+        return stream, self._flush, self._direct
+
     def write(self, data: bytes | str) -> None:
         stream = self.stream if self.stream is not None else sys.stdout
         try:
