@@ -427,12 +427,20 @@ class Stream:
                     text = _encodable(text, self._encoding)
                 chunks: Iterable[tuple[Any, int]] = ((text, len(lines)),)
             else:
-                encoded = [
-                    line if type(line) is bytes else str(line).encode("utf-8", "replace")
-                    for line in lines
-                ]
-                limit = None if self._direct is not None else _WHOLE
-                chunks = _whole_lines(encoded, limit)
+                joined = None
+                if self._direct is not None:  # a regular file: the batch in one write
+                    try:
+                        joined = b"".join(lines)  # type: ignore[arg-type]
+                    except TypeError:  # a str among them: encoded below
+                        pass
+                if joined is not None:
+                    chunks = ((joined, len(lines)),)
+                else:
+                    encoded = [
+                        line if type(line) is bytes else str(line).encode("utf-8", "replace")
+                        for line in lines
+                    ]
+                    chunks = _whole_lines(encoded, None if self._direct is not None else _WHOLE)
             flush = self._flush
             for data, count in chunks:
                 self._write(data)
