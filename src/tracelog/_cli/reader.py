@@ -22,15 +22,19 @@ __all__ = [
     "MAX_LINE",
     "ByteFilter",
     "Follower",
+    "HandOff",
     "LineSplitter",
     "Skipped",
     "follow",
     "read_batches",
     "scan",
+    "scan_window",
 ]
 
-#: The lines of ``buffer[start:end]`` that scan() keeps: (buffer, start, end, skipped, keep_whole).
-_Hits = Callable[[bytearray, int, int, "Skipped", bool], Iterator[bytes]]
+#: The lines of ``buffer[start:end]`` that scan() keeps: (buffer, start, end, skipped,
+#: keep_whole, offset); ``offset``, the file offset of ``buffer[0]``, is given to hand off at a
+#: line over MAX_LINE (see scan_window), else None.
+_Hits = Callable[[bytearray, int, int, "Skipped", bool, "int | None"], Iterator[bytes]]
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20
@@ -210,67 +214,145 @@ def scan(
     Most lines are never split, decoded or parsed, which is what makes ``--trace`` fast. A line
     over ``MAX_LINE`` is kept when its stand-in (see :mod:`tracelog._cli.longline`) is.
     """
-    if not needle:
-        raise ValueError("scan() needs something to look for")
-    if isinstance(needle, bytes):
-        keeps: Callable[[bytes], bool] = _Needle(needle)
-        hits: _Hits = functools.partial(_hits, needle=needle)
-    else:
-        keeps, hits = needle.keeps, functools.partial(_kept, wanted=needle)
-    size = 4 * CHUNK
-    buffer = bytearray(size)
-    view = memoryview(buffer)
+    keeps, hits = _searches(needle)
     for path, stream in _sources(paths, skipped):
         if isinstance(stream, gzip.GzipFile):  # a truncated one keeps what it has, as read_batches
             yield from _scan_lines(path, stream, keeps, skipped, keep_whole)
-            continue
-        have = 0
-        long: LongLineBuilder | None = None
-        first = True
-        try:
-            while True:
-                count = stream.readinto(view[have:])  # type: ignore[attr-defined]
-                if not count:
-                    break
-                have += count
-                if first and have >= len(_BOM):
-                    first = False
-                    if buffer.startswith(_BOM):  # a byte order mark is not part of the first line
-                        buffer[: have - len(_BOM)] = buffer[len(_BOM) : have]
-                        have -= len(_BOM)
-                end = buffer.rfind(b"\n", 0, have) + 1
-                start = 0
-                if long is not None:  # the rest of a line longer than the buffer
-                    if not end:
-                        long.add(view[:have])
-                        have = 0
-                        continue
-                    start = buffer.find(b"\n", 0, have) + 1
-                    long.add(view[: start - 1])
-                    skipped.too_long += 1
-                    line, long = long.finish(), None
-                    if keeps(line):
-                        yield line
-                if not end and have == size:
-                    long = LongLineBuilder(bytes(buffer[:have]), keep_whole)
+        else:
+            yield from _scan_stream(path, stream, keeps, hits, skipped, keep_whole)
+
+
+class HandOff(Exception):
+    """A :func:`scan_window` told to hand off stopped at a line over ``MAX_LINE``, which starts
+    at ``offset`` in its file: every line before it was yielded."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+def scan_window(
+    path: str,
+    start: int,
+    stop: int | None,
+    needle: bytes | ByteFilter,
+    skipped: Skipped,
+    keep_whole: bool = False,
+    hand_off: bool = False,
+) -> Iterator[bytes]:
+    """:func:`scan` of the lines of a plain (not gzip) file that start in ``[start, stop)``
+    (None: to its end, as it is then); ``start`` is where a line starts.
+
+    With ``hand_off``, a line over ``MAX_LINE`` raises :class:`HandOff` instead of being read:
+    a worker process cannot pass on what stands for it (it may be spooled to a file).
+    """
+    keeps, hits = _searches(needle)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        skipped.error(f"cannot read {path}: {error.strerror or error}")
+        return
+    with stream:
+        stream.seek(start)
+        window = stream if stop is None else _Window(stream, stop - start)
+        yield from _scan_stream(path, window, keeps, hits, skipped, keep_whole, start, hand_off)
+
+
+class _Window:
+    """At most ``left`` bytes of a binary file, read from where it is."""
+
+    __slots__ = ("left", "stream")
+
+    def __init__(self, stream: IO[bytes], left: int) -> None:
+        self.stream, self.left = stream, left
+
+    def readinto(self, view: memoryview) -> int:
+        if self.left <= 0:
+            return 0
+        count: int = self.stream.readinto(view[: self.left])  # type: ignore[attr-defined]
+        self.left -= count
+        return count
+
+
+def _searches(needle: bytes | ByteFilter) -> tuple[Callable[[bytes], bool], _Hits]:
+    """What keeps one line, and what finds the kept lines of a buffer, for ``needle``."""
+    if not needle:
+        raise ValueError("scan() needs something to look for")
+    if isinstance(needle, bytes):
+        return _Needle(needle), functools.partial(_hits, needle=needle)
+    return needle.keeps, functools.partial(_kept, wanted=needle)
+
+
+def _scan_stream(
+    path: str,
+    stream: IO[bytes] | _Window,
+    keeps: Callable[[bytes], bool],
+    hits: _Hits,
+    skipped: Skipped,
+    keep_whole: bool,
+    base: int = 0,
+    hand_off: bool = False,
+) -> Iterator[bytes]:
+    """scan() of one stream read from offset ``base`` of its file (a byte order mark is looked
+    for at offset 0 only); ``hand_off`` as for :func:`scan_window`."""
+    size = 4 * CHUNK
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    have = 0
+    long: LongLineBuilder | None = None
+    first = base == 0
+    try:
+        while True:
+            count = stream.readinto(view[have:])  # type: ignore[union-attr]
+            if not count:
+                break
+            have += count
+            if first and have >= len(_BOM):
+                first = False
+                if buffer.startswith(_BOM):  # a byte order mark is not part of the first line
+                    buffer[: have - len(_BOM)] = buffer[len(_BOM) : have]
+                    have -= len(_BOM)
+                    base += len(_BOM)
+            end = buffer.rfind(b"\n", 0, have) + 1
+            start = 0
+            if long is not None:  # the rest of a line longer than the buffer
+                if not end:
+                    long.add(view[:have])
+                    base += have
                     have = 0
                     continue
-                yield from hits(buffer, start, end, skipped, keep_whole)
-                rest = have - end
-                buffer[:rest] = buffer[end:have]
-                have = rest
-        except (OSError, EOFError) as error:
-            skipped.error(f"{path}: stopped reading: {error}")
-        if long is not None:
-            long.add(view[:have])
-            skipped.too_long += 1
-            line = long.finish()
-            if keeps(line):
-                yield line
-        elif have > MAX_LINE:
-            yield from hits(buffer + b"\n", 0, have + 1, skipped, keep_whole)
-        elif have and keeps(bytes(buffer[:have])):
-            yield bytes(buffer[:have])
+                start = buffer.find(b"\n", 0, have) + 1
+                long.add(view[: start - 1])
+                skipped.too_long += 1
+                line, long = long.finish(), None
+                if keeps(line):
+                    yield line
+            if not end and have == size:
+                if hand_off:
+                    raise HandOff(base)
+                long = LongLineBuilder(bytes(buffer[:have]), keep_whole)
+                base += have
+                have = 0
+                continue
+            yield from hits(buffer, start, end, skipped, keep_whole, base if hand_off else None)
+            rest = have - end
+            buffer[:rest] = buffer[end:have]
+            have = rest
+            base += end
+    except (OSError, EOFError) as error:
+        skipped.error(f"{path}: stopped reading: {error}")
+    if long is not None:
+        long.add(view[:have])
+        skipped.too_long += 1
+        line = long.finish()
+        if keeps(line):
+            yield line
+    elif have > MAX_LINE:
+        yield from hits(
+            buffer + b"\n", 0, have + 1, skipped, keep_whole, base if hand_off else None
+        )
+    elif have and keeps(bytes(buffer[:have])):
+        yield bytes(buffer[:have])
 
 
 class _Needle:
@@ -298,7 +380,13 @@ def _scan_lines(
 
 
 def _hits(
-    buffer: bytearray, start: int, end: int, skipped: Skipped, keep_whole: bool, needle: bytes
+    buffer: bytearray,
+    start: int,
+    end: int,
+    skipped: Skipped,
+    keep_whole: bool,
+    offset: int | None,
+    needle: bytes,
 ) -> Iterator[bytes]:
     pos = buffer.find(needle, start, end)
     while pos >= 0:
@@ -307,6 +395,8 @@ def _hits(
         if not line_end:
             return
         if line_end - line_start - 1 > MAX_LINE:
+            if offset is not None:
+                raise HandOff(offset + line_start)
             skipped.too_long += 1
             line = LongLineBuilder(bytes(buffer[line_start : line_end - 1]), keep_whole).finish()
             if line.find(needle) >= 0:
@@ -317,10 +407,18 @@ def _hits(
 
 
 def _kept(
-    buffer: bytearray, start: int, end: int, skipped: Skipped, keep_whole: bool, wanted: ByteFilter
+    buffer: bytearray,
+    start: int,
+    end: int,
+    skipped: Skipped,
+    keep_whole: bool,
+    offset: int | None,
+    wanted: ByteFilter,
 ) -> Iterator[bytes]:
     for first, newline in wanted.spans(buffer, start, end):
         if newline - first > MAX_LINE:
+            if offset is not None:
+                raise HandOff(offset + first)
             skipped.too_long += 1
             line = LongLineBuilder(bytes(buffer[first:newline]), keep_whole).finish()
             if wanted.keeps(line):

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from tracelog._cli import sources
+from tracelog._cli.parallel import search
 from tracelog._cli.pretty import Style, colour_wanted, duration, escape
-from tracelog._cli.reader import Skipped, scan
+from tracelog._cli.reader import Skipped
 from tracelog._cli.records import LEVEL_RANK, Record, parse
 from tracelog._cli.spans import Span, build_tree, walk
 from tracelog._cli.times import format_time
@@ -116,7 +117,7 @@ def collect(prefix: str, files: list[str], skipped: Skipped) -> dict[str, list[R
     import json
 
     found: dict[str, list[Record]] = {}
-    for line in scan(files, prefix.encode(), skipped):
+    for line in search(files, prefix.encode(), skipped):
         rec = parse(line, skipped, json.loads)
         if rec is not None and rec.trace_id and rec.trace_id.startswith(prefix):
             found.setdefault(rec.trace_id, []).append(rec)

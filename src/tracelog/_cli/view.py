@@ -10,8 +10,9 @@ from typing import Any
 
 from tracelog._cli import sources
 from tracelog._cli.longline import LongLine
+from tracelog._cli.parallel import search
 from tracelog._cli.pretty import Style, colour_wanted, escape_json_text, json_for_terminal
-from tracelog._cli.reader import Skipped, follow, read_batches, scan
+from tracelog._cli.reader import Skipped, follow, read_batches
 from tracelog._cli.records import LEVEL_RANK, Record, level_of, parse
 from tracelog._cli.times import parse_when
 from tracelog._cli.where import Condition, Prefilter, parse_condition
@@ -161,7 +162,7 @@ def _file_batches(
         return follow(args.files, skipped, keep_whole=whole)
     needle = filters.needle()
     if needle is not None:
-        return _group(scan(args.files, needle, skipped, whole))
+        return _group(search(args.files, needle, skipped, whole))
     return read_batches(args.files, skipped, whole)
 
 
