@@ -437,6 +437,29 @@ class TestStructlogContextvars:
         assert (ctx.trace_id, "info") == (line["trace_id"], line["level"])
         assert ("mine", "loud") == (line["trace_id_"], line["level_"])
 
+    @pytest.mark.parametrize("entry", ["native", "stdlib"])
+    def test_a_variable_made_after_a_call_is_on_the_next_line(self, entry: str) -> None:
+        """The last call's merged line is reused only while no new variable was made: a key
+        bound for the first time in the process (structlog makes its variable then) is read."""
+        lines = Lines()
+        log = tracelog.get_logger("t").info if entry == "native" else logging.getLogger("s").info
+        key = f"first_bound_{entry}"
+        structlog.contextvars.bind_contextvars(request_id="r-1")
+        try:
+            with tracelog.trace():
+                log("before")
+                log("again")  # the reused line
+                structlog.contextvars.bind_contextvars(**{key: "new"})
+                log("after")
+                structlog.contextvars.unbind_contextvars(key)
+                log("unbound")
+        finally:
+            structlog.contextvars.clear_contextvars()
+        before, again, after, unbound = lines()
+        assert key not in before and key not in again
+        assert ("r-1", "new") == (after["request_id"], after[key])
+        assert key not in unbound and unbound["request_id"] == "r-1"
+
 
 def test_a_mapping_key_that_cannot_be_checked_hides_its_value() -> None:
     from collections.abc import Mapping

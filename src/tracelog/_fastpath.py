@@ -396,9 +396,19 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             # The record's attributes read from its dict: cheaper than attribute lookups.
             attrs = record.__dict__
             if STRUCTLOG_VARS:
-                template = with_structlog(template)
-                if template is None:
-                    return general(record)
+                # with_structlog()'s first test, here: a request's calls see the same values.
+                last = merger.structlog_last
+                if (
+                    last is not None
+                    and last[0] is template
+                    and last[3] == len(STRUCTLOG_VARS)
+                    and last[4](last[1]) is last[1]
+                ):
+                    template = last[2]
+                else:
+                    template = with_structlog(template)
+                    if template is None:
+                        return general(record)
             event = template.copy()
             if len(attrs) != N_PLAIN:
                 for key in islice(attrs, N_PLAIN, None):

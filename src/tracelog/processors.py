@@ -59,6 +59,8 @@ except ImportError:  # pragma: no cover - a structlog without it: use merge_cont
 #: structlog's registry of contextvars: non-empty once bind_contextvars() was used here.
 STRUCTLOG_VARS: dict[str, Any] = _structlog_registry
 _STRUCTLOG_PREFIX = len("structlog_")
+#: TraceMerger.structlog_last: (template, values, line, how many variables, their reader).
+StructlogLast = tuple[Any, tuple[Any, ...], dict[str, Any], int, Callable[..., tuple[Any, ...]]]
 
 UTC = timezone.utc
 _fromtimestamp = datetime.fromtimestamp
@@ -143,11 +145,11 @@ class TraceMerger:
         "_bare",
         "_no_special",
         "_plain",
-        "_structlog_last",
         "_structlog_lines",
         "owned",
         "redactor",
         "service",
+        "structlog_last",
     )
 
     def __init__(self, service: str | None = None, redactor: Redactor | None = None) -> None:
@@ -163,8 +165,10 @@ class TraceMerger:
         self._plain: set[Any] = set()
         # (template, structlog's values) -> the template with them, redacted
         self._structlog_lines: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
-        # the last (template, values, line): a request's calls see the same objects bound
-        self._structlog_last: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None
+        # The last (template, values, line, how many variables, their reader): a request's
+        # calls see the same objects bound. A caller may test it itself, as
+        # with_structlog() does first, and take the line.
+        self.structlog_last: StructlogLast | None = None
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         try:
@@ -248,8 +252,8 @@ class TraceMerger:
         seen, keys, read = _structlog_reader  # _current_structlog_reader(), inlined: hot path
         if len(STRUCTLOG_VARS) != seen:
             _structlog_reader = seen, keys, read = _compile_structlog_reader()
-        last = self._structlog_last
-        if last is None:
+        last = self.structlog_last
+        if last is None or last[4] is not read:  # a variable was made since: more values
             values = read()
         else:
             values = read(last[1])  # the very tuple back when every value is the same object
@@ -258,13 +262,13 @@ class TraceMerger:
         if not _STRUCTLOG_LEAVES.issuperset(map(type, values)):
             return None
         if values.count(Ellipsis) == len(values):
-            self._structlog_last = (template, values, template)
+            self.structlog_last = (template, values, template, seen, read)
             return template
         lines = self._structlog_lines
         key = (id(template), *values)
         entry = lines.get(key)
         if entry is not None and entry[0] is template:
-            self._structlog_last = (template, values, entry[1])
+            self.structlog_last = (template, values, entry[1], seen, read)
             return entry[1]
         bound = _bound_fields(keys, values, template)
         if self.redactor is not None:
@@ -273,7 +277,7 @@ class TraceMerger:
         if len(lines) >= 1000:
             lines.clear()
         lines[key] = (template, combined)
-        self._structlog_last = (template, values, combined)
+        self.structlog_last = (template, values, combined, seen, read)
         return combined
 
     def _unusual(self, fields: EventDict) -> EventDict:
