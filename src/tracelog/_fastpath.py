@@ -102,7 +102,7 @@ def default_line(
         if redactor is not None:
             redactor.redact_nested(event, ())
         return render_json(event)
-    if redactor is None or line.find(b"{", 1) == -1:
+    if redactor is None or line.rfind(b"{") == 0:
         return line
     if redactor.redact_nested(event, ()):  # rendered again only when a secret was found
         return render_json(event)
@@ -166,7 +166,7 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                     return
                 if (
                     redactor is not None
-                    and line.find(b"{", 1) != -1
+                    and line.rfind(b"{") != 0
                     and redactor.redact_nested(event, ())
                 ):
                     line = render_json(event)
@@ -314,7 +314,7 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
                             line = dumps(out, option=LINE_OPTIONS)
                             if (
                                 redactor is not None
-                                and line.find(b"{", 1) != -1
+                                and line.rfind(b"{") != 0
                                 and redactor.redact_nested(out, ())
                             ):
                                 line = render_json(out)
@@ -438,7 +438,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             # Whatever has keys renders as a JSON object: only then can a secret be nested.
             if (
                 redactor is not None
-                and line.find(b"{", 1) != -1
+                and line.rfind(b"{") != 0
                 and redactor.redact_nested(event, ())
             ):
                 full = render_json(event)
