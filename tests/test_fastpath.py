@@ -457,3 +457,28 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def orjson_message(line: bytes) -> bytes:
     return str(json.loads(line)["message"]).encode()
+
+
+@pytest.mark.parametrize("schema", ["default", "ecs"])
+def test_the_event_given_by_keyword_is_the_event(schema: str, tmp_path: Any) -> None:
+    """The generated level methods take ``event`` positional-only (cheaper keywords); a call
+    that names it still logs it, as structlog's methods do, and a filtered level ignores it."""
+    import json
+
+    path = tmp_path / "lines.log"
+    with open(path, "wb") as file:
+        tracelog.configure(stream=file, schema=schema, level="info")
+        try:
+            log = tracelog.get_logger("kw")
+            with tracelog.trace():
+                for _ in range(3):  # the first calls learn the keys; the next ones are fast
+                    log.info("by position", user_id=1)
+                    log.info(event="by keyword", user_id=1)
+                log.debug(event="filtered", user_id=1)
+                log.debug("filtered too")
+        finally:
+            tracelog.flush()
+            tracelog.reset()
+    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
+    assert [line["message"] for line in lines] == ["by position", "by keyword"] * 3
+    assert all(line["user_id"] == 1 for line in lines)

@@ -278,7 +278,9 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
     bare = merger._bare
     otel_imported = _otel_imported
 
-    def method(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
+    # ``self`` and ``event`` positional-only: a call's keywords are then not compared with
+    # their names (two string compares per keyword). ``event=`` stays in ``kw``, for general.
+    def method(self: Any, event: Any = None, /, *args: Any, **kw: Any) -> None:
         ctx = get_context()
         line = None
         if type(event) is str and not args:
@@ -321,6 +323,8 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
                         except Exception:
                             line = None
         if line is None:
+            if event is None and not args:  # maybe log.info(event=...): general binds it
+                return general(self, **kw)
             return general(self, event, *args, **kw)
         if raw is not None and output.stream is target:  # Stream.write's common case
             try:
@@ -436,11 +440,7 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             line = dumps(event, option=options)
             full = None
             # Whatever has keys renders as a JSON object: only then can a secret be nested.
-            if (
-                redactor is not None
-                and line.rfind(b"{") != 0
-                and redactor.redact_nested(event, ())
-            ):
+            if redactor is not None and line.rfind(b"{") != 0 and redactor.redact_nested(event, ()):
                 full = render_json(event)
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level
             return general(record)

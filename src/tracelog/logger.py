@@ -93,8 +93,9 @@ def _make_async_method(name: str) -> Any:
     return alog_method
 
 
-def _filtered(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> None:
-    """A level below the configured one: do nothing, as cheaply as possible."""
+def _filtered(self: BoundLogger, event: Any = None, /, *args: Any, **kw: Any) -> None:
+    """A level below the configured one: do nothing, as cheaply as possible (positional-only,
+    the call's keywords are not compared with the parameters' names)."""
     return None
 
 
