@@ -270,3 +270,21 @@ def test_the_worker_count_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     assert parallel._workers() == 4
     monkeypatch.delenv("TRACELOG_CLI_WORKERS")
     assert parallel._workers() == 4
+
+
+def test_a_workers_pipe_holds_a_narrow_searchs_lines() -> None:
+    """This process reads a worker's pipe only after its own piece: a pipe of the default
+    64 KiB would hold the worker up after a few hundred lines found."""
+    import fcntl
+
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if get_size is None:
+        pytest.skip("F_GETPIPE_SZ is Linux's")
+    reading, writing = os.pipe()
+    try:
+        parallel._widen(writing)
+        most = int(pathlib.Path("/proc/sys/fs/pipe-max-size").read_text())
+        assert fcntl.fcntl(writing, get_size) == min(parallel.PIPE_BYTES, most)
+    finally:
+        os.close(reading)
+        os.close(writing)

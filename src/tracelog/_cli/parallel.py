@@ -26,6 +26,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows, where nothing is forked either
+    fcntl = None  # type: ignore[assignment]
+
 from tracelog._cli.reader import ByteFilter, HandOff, Skipped, scan, scan_window
 
 __all__ = ["MAX_WORKERS", "PARALLEL_MIN", "PIECE_MIN", "plan", "search"]
@@ -36,7 +41,11 @@ PARALLEL_MIN = 48 << 20
 PIECE_MIN = 16 << 20
 MAX_WORKERS = 8
 #: A worker sends its lines in batches of about this many bytes.
-BATCH_BYTES = 1 << 18
+BATCH_BYTES = 1 << 16
+#: What a worker's pipe is asked to hold (Linux; within /proc/sys/fs/pipe-max-size): this
+#: process reads a worker's lines only once it has searched its own piece, and a worker whose
+#: pipe is full waits. A few thousand lines found fit, so a narrow search never waits.
+PIPE_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 #: Part of a file: (path, start, stop); start is a line's start, stop None is the file's end.
@@ -159,6 +168,7 @@ def _fork(
     piece: list[Segment], needle: bytes | ByteFilter, keep_whole: bool
 ) -> tuple[int, Connection]:
     reading, writing = os.pipe()
+    _widen(writing)
     pid = os.fork()
     if pid == 0:  # the worker: it never returns
         status = 1
@@ -171,6 +181,22 @@ def _fork(
             os._exit(status)
     os.close(writing)
     return pid, Connection(reading, writable=False)
+
+
+def _widen(pipe: int) -> None:
+    """Ask for a pipe of PIPE_BYTES, or of the most the system gives; keep it as it is else."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux
+    if set_size is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size", "rb") as limit:
+            most = int(limit.read())
+    except (OSError, ValueError):
+        most = PIPE_BYTES
+    try:
+        fcntl.fcntl(pipe, set_size, min(PIPE_BYTES, most))
+    except OSError:  # over the user's pipe pages: the default size
+        pass
 
 
 class _Kept(Skipped):
