@@ -17,11 +17,11 @@ processes (1: no worker). gzip files, pipes and stdin are searched in this proce
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import pickle
 import signal
-import stat
 import threading
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -31,7 +31,15 @@ try:
 except ImportError:  # pragma: no cover - not on Windows, where nothing is forked either
     fcntl = None  # type: ignore[assignment]
 
-from tracelog._cli.reader import ByteFilter, HandOff, Skipped, scan, scan_window
+from tracelog._cli.reader import (
+    ByteFilter,
+    HandOff,
+    Segment,
+    Skipped,
+    plain_file_size,
+    scan,
+    scan_segments,
+)
 
 __all__ = ["MAX_WORKERS", "PARALLEL_MIN", "PIECE_MIN", "plan", "search"]
 
@@ -46,10 +54,6 @@ BATCH_BYTES = 1 << 16
 #: process reads a worker's lines only once it has searched its own piece, and a worker whose
 #: pipe is full waits. A few thousand lines found fit, so a narrow search never waits.
 PIPE_BYTES = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-
-#: Part of a file: (path, start, stop); start is a line's start, stop None is the file's end.
-Segment = tuple[str, int, "int | None"]
 
 
 def search(
@@ -65,7 +69,7 @@ def search(
     try:
         for piece in pieces[1:]:
             workers.append(_fork(piece, needle, keep_whole))
-        yield from _search_here(pieces[0], needle, skipped, keep_whole)
+        yield from scan_segments(pieces[0], needle, skipped, keep_whole)
         for piece, (_, connection) in zip(pieces[1:], workers, strict=True):
             yield from _receive(connection, piece, needle, skipped, keep_whole)
     finally:
@@ -96,7 +100,7 @@ def plan(paths: Sequence[str], workers: int) -> list[list[Segment]] | None:
         return None
     sizes = []
     for path in paths:
-        size = _plain_file_size(path)
+        size = plain_file_size(path)
         if size is None:
             return None
         sizes.append(size)
@@ -128,22 +132,6 @@ def plan(paths: Sequence[str], workers: int) -> list[list[Segment]] | None:
     return pieces if len(pieces) > 1 else None
 
 
-def _plain_file_size(path: str) -> int | None:
-    """The size of a regular file that is not gzip; None for anything else."""
-    if path == "-":
-        return None
-    try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        with open(path, "rb") as handle:
-            if handle.read(2) == _GZIP_MAGIC:
-                return None
-    except OSError:
-        return None  # said once, by the search in one process
-    return status.st_size
-
-
 def _line_start(path: str, offset: int, size: int) -> int:
     """Where the first line that starts at or after ``offset`` starts (``size``: none does)."""
     with open(path, "rb") as handle:
@@ -155,13 +143,6 @@ def _line_start(path: str, offset: int, size: int) -> int:
                 return at + newline + 1
             at += len(block)
     return size
-
-
-def _search_here(
-    piece: list[Segment], needle: bytes | ByteFilter, skipped: Skipped, keep_whole: bool
-) -> Iterator[bytes]:
-    for path, start, stop in piece:
-        yield from scan_window(path, start, stop, needle, skipped, keep_whole)
 
 
 def _fork(
@@ -189,14 +170,19 @@ def _widen(pipe: int) -> None:
     if set_size is None:
         return
     try:
-        with open("/proc/sys/fs/pipe-max-size", "rb") as limit:
-            most = int(limit.read())
-    except (OSError, ValueError):
-        most = PIPE_BYTES
-    try:
-        fcntl.fcntl(pipe, set_size, min(PIPE_BYTES, most))
+        fcntl.fcntl(pipe, set_size, _pipe_size())
     except OSError:  # over the user's pipe pages: the default size
         pass
+
+
+@functools.cache
+def _pipe_size() -> int:
+    """PIPE_BYTES within what the system gives (read once: each worker asks for it)."""
+    try:
+        with open("/proc/sys/fs/pipe-max-size", "rb") as limit:
+            return min(PIPE_BYTES, int(limit.read()))
+    except (OSError, ValueError):
+        return PIPE_BYTES
 
 
 class _Kept(Skipped):
@@ -214,27 +200,28 @@ def _work(
     piece: list[Segment], needle: bytes | ByteFilter, keep_whole: bool, out: Connection
 ) -> None:
     """In a worker: the piece's lines in batches, then ``("done", too_long, errors)``, or
-    ``("hand off", segment, offset)`` at a line over MAX_LINE."""
+    ``("hand off", segment, offset, too_long, errors)`` at a line over MAX_LINE."""
     skipped = _Kept()
     batch: list[bytes] = []
     size = 0
+
+    def send(message: tuple[object, ...]) -> None:
+        out.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
     try:
-        for number, (path, start, stop) in enumerate(piece):
-            try:
-                for line in scan_window(path, start, stop, needle, skipped, keep_whole, True):
-                    batch.append(line)
-                    size += len(line)
-                    if size >= BATCH_BYTES:
-                        out.send_bytes(pickle.dumps(("lines", batch), pickle.HIGHEST_PROTOCOL))
-                        batch, size = [], 0
-            except HandOff as stop_here:
-                end: tuple[object, ...] = ("hand off", number, stop_here.offset)
-                break
-        else:
-            end = ("done",)
+        end: tuple[object, ...] = ("done",)
+        try:
+            for line in scan_segments(piece, needle, skipped, keep_whole, hand_off=True):
+                batch.append(line)
+                size += len(line)
+                if size >= BATCH_BYTES:
+                    send(("lines", batch))
+                    batch, size = [], 0
+        except HandOff as stopped:
+            end = ("hand off", stopped.segment, stopped.offset)
         if batch:
-            out.send_bytes(pickle.dumps(("lines", batch), pickle.HIGHEST_PROTOCOL))
-        out.send_bytes(pickle.dumps((*end, skipped.too_long, skipped.errors)))
+            send(("lines", batch))
+        send((*end, skipped.too_long, skipped.errors))
     except BrokenPipeError:  # the parent stopped reading
         pass
 
@@ -253,7 +240,7 @@ def _receive(
             message = pickle.loads(connection.recv_bytes())
         except (EOFError, OSError):  # the worker died: its piece searched here, past what it gave
             skipped.note("a search worker stopped; this process searched its part", now=True)
-            lines = _search_here(piece, needle, skipped, keep_whole)
+            lines = scan_segments(piece, needle, skipped, keep_whole)
             yield from itertools.islice(lines, given, None)
             return
         kind = message[0]
@@ -268,6 +255,6 @@ def _receive(
         if kind == "hand off":
             number, offset = message[1], message[2]
             path, _, stop = piece[number]
-            yield from scan_window(path, offset, stop, needle, skipped, keep_whole)
-            yield from _search_here(piece[number + 1 :], needle, skipped, keep_whole)
+            rest = [(path, offset, stop), *piece[number + 1 :]]
+            yield from scan_segments(rest, needle, skipped, keep_whole)
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,16 +25,18 @@ __all__ = [
     "Follower",
     "HandOff",
     "LineSplitter",
+    "Segment",
     "Skipped",
     "follow",
+    "plain_file_size",
     "read_batches",
     "scan",
-    "scan_window",
+    "scan_segments",
 ]
 
 #: The lines of ``buffer[start:end]`` that scan() keeps: (buffer, start, end, skipped,
 #: keep_whole, offset); ``offset``, the file offset of ``buffer[0]``, is given to hand off at a
-#: line over MAX_LINE (see scan_window), else None.
+#: line over MAX_LINE (see scan_segments), else None.
 _Hits = Callable[[bytearray, int, int, "Skipped", bool, "int | None"], Iterator[bytes]]
 
 CHUNK = 1 << 20
@@ -215,47 +218,81 @@ def scan(
     over ``MAX_LINE`` is kept when its stand-in (see :mod:`tracelog._cli.longline`) is.
     """
     keeps, hits = _searches(needle)
+    buffer = _search_buffer()  # one for every file
     for path, stream in _sources(paths, skipped):
         if isinstance(stream, gzip.GzipFile):  # a truncated one keeps what it has, as read_batches
             yield from _scan_lines(path, stream, keeps, skipped, keep_whole)
         else:
-            yield from _scan_stream(path, stream, keeps, hits, skipped, keep_whole)
+            yield from _scan_stream(path, stream, keeps, hits, skipped, keep_whole, buffer)
 
 
 class HandOff(Exception):
-    """A :func:`scan_window` told to hand off stopped at a line over ``MAX_LINE``, which starts
-    at ``offset`` in its file: every line before it was yielded."""
+    """A :func:`scan_segments` told to hand off stopped at a line over ``MAX_LINE``, which
+    starts at ``offset`` in the file of segment number ``segment``: every line before it was
+    yielded."""
 
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, segment: int = 0) -> None:
         super().__init__(offset)
-        self.offset = offset
+        self.offset, self.segment = offset, segment
 
 
-def scan_window(
-    path: str,
-    start: int,
-    stop: int | None,
+#: Part of a plain file: (path, start, stop); start is where a line starts, stop None is the
+#: file's end as it is when it is read.
+Segment = tuple[str, int, "int | None"]
+
+
+def scan_segments(
+    segments: Sequence[Segment],
     needle: bytes | ByteFilter,
     skipped: Skipped,
     keep_whole: bool = False,
     hand_off: bool = False,
 ) -> Iterator[bytes]:
-    """:func:`scan` of the lines of a plain (not gzip) file that start in ``[start, stop)``
-    (None: to its end, as it is then); ``start`` is where a line starts.
+    """:func:`scan` of the lines that start in each segment of a plain (not gzip) file, in order.
 
     With ``hand_off``, a line over ``MAX_LINE`` raises :class:`HandOff` instead of being read:
     a worker process cannot pass on what stands for it (it may be spooled to a file).
     """
     keeps, hits = _searches(needle)
+    buffer = _search_buffer()  # one for every segment
+    for number, (path, start, stop) in enumerate(segments):
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as error:
+            skipped.error(f"cannot read {path}: {error.strerror or error}")
+            continue
+        with stream:
+            stream.seek(start)
+            window = stream if stop is None else _Window(stream, stop - start)
+            try:
+                yield from _scan_stream(
+                    path, window, keeps, hits, skipped, keep_whole, buffer, start, hand_off
+                )
+            except HandOff as stopped:
+                stopped.segment = number
+                raise
+
+
+def _search_buffer() -> bytearray:
+    """What a byte search reads into: a line longer than it is read in parts."""
+    return bytearray(4 * CHUNK)
+
+
+def plain_file_size(path: str) -> int | None:
+    """The size of a regular file that is not gzip; None for anything else (stdin, a pipe,
+    a file that cannot be read: the search in one process says why)."""
+    if path == "-":
+        return None
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as error:
-        skipped.error(f"cannot read {path}: {error.strerror or error}")
-        return
-    with stream:
-        stream.seek(start)
-        window = stream if stop is None else _Window(stream, stop - start)
-        yield from _scan_stream(path, window, keeps, hits, skipped, keep_whole, start, hand_off)
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        with open(path, "rb") as handle:
+            if handle.read(2) == _GZIP_MAGIC:
+                return None
+    except OSError:
+        return None
+    return status.st_size
 
 
 class _Window:
@@ -290,13 +327,13 @@ def _scan_stream(
     hits: _Hits,
     skipped: Skipped,
     keep_whole: bool,
+    buffer: bytearray,
     base: int = 0,
     hand_off: bool = False,
 ) -> Iterator[bytes]:
-    """scan() of one stream read from offset ``base`` of its file (a byte order mark is looked
-    for at offset 0 only); ``hand_off`` as for :func:`scan_window`."""
-    size = 4 * CHUNK
-    buffer = bytearray(size)
+    """scan() of one stream read from offset ``base`` of its file into ``buffer`` (a byte
+    order mark is looked for at offset 0 only); ``hand_off`` as for :func:`scan_segments`."""
+    size = len(buffer)
     view = memoryview(buffer)
     have = 0
     long: LongLineBuilder | None = None
@@ -394,15 +431,12 @@ def _hits(
         line_end = buffer.find(b"\n", pos, end) + 1
         if not line_end:
             return
-        if line_end - line_start - 1 > MAX_LINE:
-            if offset is not None:
-                raise HandOff(offset + line_start)
-            skipped.too_long += 1
-            line = LongLineBuilder(bytes(buffer[line_start : line_end - 1]), keep_whole).finish()
-            if line.find(needle) >= 0:
-                yield line
-        else:
-            yield bytes(buffer[line_start : line_end - 1])
+        line = bytes(buffer[line_start : line_end - 1])
+        # A line over MAX_LINE: its stand-in, when that still holds the needle.
+        if len(line) <= MAX_LINE or needle in (
+            line := _long(line, line_start, skipped, keep_whole, offset)
+        ):
+            yield line
         pos = buffer.find(needle, line_end, end)
 
 
@@ -416,15 +450,20 @@ def _kept(
     wanted: ByteFilter,
 ) -> Iterator[bytes]:
     for first, newline in wanted.spans(buffer, start, end):
-        if newline - first > MAX_LINE:
-            if offset is not None:
-                raise HandOff(offset + first)
-            skipped.too_long += 1
-            line = LongLineBuilder(bytes(buffer[first:newline]), keep_whole).finish()
-            if wanted.keeps(line):
-                yield line
-        else:
-            yield bytes(buffer[first:newline])
+        line = bytes(buffer[first:newline])
+        if len(line) <= MAX_LINE or wanted.keeps(
+            line := _long(line, first, skipped, keep_whole, offset)
+        ):
+            yield line
+
+
+def _long(line: bytes, at: int, skipped: Skipped, keep_whole: bool, offset: int | None) -> bytes:
+    """The stand-in for a line over MAX_LINE found at ``buffer[at]``; :class:`HandOff` instead
+    when told to hand off (``offset``: the file offset of ``buffer[0]``)."""
+    if offset is not None:
+        raise HandOff(offset + at)
+    skipped.too_long += 1
+    return LongLineBuilder(line, keep_whole).finish()
 
 
 def follow(
