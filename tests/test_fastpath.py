@@ -14,8 +14,11 @@ import io
 import json
 import logging
 import re
+import sys
+import threading
 from typing import Any
 
+import orjson
 import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
@@ -293,6 +296,84 @@ class TestWhereTheFastPathIsBuilt:
         # Each request's first line builds its context's line; the recipe is the shape's.
         assert len(calls) <= 6
         assert len(stream.getvalue().splitlines()) == 25
+
+
+    def test_the_ecs_fast_path_tells_keys_in_another_order_and_another_logger_apart(
+        self, plain_calls: list[Any]
+    ) -> None:
+        """A thread tries its last line first: a call of the same keys in another order (laid
+        out in that order), of one key more or less, or from another logger is not that line."""
+        streams = configure(
+            {
+                **dict.fromkeys(["rename", "static", "redact", "processor", "contextvars"], False),
+                **{"schema": "ecs", "format": "json", "outputs": 1, "gate": None},
+                **{"otel_span": False, "bound": True},
+            }
+        )
+        shapes: list[tuple[str, dict[str, Any]]] = [
+            ("app", {"user_id": 1, "path": "/a", "status": 200}),
+            ("app", {"path": "/a", "user_id": 1, "status": 200}),
+            ("app", {"status": 200, "user_id": 1}),
+            ("app", {"status": 200, "user_id": 1, "path": "/a", "order": 3}),
+            ("app", {}),
+            ("other", {"user_id": 1, "path": "/a", "status": 200}),
+        ]
+
+        def run() -> list[bytes]:
+            lines: list[bytes] = []
+            for _ in range(3):
+                for name, fields in shapes:
+                    start = streams[0].tell()
+                    tracelog.get_logger(name).info("paid", **fields)
+                    lines.append(normalised(streams[0], start))
+            return lines
+
+        with tracelog.trace(customer="c-1"):
+            fast = run()
+            fast_calls = len(plain_calls)
+            plain_only()
+            try:
+                assert run() == fast
+            finally:
+                fast_again()
+        # Each shape's first call learns it; every later one (18 in all) is fast.
+        assert fast_calls <= len(shapes) + 1
+        first = orjson.loads(fast[0])
+        second = orjson.loads(fast[1])
+        assert list(first)[4:] != list(second)[4:]  # the order of the call's keys is kept
+        assert first == second
+
+
+    def test_threads_of_one_context_and_shape_keep_their_own_values(self) -> None:
+        """Each thread fills lines of its own: threads logging one shape in one context at
+        once (its tasks handed to a pool, say) never see each other's values."""
+        stream = io.BytesIO()
+        tracelog.configure(stream=stream, schema="ecs", service="shop")
+        log = tracelog.get_logger("app")
+        with tracelog.trace(customer="c-1") as shared, tracelog.trace(customer="c-2") as other:
+            pass
+        start = threading.Barrier(4)
+
+        def work(number: int) -> None:
+            start.wait(5)
+            for step in range(300):
+                with tracelog.context.use(shared if step % 3 else other):
+                    log.info("step", user_id=number, path=f"/w/{number}", duration_ms=number)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads taken in turn mid-line, as often as can be
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        finally:
+            sys.setswitchinterval(interval)
+        lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+        assert len(lines) == 4 * 300
+        assert all(line["url"]["path"] == f"/w/{line['user_id']}" for line in lines)
+        assert {line["customer"] for line in lines} == {"c-1", "c-2"}
 
 
 # The usual fields, with values of the types their layouts keep (and any leaf for your own).

@@ -31,7 +31,7 @@ import orjson
 
 from tracelog import context
 from tracelog import pipeline as _pipeline
-from tracelog._fastpath_ecs import EcsLine
+from tracelog._fastpath_ecs import SHAPE, EcsLine
 from tracelog._levels import LEVELS, STD_NAMES
 from tracelog.fields import (
     LEVEL,
@@ -173,29 +173,11 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                 write(line)
 
             return emit_default
-        ecs = _ecs_lines(pipeline, merger, tail[0])
-        ecs_line = ecs.line
-        local = ecs.local
-        bare = merger._bare
+        ecs_line = _ecs_lines(pipeline, merger, tail[0]).line
 
         def emit_ecs(
             name: Any, created: Any, method: str, message: Any, fields: Any, logger: Any = None
         ) -> None:
-            # EcsLine.line() for a context whose line this thread has built, inlined.
-            ctx = _get_context()
-            template = ctx._line if ctx is not None else (None if _otel_imported() else bare)
-            if (
-                template is not None
-                and type(message) is str
-                and (ctx is None or ctx._line_owner is merger)
-                and not STRUCTLOG_VARS
-            ):
-                entry = getattr(local, "lines", _NO_LINES).get((id(template), name, *fields))
-                if entry is not None and entry[0] is template:
-                    line = entry[2](entry[1], fields, created, method, message)
-                    if line is not None:
-                        write(line)
-                        return
             line = ecs_line(name, created, method, message, fields)
             if line is not None:
                 write(line)
@@ -274,7 +256,7 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
     plain_keys = merger._plain
     redactor = merger.redactor
     now = line_now
-    lines_of = _ecs_lines(pipeline, merger, tail[0]).local if ecs else None
+    lines_of: Any = _ecs_lines(pipeline, merger, tail[0]).local if ecs else None
     bare = merger._bare
     otel_imported = _otel_imported
 
@@ -287,19 +269,28 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
             bound = self._context
             fields = {**bound, **kw} if bound else kw
             if ecs:  # emit_ecs()'s line for this context, logger and keys, if it has one
+                # No owner test: a fill is only made for a context line this merger built,
+                # and it checks that line by identity.
                 template = ctx._line if ctx is not None else (None if otel_imported() else bare)
-                if template is not None and (ctx is None or ctx._line_owner is merger):
-                    if structlog_vars:
-                        template = with_structlog(template)  # None: a bound container
-                    try:
-                        name = self._logger.name
-                        entry = getattr(lines_of, "lines", _NO_LINES).get(
+                if structlog_vars and template is not None:
+                    template = with_structlog(template)  # None: a bound container
+                try:
+                    name = self._logger.name
+                    # The thread's last line first: it checks the line, name and keys.
+                    line = lines_of.last(template, name, fields, now(), method_name, event)
+                    if line is SHAPE:
+                        line = None
+                        fill = getattr(lines_of, "lines", _NO_LINES).get(
                             (id(template), name, *fields)
                         )
-                        if entry is not None and entry[0] is template:
-                            line = entry[2](entry[1], fields, None, method_name, event)
-                    except Exception:  # nothing written yet: the general method decides
-                        line = None
+                        if fill is not None:
+                            line = fill(template, name, fields, now(), method_name, event)
+                            if line is SHAPE:
+                                line = None
+                            else:
+                                lines_of.last = fill
+                except Exception:  # nothing written yet: the general method decides
+                    line = None
             elif ctx is not None:  # emit_default() with merge() inlined: a cached context line
                 template = ctx._line
                 if template is not None and ctx._line_owner is merger:

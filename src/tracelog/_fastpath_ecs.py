@@ -29,13 +29,19 @@ from tracelog.fields import (
 )
 from tracelog.processors import LINE_OPTIONS, STRUCTLOG_VARS, TraceMerger, line_now, line_time
 from tracelog.redaction import CACHE_LIMIT, LEAF_TYPES
-from tracelog.render import dumps, with_microseconds
+from tracelog.render import dumps
 from tracelog.schema import Projection, duration_ns
 from tracelog.schema._ecs import ecs_value_fits
 
-__all__ = ["EcsLine", "Recipe"]
+__all__ = ["SHAPE", "EcsLine", "Recipe", "ThreadLines"]
 
 _MISSING = object()
+# What a line's fill returns for a call whose keys are not its shape's (in number or order).
+SHAPE: Any = object()
+# A context's line of a shape: (template, name, fields, stamp, method, message) -> the
+# line's bytes; None for a value that would take another place; SHAPE for another
+# context's line, another logger or other keys.
+Fill = Callable[..., Any]
 _get_context = context.current_var.get
 _otel_imported = context.otel_imported
 
@@ -52,6 +58,10 @@ class EcsLine:
     generated for the shape. A value of another type than the recipe's (one
     that could take another place) makes the call None: the caller runs the
     plain chain.
+
+    Each thread tries the entry of its last call first, with no key built:
+    that entry's function checks the call's keys itself (SHAPE when they
+    differ), which costs less than making the key of the lines dict.
     """
 
     __slots__ = ("_places", "_recipes", "local", "merger", "projection")
@@ -60,7 +70,7 @@ class EcsLine:
         self.merger = merger
         self.projection = projection
         self._recipes: dict[tuple[Any, ...], Recipe | None] = {}  # shape -> recipe, or None
-        self.local = threading.local()  # .lines: (template, name, keys) -> (template, out, fill)
+        self.local = ThreadLines()
         # a key of yours -> where the layout puts it (names, ECS type), or None: not placed
         self._places: dict[str, tuple[tuple[str, ...], str | None] | None] = {}
 
@@ -83,17 +93,28 @@ class EcsLine:
             template = merger.with_structlog(template)
             if template is None:
                 return None
+        local = self.local
+        stamp = line_now() if created is None else line_time(created)
+        line = local.last(template, name, fields, stamp, method, message)
+        if line is not SHAPE:
+            return line  # type: ignore[no-any-return]
         try:
-            lines = self.local.lines
+            lines = local.lines
         except AttributeError:
-            lines = self.local.lines = {}
+            lines = local.lines = {}
         key = (id(template), name, *fields)
-        entry = lines.get(key)
-        if entry is None or entry[0] is not template:
-            entry = self._line_for(lines, key, template, name, method, fields)
-            if entry is None:
-                return None
-        return entry[2](entry[1], fields, created, method, message)  # type: ignore[no-any-return]
+        fill = lines.get(key)
+        if fill is not None:
+            line = fill(template, name, fields, stamp, method, message)
+            if line is not SHAPE:
+                local.last = fill
+                return line  # type: ignore[no-any-return]
+        fill = self._line_for(lines, key, template, name, method, fields)
+        if fill is None:
+            return None
+        local.last = fill
+        line = fill(template, name, fields, stamp, method, message)
+        return None if line is SHAPE else line
 
     def _line_for(
         self,
@@ -103,7 +124,7 @@ class EcsLine:
         name: Any,
         method: str,
         fields: Any,
-    ) -> tuple[Any, ...] | None:
+    ) -> Fill | None:
         """This context's line of the shape (built from the shape's recipe), or None."""
         shape = (*template, "", name, *fields)
         recipes = self._recipes
@@ -121,11 +142,11 @@ class EcsLine:
         out = recipe.out_for(template)
         if out is None:
             return None
-        entry = (template, out, recipe.fill)
+        fill: Fill = recipe.make(out, template, name)
         if len(lines) >= 1000:
             lines.clear()
-        lines[key] = entry
-        return entry
+        lines[key] = fill
+        return fill
 
     def _make_recipe(
         self, template: dict[str, Any], name: Any, method: str, fields: Any
@@ -218,21 +239,35 @@ class EcsLine:
         return place  # type: ignore[no-any-return]
 
 
-class Recipe:
-    """A shape's layout: where each value goes, and the function that puts a call's in."""
+def _no_line(*args: Any) -> Any:
+    return SHAPE
 
-    __slots__ = ("context_slots", "fill", "skeleton", "written")
+
+class ThreadLines(threading.local):
+    """A thread's lines: ``lines``, ``(id(template), name, *keys) -> fill``, made on the
+    thread's first line; ``last``, the fill of its last call, tried first (it checks the
+    context's line, the logger's name and the call's keys)."""
+
+    last: Fill = _no_line  # before the thread's first line: matches nothing
+    lines: dict[tuple[Any, ...], Fill]
+
+
+class Recipe:
+    """A shape's layout: where each value goes, and the function that makes a context's
+    fill (which puts a call's values in)."""
+
+    __slots__ = ("context_slots", "make", "skeleton", "written")
 
     def __init__(
         self,
         skeleton: dict[str, Any],
         context_slots: list[Any],
-        fill: Callable[..., Any],
+        make: Callable[[dict[str, Any], dict[str, Any], Any], Fill],
         written: frozenset[str],
     ) -> None:
         self.skeleton = skeleton
         self.context_slots = context_slots
-        self.fill = fill
+        self.make = make  # (out, template, name) -> that context's fill
         self.written = written  # the line's top keys a call writes to
 
     def out_for(self, template: dict[str, Any]) -> dict[str, Any] | None:
@@ -316,71 +351,100 @@ def _put_at(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _compile_fill(slots: list[Any]) -> Callable[..., bytes | None]:
-    """A function that puts a call's values in a context's line and renders it, generated
-    for the shape's slots (one check and one store a value, no loop); None for a value
-    whose type or range would take another place.
+def _compile_fill(slots: list[Any]) -> Callable[..., Fill]:
+    """``make(out, template, name)``: the fill of one context's line ``out`` of the shape,
+    generated for the shape's slots (one check and one store a value, no loop).
 
-    Keys and places are literals in its code and the rest are its globals: a
-    function called with defaults for them copies every one of them per call.
+    A fill puts a call's values (and its time, ``stamp``) in ``out`` and
+    renders it. It returns None for a value whose type or range would take
+    another place, and SHAPE for a call that is not of its line: another
+    context's line, another logger, or other keys (the same in another
+    order are another layout). The line, its containers that a call writes
+    to, the template and the name are the fill's closure; keys, places and
+    bounds are literals in its code; the rest are its globals.
     """
-    names: dict[str, Any] = {
-        "MISSING": _MISSING,
-        "line_now": line_now,
-        "line_time": line_time,
-        "with_microseconds": with_microseconds,
-        "dumps": dumps,
-        "OPTIONS": LINE_OPTIONS,
-        "LONG_MIN": _LONG_MIN,
-        "LONG_MAX": _LONG_MAX,
-    }
-    body: list[str] = []
+    names: dict[str, Any] = {"SHAPE": SHAPE, "MISSING": _MISSING, "dumps": dumps}
+    names["OPTIONS"] = LINE_OPTIONS
+    in_long = f"if not {_LONG_MIN} <= v <= {_LONG_MAX}: return None"
+    # The containers a call writes into, each bound once per line.
+    containers: dict[tuple[str, ...], str] = {}
+    prologue: list[str] = []
+    for _, path, _, _ in slots:
+        if len(path) > 1 and path[:-1] not in containers:
+            containers[path[:-1]] = f"c{len(containers)}"
+            where = "".join(f"[{part!r}]" for part in path[:-1])
+            prologue.append(f"    {containers[path[:-1]]} = out{where}")
+    body = [
+        "        if template is not TEMPLATE or name is not NAME and name != NAME:",
+        "            return SHAPE",
+    ]
+    keys = [f"k{number}" for number in range(len(slots))]
+    if keys:  # the keys, in order: unpacked (no tuple made), then compared
+        compared = " or ".join(f"{k} != {slot[0]!r}" for k, slot in zip(keys, slots, strict=True))
+        body += [
+            "        try:",
+            f"            {', '.join(keys)}, = fields",
+            "        except ValueError:",
+            "            return SHAPE",
+            f"        if {compared}:",
+            "            return SHAPE",
+        ]
+    else:
+        body.append("        if fields: return SHAPE")
     for number, (key, path, kinds, fits) in enumerate(slots):
-        body.append(f"    v = fields[{key!r}]")
-        body.append(f"    {_type_test(kinds, number, names)}: return None")
+        body.append(f"        v = fields[{key!r}]")
+        body.append(f"        {_type_test(kinds, number, names)}: return None")
         if fits is _in_long_range:  # inlined: the checks a long and a duration need
-            body.append("    if not LONG_MIN <= v <= LONG_MAX: return None")
+            body.append(f"        {in_long}")
         elif fits is _nanoseconds:
             body += [
-                "    try:",
-                "        v = int(v * 1000000)",
-                "    except (OverflowError, ValueError):",
-                "        return None",
-                "    if not LONG_MIN <= v <= LONG_MAX: return None",
+                "        try:",
+                "            v = int(v * 1000000)",
+                "        except (OverflowError, ValueError):",
+                "            return None",
+                f"        {in_long}",
             ]
         elif fits is not None:
             names[f"f{number}"] = fits
-            body += [f"    v = f{number}(v)", "    if v is MISSING: return None"]
-        target = "out" + "".join(f"[{part!r}]" for part in path)
-        body.append(f"    {target} = v")
+            body += [f"        v = f{number}(v)", "        if v is MISSING: return None"]
+        target = containers.get(path[:-1], "out")
+        body.append(f"        {target}[{path[-1]!r}] = v")
     source = "\n".join(
         [
-            "def fill(out, fields, created, method, message):",
+            "def make(out, TEMPLATE, NAME):",
+            *prologue,
+            "    def fill(template, name, fields, stamp, method, message):",
             *body,
-            "    stamp = line_now() if created is None else line_time(created)",
-            "    out['@timestamp'] = stamp if stamp.microsecond else with_microseconds(stamp)",
-            "    out['log.level'] = method",
-            "    out['message'] = message",
-            "    try:",
-            "        return dumps(out, option=OPTIONS)",
-            "    except Exception:",
-            "        return None",
+            # On a whole second the plain chain writes .000000, which orjson leaves out.
+            "        if not stamp.microsecond: return None",
+            "        out['@timestamp'] = stamp",
+            "        out['log.level'] = method",
+            "        out['message'] = message",
+            "        try:",
+            "            return dumps(out, option=OPTIONS)",
+            "        except Exception:",
+            "            return None",
+            "    return fill",
         ]
     )
     namespace = dict(names)
     exec(source, namespace)
-    fill: Callable[..., bytes | None] = namespace["fill"]
-    return fill
+    make: Callable[..., Fill] = namespace["make"]
+    return make
 
 
 def _type_test(kinds: frozenset[type], number: int, names: dict[str, Any]) -> str:
-    """The generated test that ``v``'s type is not one of ``kinds``: ``is not`` for a few
-    of the builtin types (their names are the fill's globals), a set lookup otherwise."""
-    if len(kinds) <= 2 and all(kind in _BUILTIN_NAMES for kind in kinds):
+    """The generated test that ``v``'s type is not one of ``kinds``: ``is not`` for one or
+    two of the builtin types (their names are the fill's globals), a set lookup otherwise."""
+    if len(kinds) == 1 and all(kind in _BUILTIN_NAMES for kind in kinds):
+        (kind,) = kinds
+        names[_BUILTIN_NAMES[kind]] = kind
+        return f"if type(v) is not {_BUILTIN_NAMES[kind]}"
+    if len(kinds) == 2 and all(kind in _BUILTIN_NAMES for kind in kinds):
         for kind in kinds:
             names[_BUILTIN_NAMES[kind]] = kind
         tests = " and ".join(f"t is not {_BUILTIN_NAMES[kind]}" for kind in sorted(kinds, key=str))
-        return f"t = type(v)\n    if {tests}"
+        return f"t = type(v)\n        if {tests}"
     names[f"t{number}"] = kinds
     return f"if type(v) not in t{number}"
 
