@@ -297,7 +297,6 @@ class TestWhereTheFastPathIsBuilt:
         assert len(calls) <= 6
         assert len(stream.getvalue().splitlines()) == 25
 
-
     def test_the_ecs_fast_path_tells_keys_in_another_order_and_another_logger_apart(
         self, plain_calls: list[Any]
     ) -> None:
@@ -342,7 +341,6 @@ class TestWhereTheFastPathIsBuilt:
         second = orjson.loads(fast[1])
         assert list(first)[4:] != list(second)[4:]  # the order of the call's keys is kept
         assert first == second
-
 
     def test_threads_of_one_context_and_shape_keep_their_own_values(self) -> None:
         """Each thread fills lines of its own: threads logging one shape in one context at
