@@ -86,6 +86,15 @@ class TestConsoleRenderer:
         assert "(shop)" in line
         assert line.endswith("\n")
 
+    def test_containers_show_as_in_the_json_line(self) -> None:
+        out = console()
+        d = {"a": 1, "token": "t"}
+        tracelog.get_logger("a").info("e", keys=d.keys(), items=d.items(), tags={"x"}, pair=(1, 2))
+        line = out.getvalue()
+        assert 'keys=["a","token"]' in line
+        assert 'items=[["a",1],["token","[REDACTED]"]]' in line
+        assert 'tags=["x"] pair=[1,2]' in line
+
     def test_short_trace_id(self) -> None:
         out = console()
         with tracelog.trace(TRACE_ID) as ctx, tracelog.span("charge card"):

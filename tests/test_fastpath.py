@@ -49,7 +49,11 @@ leaves = st.one_of(
 )
 values = st.recursive(
     leaves,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(keys, inner, max_size=3),
+        st.lists(st.tuples(keys, inner), max_size=3),  # key/value pairs
+    ),
     max_leaves=6,
 )
 calls = st.fixed_dictionaries(
@@ -135,6 +139,8 @@ def make_call(call: dict[str, Any], secret: str) -> None:
         fields["password"] = SECRET
     elif secret == "nested":  # under keys that are not secrets: only a search finds it
         fields["payload"] = {"items": [{"api_key": SECRET}], "client_secret": SECRET}
+    elif secret == "pairs":  # a line with no nested object: an array of pairs is searched too
+        fields["headers"] = [("Authorization", SECRET), ("Accept", "*/*")]
     level = call["level"]
     extra: dict[str, Any] = {}
     if call["stack"]:
@@ -203,7 +209,7 @@ def test_fast_paths_write_what_the_plain_chain_writes(
         try:
             with tracelog.trace(**({"customer": "c-9", "token": SECRET} if conf["bound"] else {})):
                 for call in call_list:
-                    for secret in ("none", "top", "nested"):
+                    for secret in ("none", "top", "nested", "pairs"):
                         # twice each: the second call finds caches (templates, layouts) warm
                         for _ in range(2):
                             for out in fast_and_plain(streams, call, secret):

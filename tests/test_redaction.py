@@ -289,6 +289,13 @@ SHAPES: dict[str, Callable[[], Any]] = {
     "frozenset": lambda: frozenset({Credentials(PLAIN, SECRET)}),
     "in a NamedTuple": lambda: Holder({"password": SECRET, "user": PLAIN}),
     "in a dataclass": lambda: Box([{"password": SECRET, "user": PLAIN}]),
+    "ASGI headers": lambda: [(b"authorization", b"Bearer " + SECRET.encode()), (b"host", PLAIN)],
+    "str pairs": lambda: [("Cookie", SECRET), ("Accept", PLAIN)],
+    "list pairs": lambda: [["x-api-key", SECRET], ["user", PLAIN]],
+    "tuple of pairs": lambda: (("password", SECRET), ("user", PLAIN)),
+    "set of pairs": lambda: {("token", SECRET), ("user", PLAIN)},
+    "dict items()": lambda: {"Authorization": SECRET, "Accept": PLAIN}.items(),
+    "dict values()": lambda: {"a": {"password": SECRET}, "b": PLAIN}.values(),
 }
 
 
@@ -402,6 +409,31 @@ class TestShapes:
 
         assert REDACTED == Redactor().redact({"headers": _Pairs([(Key(), SECRET)])})["headers"]
 
+    def test_key_value_pairs_are_searched_as_a_mappings_items(self) -> None:
+        scope_headers = [(b"authorization", b"Bearer t"), (b"accept", b"*/*")]
+        line = orjson.loads(line_of(headers=scope_headers, items={"token": "t", "n": 1}.items()))
+        assert line["headers"] == [["authorization", REDACTED], ["accept", "*/*"]]
+        assert line["items"] == [["token", REDACTED], ["n", 1]]
+
+    def test_only_an_item_is_a_pair(self) -> None:
+        # A field's own two-item list is a list of values (OAuth grant types), not a pair.
+        line = orjson.loads(line_of(grant_types=["password", "refresh_token"], pair=("token", 1)))
+        assert (line["grant_types"], line["pair"]) == (["password", "refresh_token"], ["token", 1])
+        # Neither are items of other lengths, nor pairs whose first item is not text.
+        kept = [("token", "a", "b"), (7, "token"), ("user", PLAIN)]
+        assert orjson.loads(line_of(rows=kept))["rows"] == [list(row) for row in kept]
+
+    @pytest.mark.parametrize("depth", [MAX_DEPTH - 4, MAX_DEPTH - 3, MAX_DEPTH - 2, MAX_DEPTH - 1])
+    def test_a_pair_is_cut_where_the_renderer_cuts(self, depth: int) -> None:
+        value: Any = [("password", SECRET), ("user", PLAIN)]
+        for _ in range(depth):
+            value = [value]
+        redacted = orjson.dumps(sanitize(Redactor().redact({"value": value})))
+        assert SECRET.encode() not in redacted
+        # Only the secret differs from the value as it is, cut where the renderer cuts.
+        as_is = orjson.dumps(sanitize({"value": value}))
+        assert redacted.replace(REDACTED.encode(), SECRET.encode()) == as_is
+
     def test_text_is_not_searched(self) -> None:
         line = orjson.loads(line_of(note="password=hunter2", url="https://u:hunter2@host/"))
         assert ("password=hunter2", "https://u:hunter2@host/") == (line["note"], line["url"])
@@ -471,7 +503,19 @@ class TestDepth:
 class TestIsMutableContainer:
     @pytest.mark.parametrize(
         "value",
-        [{}, [], set(), {"a": 1}, MappingProxyType({}), Headers(), Login("a", "b"), ({},), Box(1)],
+        [
+            {},
+            [],
+            set(),
+            {"a": 1},
+            MappingProxyType({}),
+            Headers(),
+            Login("a", "b"),
+            ({},),
+            Box(1),
+            {}.items(),
+            {}.keys(),
+        ],
         ids=repr,
     )
     def test_mutable(self, value: Any) -> None:

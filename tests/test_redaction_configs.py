@@ -145,6 +145,7 @@ SHAPES = [
     "namedtuple",
     "dataclass",
     "headers",
+    "pairs",
     "deep",
 ]
 
@@ -173,6 +174,11 @@ def run_shape(shape: str, depth: int, setup: Setup, call: Call) -> None:
     elif shape == "headers":
         headers = Headers([("Authorization", "Bearer " + SECRET), ("Accept", PLAIN)])
         call("info", "request", {"headers": headers, "cookies": Headers([("Cookie", SECRET)])})
+    elif shape == "pairs":  # ASGI's scope["headers"], a dict's items(), str pairs in a set
+        raw = [(b"authorization", b"Bearer " + SECRET.encode()), (b"accept", PLAIN.encode())]
+        cookies = {"Cookie": SECRET, "Accept": PLAIN}.items()
+        call("info", "pairs", {"raw": raw, "cookies": cookies, "keys": {("token", SECRET)}})
+        call("info", "str pairs", {"headers": [("Authorization", SECRET), ("Accept", PLAIN)]})
     elif shape == "deep":
         call("info", "deep", {"value": nest(depth, {"password": SECRET, "user": PLAIN})})
     else:

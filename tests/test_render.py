@@ -145,6 +145,9 @@ BAD_VALUES: dict[str, Callable[[], Any]] = {
     "memoryview": lambda: memoryview(b"abc"),
     "set": lambda: {1, 2, 3},
     "frozenset": lambda: frozenset({"a"}),
+    "dict_items": lambda: {"a": 1, b"b": {2}}.items(),
+    "dict_keys": lambda: {"a": 1}.keys(),
+    "dict_values_of_a_cycle": lambda: cyclic_dict().values(),
     "non_string_keys": lambda: {1: "int", (1, 2): "tuple", None: "none", 1.5: "float"},
     "datetime_naive": lambda: dt.datetime(2026, 1, 2, 3, 4, 5, 6),
     "datetime_aware": lambda: dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
@@ -728,6 +731,24 @@ class TestProperties:
             assert 1 == text.count("\n")
             visible = re.sub(r"\x1b\[[0-9;]*m", "", text) if colour else text
             assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", visible)
+
+
+class TestMappingViews:
+    """A dict's keys(), values() and items() render as the lists they iterate as, not as repr."""
+
+    def test_as_lists_on_every_route(self) -> None:
+        d = {"a": 1, "b": [2]}
+        lines = Lines()
+        tracelog.get_logger("t").info("views", keys=d.keys(), values=d.values(), items=d.items())
+        logging.getLogger("t").warning("views", extra={"items": d.items()})
+        native, stdlib = (check_line(raw) for raw in lines.raw())
+        assert (native["keys"], native["values"]) == (["a", "b"], [1, [2]])
+        assert native["items"] == stdlib["items"] == [["a", 1], ["b", [2]]]
+
+    def test_the_safe_rendering_agrees(self) -> None:
+        d = {"a": 1, "b": 2**70}  # beyond 64 bits: the line takes sanitize()
+        line = orjson.loads(render_json({"items": d.items()}))
+        assert line == {"items": [["a", 1], ["b", str(2**70)]]}
 
 
 class TestSafeRepr:

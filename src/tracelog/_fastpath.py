@@ -89,10 +89,12 @@ def default_line(
     """The line the plain chain (merger, JSON renderer) writes for one call, in one go.
 
     The values are searched for nested secrets only when the line shows an
-    object past its first byte: whatever has keys (a mapping, a dataclass)
-    renders as one when orjson renders it, and anything else orjson cannot
-    render (a NamedTuple, an object of yours) takes the full renderer after a
-    search. A line with no ``{`` past its first byte holds no key to redact.
+    object past its first byte or an array: whatever has keys (a mapping, a
+    dataclass) renders as an object when orjson renders it, key/value pairs
+    (``scope["headers"]``) as an array of arrays, and anything else orjson
+    cannot render (a NamedTuple, an object of yours) takes the full renderer
+    after a search. A line with no ``{`` past its first byte and no ``[``
+    holds no key to redact.
     """
     event = merger.merge(name, created, method, message, fields, False, True)
     redactor = merger.redactor
@@ -102,7 +104,7 @@ def default_line(
         if redactor is not None:
             redactor.redact_nested(event, ())
         return render_json(event)
-    if redactor is None or line.rfind(b"{") == 0:
+    if redactor is None or not (line.rfind(b"{") or line.rfind(b"[") > 0):
         return line
     if redactor.redact_nested(event, ()):  # rendered again only when a secret was found
         return render_json(event)
@@ -166,7 +168,7 @@ def compile_emit(pipeline: Pipeline) -> Emit | None:
                     return
                 if (
                     redactor is not None
-                    and line.rfind(b"{") != 0
+                    and (line.rfind(b"{") or line.rfind(b"[") > 0)
                     and redactor.redact_nested(event, ())
                 ):
                     line = render_json(event)
@@ -307,7 +309,7 @@ def level_method(pipeline: Pipeline, method_name: str, general: Method) -> Metho
                             line = dumps(out, option=LINE_OPTIONS)
                             if (
                                 redactor is not None
-                                and line.rfind(b"{") != 0
+                                and (line.rfind(b"{") or line.rfind(b"[") > 0)
                                 and redactor.redact_nested(out, ())
                             ):
                                 line = render_json(out)
@@ -430,8 +432,12 @@ def record_handler(handler: logging.Handler, pipeline: Pipeline) -> Handle | Non
             event[MESSAGE] = message
             line = dumps(event, option=options)
             full = None
-            # Whatever has keys renders as a JSON object: only then can a secret be nested.
-            if redactor is not None and line.rfind(b"{") != 0 and redactor.redact_nested(event, ()):
+            # Only an object or an array (key/value pairs) past the first byte can nest a secret.
+            if (
+                redactor is not None
+                and (line.rfind(b"{") or line.rfind(b"[") > 0)
+                and redactor.redact_nested(event, ())
+            ):
                 full = render_json(event)
         except Exception:  # a value orjson needs help with, a bad %-format, a custom level
             return general(record)

@@ -54,7 +54,7 @@ _OWN_KEYS = (
 
 
 def _text(value: Any) -> str:
-    from tracelog.render import safe_repr, safe_str
+    from tracelog.render import ARRAYS, safe_repr, safe_str
 
     if isinstance(value, str):
         return value
@@ -63,7 +63,7 @@ def _text(value: Any) -> str:
     if isinstance(value, _dt.datetime):  # naive: UTC, as in the JSON line
         aware = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
         return str(aware.isoformat())
-    if isinstance(value, (Mapping, list, tuple)):
+    if isinstance(value, (Mapping, *ARRAYS)):  # as the JSON line shows it
         try:
             import orjson
 

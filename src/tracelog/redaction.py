@@ -4,8 +4,12 @@ A value is searched exactly as deep as the JSON renderer renders it
 (:data:`tracelog.render.MAX_DEPTH` levels), through every shape that renders
 with keys: mappings (any key type), mapping-like objects (anything with
 ``keys()`` and ``items()``), dataclasses, NamedTuples, pydantic models, and
-the lists, tuples and sets that hold them. Text is never searched: a secret
-inside the message or inside a string value stays as it was written.
+the lists, tuples, sets and mapping views (``d.items()``) that hold them.
+An item of one of those that is a key/value pair (a two-item tuple or list
+whose first item is a ``str`` or ``bytes``, as ASGI's ``scope["headers"]``
+and ``headers.items()`` hold) is searched as a mapping's item is. Text is
+never searched: a secret inside the message or inside a string value stays
+as it was written.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 from tracelog.render import (
+    ARRAYS,
+    MAPPING_VIEWS,
     MAX_DEPTH,
     WholeSecond,
     cycle_marker,
@@ -137,6 +143,7 @@ LEAF_TYPES = frozenset(
 _SPLIT = re.compile(r"[^0-9a-z]+")
 # Word starts: "accessToken" -> access|Token, "JWTToken" -> JWT|Token.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_PAIR_TYPES = (tuple, list)  # exactly: a NamedTuple renders as an object, searched as one
 _INSIDE = object()  # in ``done`` while a container's own items are searched
 _Done = dict[int, tuple[Any, Any]]  # id -> (container, its result)
 
@@ -180,7 +187,7 @@ def is_mutable_container(value: Any, depth: int = 1) -> bool:
             return True
     if isinstance(value, enum.Enum):
         return is_mutable_container(value.value, depth + 1)
-    if isinstance(value, (Mapping, list, set)):
+    if isinstance(value, (Mapping, list, set, *MAPPING_VIEWS)):
         return True
     try:
         return object_fields(value) is not None
@@ -316,7 +323,7 @@ class Redactor:
         inner = 0  # how much deeper than ``value`` its fields render
         if isinstance(value, Mapping):
             kind = 1
-        elif isinstance(value, (list, tuple, set, frozenset)) and not is_named_tuple(value):
+        elif isinstance(value, ARRAYS) and not is_named_tuple(value):
             kind = 2
         elif isinstance(value, enum.Enum):
             member = value.value  # orjson renders a member as its value
@@ -389,7 +396,30 @@ class Redactor:
 
     def _scrub_items(self, value: Iterable[Any], depth: int, done: _Done) -> Any:
         items = list(value)
-        new_items = [self.scrub(item, depth + 1, done) for item in items]
+        new_items = [self._scrub_item(item, depth + 1, done) for item in items]
         if any(a is not b for a, b in zip(new_items, items, strict=True)):
             return new_items
         return value
+
+    def _scrub_item(self, item: Any, depth: int, done: _Done) -> Any:
+        """An item of a list, tuple, set or mapping view, at ``depth``.
+
+        A key/value pair, a two-item tuple or list whose first item is a
+        ``str`` or ``bytes`` (``("authorization", "Bearer ...")``), is one
+        item of a mapping written as a list: its value is redacted when its
+        key is a secret, as a mapping's would be.
+        """
+        if (
+            type(item) in _PAIR_TYPES
+            and len(item) == 2
+            and isinstance(item[0], (str, bytes, bytearray))
+            and depth < MAX_DEPTH
+        ):
+            key = item[0]
+            try:
+                secret = self.is_secret(key)
+            except Exception:  # a key that cannot be checked: its value is not shown
+                secret = True
+            if secret:
+                return [key, REDACTED] if type(item) is list else (key, REDACTED)
+        return self.scrub(item, depth, done)

@@ -3,7 +3,8 @@
 The JSON renderer tries orjson once with the event as it is (the fast path).
 Only when that fails does it walk the event and make every value safe:
 cycles cut, lone surrogates replaced, integers beyond 64 bits as strings,
-non-string keys as strings, anything unknown by ``repr`` (or a placeholder
+non-string keys as strings, sets and a dict's ``keys()``/``values()``/``items()``
+as lists, anything unknown by ``repr`` (or a placeholder
 naming the type when ``repr`` itself fails).
 """
 
@@ -14,7 +15,7 @@ import datetime as _dt
 import enum
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,8 @@ from tracelog import _faults
 from tracelog.typing import EventDict, WrappedLogger
 
 __all__ = [
+    "ARRAYS",
+    "MAPPING_VIEWS",
     "OPTIONS",
     "JsonRenderer",
     "WholeSecond",
@@ -42,6 +45,10 @@ _dumps = dumps
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 MAX_DEPTH = 64
+#: A dict's ``keys()``, ``values()`` and ``items()``: rendered as the lists they iterate as.
+MAPPING_VIEWS = (KeysView, ValuesView, ItemsView)
+#: What renders as a JSON array of its items (but a NamedTuple, an object of its fields).
+ARRAYS = (list, tuple, set, frozenset, *MAPPING_VIEWS)
 
 
 def safe_repr(value: object) -> str:
@@ -165,7 +172,7 @@ def _default(value: Any) -> Any:
         return fields
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, (set, frozenset, *MAPPING_VIEWS)):  # d.items() as its [key, value] pairs
         return list(value)
     if isinstance(value, Decimal):
         return str(value)
@@ -236,7 +243,7 @@ def _sanitize(value: Any, _depth: int, _path: frozenset[int]) -> Any:
                 name += "_"
             out[name] = sanitize(item, _depth + 1, inner)
         return out
-    if isinstance(value, (list, tuple, set, frozenset)) and not is_named_tuple(value):
+    if isinstance(value, ARRAYS) and not is_named_tuple(value):
         try:
             return [sanitize(item, _depth + 1, inner) for item in list(value)]
         except Exception:
