@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
 import re
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,6 +96,16 @@ class TestConsoleRenderer:
         assert 'keys=["a","token"]' in line
         assert 'items=[["a",1],["token","[REDACTED]"]]' in line
         assert 'tags=["x"] pair=[1,2]' in line
+
+    def test_objects_show_as_in_the_json_line(self) -> None:
+        @dataclasses.dataclass
+        class Order:
+            id: int
+            items: list[str]
+
+        out = console()
+        tracelog.get_logger("a").info("e", order=Order(7, ["pen"]), ns=types.SimpleNamespace(n=1))
+        assert 'order={"id":7,"items":["pen"]} ns={"n":1}' in out.getvalue()
 
     def test_short_trace_id(self) -> None:
         out = console()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import enum
+import types
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import attrs
 import multidict
 import orjson
 import pytest
@@ -234,6 +237,19 @@ class Login:
     password: str
 
 
+@attrs.define
+class AttrsLogin:
+    user: str
+    password: str
+    _salt: str = "s"
+
+
+@attrs.frozen
+class AttrsToken:
+    kind: str
+    api_key: str
+
+
 class Credentials(NamedTuple):
     user: str
     password: str
@@ -289,6 +305,10 @@ SHAPES: dict[str, Callable[[], Any]] = {
     "frozenset": lambda: frozenset({Credentials(PLAIN, SECRET)}),
     "in a NamedTuple": lambda: Holder({"password": SECRET, "user": PLAIN}),
     "in a dataclass": lambda: Box([{"password": SECRET, "user": PLAIN}]),
+    "attrs": lambda: AttrsLogin(PLAIN, SECRET),
+    "frozen attrs": lambda: AttrsToken(PLAIN, SECRET),
+    "SimpleNamespace": lambda: types.SimpleNamespace(token=SECRET, user=PLAIN),
+    "argparse Namespace": lambda: argparse.Namespace(password=SECRET, db_host=PLAIN),
     "ASGI headers": lambda: [(b"authorization", b"Bearer " + SECRET.encode()), (b"host", PLAIN)],
     "str pairs": lambda: [("Cookie", SECRET), ("Accept", PLAIN)],
     "list pairs": lambda: [["x-api-key", SECRET], ["user", PLAIN]],
@@ -321,6 +341,19 @@ class TestShapes:
         headers = Headers([("Accept", "*/*"), ("Via", "a"), ("Via", "b")])
         rendered = orjson.loads(line_of(headers=headers))["headers"]
         assert {"Accept": "*/*", "Via": ["a", "b"]} == rendered
+
+    def test_attrs_and_namespaces_render_as_objects(self) -> None:
+        line = orjson.loads(
+            line_of(
+                login=AttrsLogin("ann", "x"),
+                key=AttrsToken("api", "k"),
+                args=argparse.Namespace(verbose=True, password="x"),
+                ns=types.SimpleNamespace(n=1),
+            )
+        )
+        assert line["login"] == {"user": "ann", "password": REDACTED}  # _salt left out
+        assert line["key"] == {"kind": "api", "api_key": REDACTED}
+        assert (line["args"], line["ns"]) == ({"verbose": True, "password": REDACTED}, {"n": 1})
 
     def test_a_named_tuple_renders_as_an_object(self) -> None:
         line = orjson.loads(line_of(login=Credentials("ann", "p"), plain=Holder(1)))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import enum
 import io
 import logging
+import types
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any, NamedTuple
@@ -146,6 +148,7 @@ SHAPES = [
     "dataclass",
     "headers",
     "pairs",
+    "attributes",
     "deep",
 ]
 
@@ -179,6 +182,9 @@ def run_shape(shape: str, depth: int, setup: Setup, call: Call) -> None:
         cookies = {"Cookie": SECRET, "Accept": PLAIN}.items()
         call("info", "pairs", {"raw": raw, "cookies": cookies, "keys": {("token", SECRET)}})
         call("info", "str pairs", {"headers": [("Authorization", SECRET), ("Accept", PLAIN)]})
+    elif shape == "attributes":  # argparse's parsed arguments, an attribute bag
+        args = argparse.Namespace(password=SECRET, user=PLAIN)
+        call("info", "started", {"cli": args, "ns": types.SimpleNamespace(token=SECRET)})
     elif shape == "deep":
         call("info", "deep", {"value": nest(depth, {"password": SECRET, "user": PLAIN})})
     else:

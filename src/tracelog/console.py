@@ -54,7 +54,7 @@ _OWN_KEYS = (
 
 
 def _text(value: Any) -> str:
-    from tracelog.render import ARRAYS, safe_repr, safe_str
+    from tracelog.render import ARRAYS, object_fields, safe_repr, safe_str
 
     if isinstance(value, str):
         return value
@@ -63,7 +63,12 @@ def _text(value: Any) -> str:
     if isinstance(value, _dt.datetime):  # naive: UTC, as in the JSON line
         aware = value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
         return str(aware.isoformat())
-    if isinstance(value, (Mapping, *ARRAYS)):  # as the JSON line shows it
+    # What the JSON line shows as an object or an array, the console shows as JSON too.
+    try:
+        structured = isinstance(value, (Mapping, *ARRAYS)) or object_fields(value) is not None
+    except Exception:
+        structured = False
+    if structured:
         try:
             import orjson
 

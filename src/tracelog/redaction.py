@@ -3,7 +3,8 @@
 A value is searched exactly as deep as the JSON renderer renders it
 (:data:`tracelog.render.MAX_DEPTH` levels), through every shape that renders
 with keys: mappings (any key type), mapping-like objects (anything with
-``keys()`` and ``items()``), dataclasses, NamedTuples, pydantic models, and
+``keys()`` and ``items()``), dataclasses, attrs classes, NamedTuples,
+argparse's and ``types``' namespaces, pydantic models, and
 the lists, tuples, sets and mapping views (``d.items()``) that hold them.
 An item of one of those that is a key/value pair (a two-item tuple or list
 whose first item is a ``str`` or ``bytes``, as ASGI's ``scope["headers"]``

@@ -14,6 +14,8 @@ import dataclasses
 import datetime as _dt
 import enum
 import math
+import sys
+import types
 import uuid
 from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from decimal import Decimal
@@ -123,12 +125,13 @@ def object_fields(value: Any) -> dict[Any, Any] | None:
     """The fields of a value that renders as a JSON object of its own, else None.
 
     A dataclass instance renders as orjson renders it (its fields, but those
-    named with a leading underscore); a pydantic model as its
-    ``model_dump(mode="json")`` (secret types stay masked); a NamedTuple as
-    its fields; a mapping orjson does not render itself, or any object with
-    ``keys()`` and ``items()`` (werkzeug ``Headers``, multidicts), as its
-    items, a repeated key's values in a list. The redactor searches these
-    like mappings.
+    named with a leading underscore), and so does an attrs instance; a
+    pydantic model as its ``model_dump(mode="json")`` (secret types stay
+    masked); a NamedTuple as its fields; a ``SimpleNamespace`` or an argparse
+    ``Namespace`` as its attributes; a mapping orjson does not render itself,
+    or any object with ``keys()`` and ``items()`` (werkzeug ``Headers``,
+    multidicts), as its items, a repeated key's values in a list. The
+    redactor searches these like mappings.
     """
     if isinstance(value, (type, dict)):
         return None
@@ -139,6 +142,12 @@ def object_fields(value: Any) -> dict[Any, Any] | None:
             if not f.name.startswith("_")
         }
     kind = type(value)
+    attributes = getattr(kind, "__attrs_attrs__", None)  # an attrs class (attrs not imported)
+    if isinstance(attributes, tuple):
+        names = (getattr(a, "name", None) for a in attributes)
+        return {n: getattr(value, n) for n in names if type(n) is str and not n.startswith("_")}
+    if kind is types.SimpleNamespace or _is_argparse_namespace(value):
+        return dict(vars(value))
     if callable(getattr(kind, "model_dump", None)):
         fields = value.model_dump(mode="json")
         return fields if isinstance(fields, dict) else None
@@ -147,6 +156,11 @@ def object_fields(value: Any) -> dict[Any, Any] | None:
     if callable(getattr(kind, "items", None)) and callable(getattr(kind, "keys", None)):
         return _items_object(value.items())
     return None
+
+
+def _is_argparse_namespace(value: Any) -> bool:
+    argparse = sys.modules.get("argparse")  # not imported: no value is one of its Namespaces
+    return argparse is not None and isinstance(value, argparse.Namespace)
 
 
 def _items_object(items: Any) -> dict[Any, Any]:
