@@ -390,6 +390,20 @@ class TestShapes:
         line = line_of(cards=[Card(holder="ann", cvv=SECRET)])
         assert [{"holder": "ann", "cvv": REDACTED}] == orjson.loads(line)["cards"]
 
+    def test_pydantic_v1_models(self) -> None:
+        v1 = pytest.importorskip("pydantic.v1")
+
+        class Login(v1.BaseModel):  # type: ignore[misc, name-defined]
+            user: str
+            password: str
+            key: v1.SecretStr  # type: ignore[name-defined]
+
+        Login.update_forward_refs(v1=v1)  # the annotations are strings in this module
+        line = orjson.loads(line_of(login=Login(user=PLAIN, password=SECRET, key=SECRET)))
+        assert line["login"]["user"] == PLAIN
+        assert line["login"]["password"] == REDACTED
+        assert SECRET not in str(line)
+
     def test_top_level_keys_of_any_type(self) -> None:
         fields: dict[Any, Any] = {b"cookie": SECRET, Field.PASSWORD: SECRET, "user": PLAIN}
         redacted = Redactor().redact(fields)

@@ -127,11 +127,12 @@ def object_fields(value: Any) -> dict[Any, Any] | None:
     A dataclass instance renders as orjson renders it (its fields, but those
     named with a leading underscore), and so does an attrs instance; a
     pydantic model as its ``model_dump(mode="json")`` (secret types stay
-    masked); a NamedTuple as its fields; a ``SimpleNamespace`` or an argparse
-    ``Namespace`` as its attributes; a mapping orjson does not render itself,
-    or any object with ``keys()`` and ``items()`` (werkzeug ``Headers``,
-    multidicts), as its items, a repeated key's values in a list. The
-    redactor searches these like mappings.
+    masked), a pydantic v1 model as its ``dict()``; a NamedTuple as its
+    fields; a ``SimpleNamespace`` or an argparse ``Namespace`` as its
+    attributes; a mapping orjson does not render itself, or any object with
+    ``keys()`` and ``items()`` (werkzeug ``Headers``, multidicts), as its
+    items, a repeated key's values in a list. The redactor searches these
+    like mappings.
     """
     if isinstance(value, (type, dict)):
         return None
@@ -150,6 +151,10 @@ def object_fields(value: Any) -> dict[Any, Any] | None:
         return dict(vars(value))
     if callable(getattr(kind, "model_dump", None)):
         fields = value.model_dump(mode="json")
+        return fields if isinstance(fields, dict) else None
+    v1_fields = getattr(kind, "__fields__", None)  # a pydantic v1 model (pydantic.v1 included)
+    if isinstance(v1_fields, dict) and callable(getattr(kind, "dict", None)):
+        fields = value.dict()
         return fields if isinstance(fields, dict) else None
     if isinstance(value, tuple):
         return dict(zip(kind._fields, value, strict=False)) if hasattr(kind, "_fields") else None
