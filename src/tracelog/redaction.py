@@ -144,6 +144,7 @@ LEAF_TYPES = frozenset(
 _SPLIT = re.compile(r"[^0-9a-z]+")
 # Word starts: "accessToken" -> access|Token, "JWTToken" -> JWT|Token.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_MUTABLE = (Mapping, list, set, *MAPPING_VIEWS)  # can gain a key once searched
 _PAIR_TYPES = (tuple, list)  # exactly: a NamedTuple renders as an object, searched as one
 _INSIDE = object()  # in ``done`` while a container's own items are searched
 _Done = dict[int, tuple[Any, Any]]  # id -> (container, its result)
@@ -188,7 +189,7 @@ def is_mutable_container(value: Any, depth: int = 1) -> bool:
             return True
     if isinstance(value, enum.Enum):
         return is_mutable_container(value.value, depth + 1)
-    if isinstance(value, (Mapping, list, set, *MAPPING_VIEWS)):
+    if isinstance(value, _MUTABLE):
         return True
     try:
         return object_fields(value) is not None

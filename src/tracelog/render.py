@@ -51,6 +51,7 @@ MAX_DEPTH = 64
 MAPPING_VIEWS = (KeysView, ValuesView, ItemsView)
 #: What renders as a JSON array of its items (but a NamedTuple, an object of its fields).
 ARRAYS = (list, tuple, set, frozenset, *MAPPING_VIEWS)
+_LISTED = (set, frozenset, *MAPPING_VIEWS)  # the arrays orjson hands to _default()
 
 
 def safe_repr(value: object) -> str:
@@ -191,7 +192,7 @@ def _default(value: Any) -> Any:
         return fields
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "backslashreplace")
-    if isinstance(value, (set, frozenset, *MAPPING_VIEWS)):  # d.items() as its [key, value] pairs
+    if isinstance(value, _LISTED):  # d.items() as its [key, value] pairs
         return list(value)
     if isinstance(value, Decimal):
         return str(value)
